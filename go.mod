@@ -1,0 +1,18 @@
+module github.com/runbookdev/runbook
+
+go 1.26.0
+
+require (
+	github.com/hashicorp/go-multierror v1.1.1
+	github.com/melbahja/goph v1.5.2
+	github.com/pkg/sftp v1.13.12
+	golang.org/x/crypto v0.58.0
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
+	github.com/hashicorp/errwrap v1.0.0 // indirect
+	github.com/kr/fs v0.1.0 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)

@@ -1,0 +1,326 @@
+package decode
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Options change how strictly a node is decoded.
+type Options struct {
+	// Templates accepts a scalar holding a template ("{{ ... }}") for a
+	// field of any type without decoding it: its real value is known only
+	// once it is rendered for a host. Used when validating a runbook.
+	Templates bool
+}
+
+// Node decodes n into out, which must be a non-nil pointer. Every problem
+// found is returned at once, as a *List of *Error positioned in file.
+func Node(file string, n *yaml.Node, out any, opts Options) error {
+	v := reflect.ValueOf(out)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		panic("decode.Node: out must be a non-nil pointer")
+	}
+	d := &decoder{file: file, opts: opts}
+	if n != nil {
+		d.value(n, v.Elem())
+	}
+	return d.errs.Err()
+}
+
+// HasTemplate reports whether s holds template actions.
+func HasTemplate(s string) bool { return strings.Contains(s, "{{") }
+
+type decoder struct {
+	file string
+	opts Options
+	errs List
+}
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	d.errs.Add(Errorf(At(d.file, n), format, args...))
+}
+
+var (
+	nodeType     = reflect.TypeFor[yaml.Node]()
+	durationType = reflect.TypeFor[time.Duration]()
+	unmarshaler  = reflect.TypeFor[yaml.Unmarshaler]()
+)
+
+func (d *decoder) value(n *yaml.Node, v reflect.Value) {
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if v.Type() == nodeType {
+		v.Set(reflect.ValueOf(*n))
+		return
+	}
+	if d.opts.Templates && n.Kind == yaml.ScalarNode && HasTemplate(n.Value) && v.Kind() != reflect.String {
+		return // known only once rendered
+	}
+	if reflect.PointerTo(v.Type()).Implements(unmarshaler) {
+		d.decodeLeaf(n, v)
+		return
+	}
+	if v.Type() == durationType {
+		d.duration(n, v)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if isNull(n) {
+			v.SetZero()
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.value(n, v.Elem())
+	case reflect.Struct:
+		d.structure(n, v)
+	case reflect.Slice:
+		d.slice(n, v)
+	case reflect.Map:
+		d.mapping(n, v)
+	case reflect.Interface:
+		d.decodeLeaf(n, v)
+	default:
+		if n.Kind != yaml.ScalarNode {
+			d.errorf(n, "want %s, got %s", kindName(v.Type()), nodeKind(n))
+			return
+		}
+		d.decodeLeaf(n, v)
+	}
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// decodeLeaf lets yaml.v3 decode n and rewrites its error with a position.
+func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value) {
+	if n.Tag == "!secret" {
+		// Only hidden in output; the value itself is a plain string.
+		c := *n
+		c.Tag = "!!str"
+		n = &c
+	}
+	tmp := reflect.New(v.Type())
+	if err := n.Decode(tmp.Interface()); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			d.errorf(n, "want %s, got %s", kindName(v.Type()), describe(n))
+			return
+		}
+		var pe *Error
+		if errors.As(err, &pe) {
+			d.errs.Add(err)
+			return
+		}
+		d.errorf(n, "%v", err)
+		return
+	}
+	v.Set(tmp.Elem())
+}
+
+func (d *decoder) duration(n *yaml.Node, v reflect.Value) {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, "want a duration such as 30s or 5m, got %s", nodeKind(n))
+		return
+	}
+	if secs, err := strconv.ParseFloat(n.Value, 64); err == nil {
+		v.SetInt(int64(secs * float64(time.Second)))
+		return
+	}
+	dur, err := time.ParseDuration(n.Value)
+	if err != nil {
+		d.errorf(n, "want a duration such as 30s or 5m, got %q", n.Value)
+		return
+	}
+	v.SetInt(int64(dur))
+}
+
+func (d *decoder) slice(n *yaml.Node, v reflect.Value) {
+	switch {
+	case isNull(n):
+		v.SetZero()
+	case n.Kind == yaml.SequenceNode:
+		out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.value(item, out.Index(i))
+		}
+		v.Set(out)
+	case n.Kind == yaml.ScalarNode && v.Type().Elem().Kind() != reflect.Uint8:
+		// A single value where a list is expected is a list of one, as
+		// in `notify: restart nginx`.
+		out := reflect.MakeSlice(v.Type(), 1, 1)
+		d.value(n, out.Index(0))
+		v.Set(out)
+	default:
+		d.errorf(n, "want a list, got %s", nodeKind(n))
+	}
+}
+
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value) {
+	if isNull(n) {
+		v.SetZero()
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "want a mapping, got %s", nodeKind(n))
+		return
+	}
+	out := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		if seen[kn.Value] {
+			d.errorf(kn, "key %q is given twice", kn.Value)
+			continue
+		}
+		seen[kn.Value] = true
+		key := reflect.New(v.Type().Key()).Elem()
+		d.value(kn, key)
+		val := reflect.New(v.Type().Elem()).Elem()
+		d.value(vn, val)
+		out.SetMapIndex(key, val)
+	}
+	v.Set(out)
+}
+
+func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
+	if isNull(n) {
+		n = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "want a mapping, got %s", nodeKind(n))
+		return
+	}
+	fields := Fields(v.Type())
+	byName := make(map[string]Field, len(fields))
+	names := make([]string, 0, len(fields))
+	for _, f := range fields {
+		byName[f.Name] = f
+		names = append(names, f.Name)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		f, ok := byName[kn.Value]
+		if !ok {
+			sort.Strings(names)
+			d.errorf(kn, "unknown key %q%s (known: %s)", kn.Value, Suggest(kn.Value, names), strings.Join(names, ", "))
+			continue
+		}
+		if seen[kn.Value] {
+			d.errorf(kn, "key %q is given twice", kn.Value)
+			continue
+		}
+		seen[kn.Value] = true
+		d.value(vn, v.FieldByIndex(f.Index))
+	}
+	for _, f := range fields {
+		if f.Required && !seen[f.Name] {
+			d.errorf(n, "missing required key %q", f.Name)
+		}
+	}
+}
+
+// Field describes one key a struct accepts, from its tags:
+// `yaml:"name"`, `required:"true"` and `doc:"what it is for"`.
+type Field struct {
+	Name     string
+	Index    []int
+	Type     reflect.Type
+	Required bool
+	Doc      string
+}
+
+// Fields lists the keys struct type t accepts, following inline structs.
+func Fields(t reflect.Type) []Field {
+	var out []Field
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		tag := sf.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") && sf.Type.Kind() == reflect.Struct {
+			for _, f := range Fields(sf.Type) {
+				f.Index = append([]int{i}, f.Index...)
+				out = append(out, f)
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(sf.Name)
+		}
+		out = append(out, Field{
+			Name:     name,
+			Index:    []int{i},
+			Type:     sf.Type,
+			Required: sf.Tag.Get("required") == "true",
+			Doc:      sf.Tag.Get("doc"),
+		})
+	}
+	return out
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return describe(n)
+	}
+	return "something else"
+}
+
+func describe(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode {
+		return nodeKind(n)
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+// kindName says in words what a value of type t looks like in YAML.
+func kindName(t reflect.Type) string {
+	if t == durationType {
+		return "a duration such as 30s"
+	}
+	if t.Name() != "" && t.PkgPath() != "" && reflect.PointerTo(t).Implements(unmarshaler) {
+		return "a " + strings.ToLower(t.Name())
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number of 0 or more"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return t.String()
+}

@@ -1,0 +1,266 @@
+// Package engine runs runbooks: steps in order, each on its hosts in
+// parallel, in check mode or for real. It owns every policy — ordering,
+// parallelism, batches, retries, timeouts, failure limits, handlers, panic
+// recovery and check mode — so that task modules only say what is true on
+// a host and how to make it so.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/inventory"
+)
+
+// DefaultForks bounds how many hosts work at once when --forks is not set.
+const DefaultForks = 256
+
+// Options are a run's settings.
+type Options struct {
+	Check     bool
+	Diff      bool
+	Forks     int
+	Limit     []string
+	Tags      []string
+	SkipTags  []string
+	ExtraVars map[string]tmpl.Var
+}
+
+// Engine runs runbooks against an inventory.
+type Engine struct {
+	opts    Options
+	sources inventory.Sources
+	pool    *transport.Pool
+	out     Reporter
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	inv      *inventory.Inventory
+	hostvars map[string]any
+	hosts    map[string]*hostState
+	redact   redactor
+	reportMu sync.Mutex
+}
+
+type hostState struct {
+	registered map[string]any
+	failed     bool // a step failed: later steps skip the host
+	down       bool // unreachable
+	pending    bool // check mode: an earlier step would have changed it
+	stats      Stats
+}
+
+// New returns an engine. The inventory is loaded from sources at the start
+// of Run and again after a step changes something on the controller.
+func New(opts Options, sources inventory.Sources, pool *transport.Pool, out Reporter, log *slog.Logger) *Engine {
+	if opts.Forks <= 0 {
+		opts.Forks = DefaultForks
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{opts: opts, sources: sources, pool: pool, out: out, log: log, hosts: map[string]*hostState{}}
+	for _, v := range opts.ExtraVars {
+		if v.Secret {
+			e.redact.add(secretStrings(v.Value)...)
+		}
+	}
+	return e
+}
+
+// AbortError stops a run before its end: a failure limit was crossed.
+type AbortError struct {
+	Pos decode.Pos
+	Msg string
+}
+
+func (e *AbortError) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Summary is how a run ended.
+type Summary struct {
+	Hosts   map[string]*Stats
+	Check   bool
+	Elapsed time.Duration
+}
+
+// Failed reports whether any host failed or could not be reached.
+func (s *Summary) Failed() bool {
+	for _, st := range s.Hosts {
+		if st.Failed > 0 || st.Unreachable > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Changed reports whether anything changed, or in check mode would.
+func (s *Summary) Changed() bool {
+	for _, st := range s.Hosts {
+		if st.Changed > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Run runs rb. The error is non-nil when the run could not go on (the
+// inventory could not be loaded, a failure limit was crossed, ctx was
+// cancelled); failures on single hosts are in the summary instead.
+func (e *Engine) Run(ctx context.Context, rb *runbook.Runbook) (*Summary, error) {
+	start := time.Now()
+	e.emit(Event{Type: RunStart, Runbook: rb.File, Check: e.opts.Check})
+	err := e.reload(ctx)
+	if err == nil {
+		err = e.runBook(ctx, rb, scope{layers: []map[string]tmpl.Var{rb.Vars}})
+	}
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	sum := e.summary()
+	sum.Elapsed = time.Since(start)
+	e.emit(Event{Type: Recap, Runbook: rb.File, Check: e.opts.Check, Recap: sum.Hosts, Elapsed: ms(sum.Elapsed), Message: errText(err)})
+	return sum, err
+}
+
+func errText(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.Canceled):
+		return "interrupted: steps that had started were stopped; later steps did not run"
+	}
+	return err.Error()
+}
+
+func (e *Engine) summary() *Summary {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sum := &Summary{Hosts: map[string]*Stats{}, Check: e.opts.Check}
+	for name, h := range e.hosts {
+		st := h.stats
+		sum.Hosts[name] = &st
+	}
+	return sum
+}
+
+// scope is what an imported runbook inherits: variable layers (lowest
+// precedence first), tags, and conditions.
+type scope struct {
+	layers []map[string]tmpl.Var
+	tags   []string
+	whens  []cond
+}
+
+type cond struct {
+	expr string
+	pos  decode.Pos
+}
+
+func (s scope) child(st *runbook.Step) scope {
+	layers := append([]map[string]tmpl.Var{st.Import.Vars}, s.layers...)
+	layers = append(layers, st.ImportVars)
+	c := scope{layers: layers, tags: append(slices.Clone(s.tags), st.Tags...), whens: slices.Clone(s.whens)}
+	if st.When != "" {
+		c.whens = append(c.whens, cond{st.When, st.WhenPos})
+	}
+	return c
+}
+
+// runBook runs the steps of rb in order, then the handlers they notified.
+func (e *Engine) runBook(ctx context.Context, rb *runbook.Runbook, sc scope) error {
+	notified := map[string]map[string]bool{} // handler -> hosts
+	for _, st := range rb.Steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var err error
+		if st.Import != nil {
+			err = e.runBook(ctx, st.Import, sc.child(st))
+		} else if e.tagged(sc, st) {
+			err = e.runStep(ctx, st, sc, nil, notified)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, h := range rb.Handlers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hosts := notified[h.Title()]
+		if len(hosts) == 0 {
+			continue
+		}
+		if err := e.runStep(ctx, h, sc, hosts, notified); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) tagged(sc scope, st *runbook.Step) bool {
+	tags := append(slices.Clone(sc.tags), st.Tags...)
+	for _, t := range e.opts.SkipTags {
+		if slices.Contains(tags, t) {
+			return false
+		}
+	}
+	if len(e.opts.Tags) == 0 || slices.Contains(tags, "always") {
+		return true
+	}
+	for _, t := range e.opts.Tags {
+		if slices.Contains(tags, t) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) reload(ctx context.Context) error {
+	inv, err := e.sources.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("load inventory: %w", err)
+	}
+	e.mu.Lock()
+	e.inv, e.hostvars = inv, nil
+	e.mu.Unlock()
+	return nil
+}
+
+func (e *Engine) inventory() *inventory.Inventory {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.inv
+}
+
+func (e *Engine) state(host string) *hostState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h, ok := e.hosts[host]
+	if !ok {
+		h = &hostState{registered: map[string]any{}}
+		e.hosts[host] = h
+	}
+	return h
+}
+
+func (e *Engine) emit(ev Event) {
+	ev.Time = time.Now()
+	ev = e.redact.event(ev)
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
+	if e.out != nil {
+		e.out.Report(ev)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,226 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"time"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/inventory"
+	"github.com/runbookdev/runbook/tasks"
+)
+
+// result is how a step ended on one host.
+type result struct {
+	status  Status
+	ignored bool
+	summary []string
+	diff    string
+	msg     string
+	data    map[string]any // what `register:` records
+}
+
+// runHost runs one step on one host and reports the result.
+func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inventory.Host) (r result) {
+	start := time.Now()
+	hs := e.state(h.Name)
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("task panicked", "task", st.Module.Name, "host", h.Name, "panic", p, "stack", string(debug.Stack()))
+			r = result{status: Failed, msg: fmt.Sprintf("task %s panicked: %v (this is a bug in the module)", st.Module.Name, p)}
+		}
+		if r.status == Failed && st.IgnoreErrors {
+			r.ignored = true
+		}
+		e.record(st, h, hs, &r, time.Since(start))
+	}()
+
+	vars, err := e.vars(sc, h, hs)
+	if err != nil {
+		return result{status: Failed, msg: err.Error()}
+	}
+	for _, c := range append(sc.whens, cond{st.When, st.WhenPos}) {
+		if c.expr == "" {
+			continue
+		}
+		ok, err := tmpl.Cond(c.pos, c.expr, vars)
+		if err != nil {
+			return result{status: Failed, msg: err.Error()}
+		}
+		if !ok {
+			return result{status: Skipped, msg: "condition is false: " + c.expr}
+		}
+	}
+	if st.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, st.Timeout, fmt.Errorf("step timed out after %s", st.Timeout))
+		defer cancel()
+	}
+	conn, err := e.pool.Get(ctx, target(h))
+	if err != nil {
+		if transport.IsConnError(err) {
+			return result{status: Unreachable, msg: err.Error()}
+		}
+		return result{status: Failed, msg: ctxMessage(ctx, err)}
+	}
+	if st.Become && !(h.User == "root" && (st.BecomeUser == "" || st.BecomeUser == "root")) {
+		conn = transport.Become(conn, st.BecomeUser)
+	}
+	for attempt := 1; ; attempt++ {
+		r = e.attempt(ctx, st, h, hs, conn, vars)
+		if r.status == Unreachable || ctx.Err() != nil {
+			return r
+		}
+		why := ""
+		switch {
+		case r.status == Failed:
+			why = r.msg
+		case st.Until != "" && !(e.opts.Check && r.status == Changed):
+			ok, err := tmpl.Cond(st.UntilPos, st.Until, withResult(vars, st, r))
+			if err != nil {
+				return result{status: Failed, msg: err.Error()}
+			}
+			if !ok {
+				why = "until is still false: " + st.Until
+				r = result{status: Failed, msg: fmt.Sprintf("%s (after %d attempts)", why, attempt), data: r.data}
+			}
+		}
+		if why == "" || attempt > st.Retries {
+			return r
+		}
+		e.emit(Event{Type: Retry, Step: st.Title(), Host: h.Name, Attempt: attempt, Message: why})
+		select {
+		case <-time.After(st.Delay):
+		case <-ctx.Done():
+			return result{status: Failed, msg: ctxMessage(ctx, ctx.Err())}
+		}
+	}
+}
+
+// attempt renders the step's parameters for the host, checks, and applies
+// unless in check mode.
+func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Host, hs *hostState, conn transport.Conn, vars map[string]any) result {
+	file := st.In.File
+	node, err := tmpl.RenderNode(file, st.With, vars)
+	if err != nil {
+		return result{status: Failed, msg: err.Error()}
+	}
+	e.redact.add(secretScalars(node)...)
+	task := st.Module.New()
+	if err := decode.Node(file, node, task, decode.Options{}); err != nil {
+		return result{status: Failed, msg: fmt.Sprintf("task %s: %v", st.Module.Name, err)}
+	}
+	if v, ok := task.(tasks.Validator); ok {
+		if err := v.Validate(); err != nil {
+			return result{status: Failed, msg: fmt.Sprintf("%s: task %s: %v", st.Pos, st.Module.Name, err)}
+		}
+	}
+	th := &tasks.Host{Name: h.Name, Conn: conn, Vars: vars, Dir: st.In.Dir, Diff: e.opts.Diff, Log: e.log.With("host", h.Name, "task", st.Module.Name)}
+	change, err := task.Check(ctx, th)
+	if err != nil {
+		if transport.IsConnError(err) {
+			return result{status: Unreachable, msg: err.Error()}
+		}
+		if e.opts.Check && hs.pending && ctx.Err() == nil {
+			// An earlier step only pretended to run; this one may well
+			// succeed once it has.
+			return result{status: Changed, summary: []string{"unknown until earlier steps are applied: " + err.Error()}}
+		}
+		return result{status: Failed, msg: ctxMessage(ctx, err)}
+	}
+	if change == nil {
+		change = tasks.NoChange()
+	}
+	r := result{summary: change.Summary, diff: change.Diff, data: change.Result}
+	switch {
+	case !change.Changed():
+		r.status = OK
+	case e.opts.Check && change.CheckSkip != "":
+		r.status, r.msg = Skipped, change.CheckSkip
+	case e.opts.Check || change.Apply == nil:
+		r.status = Changed
+		if change.Unknown && len(r.summary) == 0 {
+			r.summary = []string{"unknown until earlier steps are applied"}
+		}
+	default:
+		data, err := change.Apply(ctx)
+		if err != nil {
+			if transport.IsConnError(err) {
+				return result{status: Unreachable, msg: err.Error(), summary: r.summary}
+			}
+			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, data: data}
+		}
+		r.status, r.data = Changed, data
+	}
+	return r
+}
+
+// record updates the host's state and reports the result.
+func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *result, took time.Duration) {
+	e.mu.Lock()
+	hs.stats.add(r.status, r.ignored)
+	switch {
+	case r.status == Unreachable:
+		hs.down = true
+	case r.status == Failed && !r.ignored:
+		hs.failed = true
+	case r.status == Changed && e.opts.Check:
+		hs.pending = true
+	}
+	if st.Register != "" {
+		hs.registered[st.Register] = registered(r)
+	}
+	e.mu.Unlock()
+	ev := Event{Type: HostResult, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Host: h.Name,
+		Status: r.status, Ignored: r.ignored, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check}
+	if e.opts.Diff {
+		ev.Diff = r.diff
+	}
+	e.emit(ev)
+}
+
+// registered is what `register: name` makes available as .name.
+func registered(r *result) map[string]any {
+	out := map[string]any{}
+	maps.Copy(out, r.data)
+	out["status"] = string(r.status)
+	out["changed"] = r.status == Changed
+	out["failed"] = r.status == Failed || r.status == Unreachable
+	out["skipped"] = r.status == Skipped
+	if r.msg != "" {
+		out["msg"] = r.msg
+	}
+	return out
+}
+
+func withResult(vars map[string]any, st *runbook.Step, r result) map[string]any {
+	out := maps.Clone(vars)
+	reg := registered(&r)
+	out["result"] = reg
+	if st.Register != "" {
+		out[st.Register] = reg
+	}
+	return out
+}
+
+func target(h *inventory.Host) transport.Target {
+	return transport.Target{Name: h.Name, Local: h.Local(), Address: h.Address, Port: h.Port, User: h.User, KeyFile: h.Key}
+}
+
+// ctxMessage explains an error that came from the step's timeout or from
+// an interruption, and passes others through.
+func ctxMessage(ctx context.Context, err error) string {
+	if ctx.Err() == nil {
+		return err.Error()
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause.Error()
+	}
+	return "interrupted"
+}

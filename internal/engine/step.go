@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/inventory"
+)
+
+// runStep runs one step on its hosts, batch after batch. only, when set,
+// names the hosts a handler was notified on.
+func (e *Engine) runStep(ctx context.Context, st *runbook.Step, sc scope, only map[string]bool, notified map[string]map[string]bool) error {
+	hosts, err := e.stepHosts(st, sc, only)
+	if err != nil {
+		return err
+	}
+	e.emit(Event{Type: StepStart, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Handler: only != nil, Hosts: len(hosts), Check: e.opts.Check})
+	if len(hosts) == 0 {
+		return nil
+	}
+	controllerChanged := false
+	for _, batch := range batches(hosts, st.Serial) {
+		results := e.parallel(ctx, batch, func(ctx context.Context, h *inventory.Host) result {
+			return e.runHost(ctx, st, sc, h)
+		})
+		failed := 0
+		for i, r := range results {
+			h := batch[i]
+			if r.status == Changed {
+				for _, name := range st.Notify {
+					if notified[name] == nil {
+						notified[name] = map[string]bool{}
+					}
+					notified[name][h.Name] = true
+				}
+				controllerChanged = controllerChanged || h.Local()
+			}
+			if (r.status == Failed && !r.ignored) || r.status == Unreachable {
+				failed++
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if st.MaxFail != nil {
+			pct := 100 * float64(failed) / float64(len(batch))
+			if pct > *st.MaxFail {
+				return &AbortError{Pos: st.Pos, Msg: fmt.Sprintf("step %q: %d of %d hosts failed (%.0f%%), more than max_fail_percentage %g: stopping the run", st.Title(), failed, len(batch), pct, *st.MaxFail)}
+			}
+		}
+	}
+	if controllerChanged && !e.opts.Check {
+		// A step on the controller may have created or removed hosts.
+		return e.reload(ctx)
+	}
+	return nil
+}
+
+// stepHosts resolves the step's host patterns, narrowed by --limit, less
+// the hosts that failed or could not be reached earlier in the run.
+func (e *Engine) stepHosts(st *runbook.Step, sc scope, only map[string]bool) ([]*inventory.Host, error) {
+	inv := e.inventory()
+	var hosts []*inventory.Host
+	if only != nil {
+		for _, h := range inv.Hosts() {
+			if only[h.Name] {
+				hosts = append(hosts, h)
+			}
+		}
+		if only[inventory.LocalHost.Name] {
+			if _, defined := inv.Host(inventory.LocalHost.Name); !defined {
+				hosts = append(hosts, inventory.LocalHost)
+			}
+		}
+	} else {
+		patterns, err := e.patterns(st, sc)
+		if err != nil {
+			return nil, err
+		}
+		var unmatched []string
+		hosts, unmatched = inv.Match(patterns)
+		if len(unmatched) > 0 {
+			e.emit(Event{Type: Warning, Step: st.Title(), Pos: st.HostsPos.String(),
+				Message: fmt.Sprintf("hosts: no host or group matches %s in the inventory", strings.Join(unmatched, ", "))})
+		}
+		if len(e.opts.Limit) > 0 {
+			limited, _ := inv.Match(e.opts.Limit)
+			hosts = slices.DeleteFunc(hosts, func(h *inventory.Host) bool {
+				return !slices.ContainsFunc(limited, func(l *inventory.Host) bool { return l.Name == h.Name })
+			})
+		}
+	}
+	return slices.DeleteFunc(hosts, func(h *inventory.Host) bool {
+		s := e.state(h.Name)
+		return s.failed || s.down
+	}), nil
+}
+
+// patterns renders the step's hosts: with the runbook's variables and -e,
+// since no single host's variables apply yet.
+func (e *Engine) patterns(st *runbook.Step, sc scope) ([]string, error) {
+	needs := false
+	for _, p := range st.Hosts {
+		needs = needs || strings.Contains(p, "{{")
+	}
+	if !needs {
+		return st.Hosts, nil
+	}
+	merged := map[string]tmpl.Var{}
+	for _, layer := range append(slices.Clone(sc.layers), e.opts.ExtraVars) {
+		for k, v := range layer {
+			merged[k] = v
+		}
+	}
+	vars, err := tmpl.Resolve(merged, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(st.Hosts))
+	for i, p := range st.Hosts {
+		if out[i], err = tmpl.Render(st.HostsPos, p, vars); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// batches splits hosts per `serial:`; the last size given repeats, as in
+// Ansible. No serial means one batch of every host.
+func batches(hosts []*inventory.Host, serial []runbook.Batch) [][]*inventory.Host {
+	if len(serial) == 0 {
+		return [][]*inventory.Host{hosts}
+	}
+	var out [][]*inventory.Host
+	for i, rest := 0, hosts; len(rest) > 0; i++ {
+		b := serial[min(i, len(serial)-1)]
+		n := min(b.Size(len(hosts)), len(rest))
+		out = append(out, rest[:n])
+		rest = rest[n:]
+	}
+	return out
+}
+
+// parallel runs fn on every host, at most --forks at a time, and returns
+// the results in the order of hosts.
+func (e *Engine) parallel(ctx context.Context, hosts []*inventory.Host, fn func(context.Context, *inventory.Host) result) []result {
+	out := make([]result, len(hosts))
+	sem := make(chan struct{}, e.opts.Forks)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			for j := i; j < len(hosts); j++ {
+				out[j] = result{status: Skipped}
+			}
+			wg.Wait()
+			return out
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i] = fn(ctx, h)
+		}()
+	}
+	wg.Wait()
+	return out
+}

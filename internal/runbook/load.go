@@ -1,0 +1,308 @@
+package runbook
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/tasks"
+	"gopkg.in/yaml.v3"
+)
+
+type rawRunbook struct {
+	Name     string      `yaml:"name"`
+	Hosts    []string    `yaml:"hosts"`
+	Vars     yaml.Node   `yaml:"vars"`
+	Steps    []yaml.Node `yaml:"steps" required:"true"`
+	Handlers []yaml.Node `yaml:"handlers"`
+}
+
+type rawStep struct {
+	Name         string        `yaml:"name"`
+	Hosts        []string      `yaml:"hosts"`
+	Tags         []string      `yaml:"tags"`
+	When         string        `yaml:"when"`
+	Task         string        `yaml:"task"`
+	With         yaml.Node     `yaml:"with"`
+	Register     string        `yaml:"register"`
+	Retries      *int          `yaml:"retries"`
+	Delay        time.Duration `yaml:"delay"`
+	Until        string        `yaml:"until"`
+	Timeout      time.Duration `yaml:"timeout"`
+	Notify       []string      `yaml:"notify"`
+	Serial       []Batch       `yaml:"serial"`
+	MaxFail      *float64      `yaml:"max_fail_percentage"`
+	Become       bool          `yaml:"become"`
+	BecomeUser   string        `yaml:"become_user"`
+	IgnoreErrors bool          `yaml:"ignore_errors"`
+	Import       string        `yaml:"import"`
+	Vars         yaml.Node     `yaml:"vars"`
+}
+
+// importOnly are the keys an import step may carry.
+var importOnly = map[string]bool{"name": true, "import": true, "vars": true, "tags": true, "when": true}
+
+// Load reads the runbook at path and every runbook it imports, and checks
+// them all. Every problem found is returned at once.
+func Load(path string) (*Runbook, error) {
+	l := &loader{cache: map[string]*Runbook{}}
+	rb := l.load(path, nil, decode.Pos{})
+	if err := l.errs.Err(); err != nil {
+		return nil, err
+	}
+	return rb, nil
+}
+
+type loader struct {
+	cache map[string]*Runbook // by absolute path
+	errs  decode.List
+}
+
+func (l *loader) load(path string, stack []string, from decode.Pos) *Runbook {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		l.errs.Add(decode.Errorf(from, "import %s: %v", path, err))
+		return nil
+	}
+	for i, s := range stack {
+		if s == abs {
+			chain := append(append([]string{}, stack[i:]...), abs)
+			for j := range chain {
+				chain[j] = filepath.Base(chain[j])
+			}
+			l.errs.Add(decode.Errorf(from, "import cycle: %s", strings.Join(chain, " -> ")))
+			return nil
+		}
+	}
+	if rb, ok := l.cache[abs]; ok {
+		return rb
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if from.File == "" {
+			l.errs.Add(fmt.Errorf("read runbook: %w", err))
+		} else {
+			l.errs.Add(decode.Errorf(from, "import: %v", err))
+		}
+		return nil
+	}
+	rb := &Runbook{File: path, Dir: filepath.Dir(path)}
+	l.cache[abs] = rb
+	l.parse(rb, data, append(stack, abs))
+	return rb
+}
+
+func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		l.errs.Add(decode.SyntaxError(rb.File, err))
+		return
+	}
+	if doc.Kind == 0 {
+		l.errs.Add(decode.Errorf(decode.Pos{File: rb.File, Line: 1, Col: 1}, "empty runbook: want name, vars and steps"))
+		return
+	}
+	var raw rawRunbook
+	if err := decode.Node(rb.File, &doc, &raw, decode.Options{}); err != nil {
+		l.errs.Add(err)
+		return
+	}
+	rb.Name = raw.Name
+	vars, err := tmpl.ParseVars(rb.File, &raw.Vars)
+	l.errs.Add(err)
+	rb.Vars = vars
+	for i := range raw.Handlers {
+		if h := l.step(rb, &raw.Handlers[i], nil, stack, true); h != nil {
+			rb.Handlers = append(rb.Handlers, h)
+		}
+	}
+	for i := range raw.Steps {
+		if s := l.step(rb, &raw.Steps[i], raw.Hosts, stack, false); s != nil {
+			rb.Steps = append(rb.Steps, s)
+		}
+	}
+	if len(raw.Steps) == 0 && doc.Content[0].Kind == yaml.MappingNode {
+		l.errs.Add(decode.Errorf(decode.At(rb.File, doc.Content[0]), "runbook has no steps"))
+	}
+}
+
+func (l *loader) step(rb *Runbook, n *yaml.Node, defaultHosts []string, stack []string, handler bool) *Step {
+	file := rb.File
+	pos := decode.At(file, n)
+	var raw rawStep
+	if err := decode.Node(file, n, &raw, decode.Options{}); err != nil {
+		l.errs.Add(err)
+		return nil
+	}
+	s := &Step{
+		Pos: pos, Name: raw.Name, Hosts: raw.Hosts, HostsPos: keyPos(file, n, "hosts"),
+		Tags: raw.Tags, When: raw.When, WhenPos: keyPos(file, n, "when"), In: rb,
+	}
+	if s.When != "" {
+		l.errs.Add(tmpl.CheckCond(s.WhenPos, s.When))
+	}
+	if raw.Import != "" {
+		if handler {
+			l.errs.Add(decode.Errorf(pos, "a handler cannot import a runbook"))
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !importOnly[k.Value] {
+				l.errs.Add(decode.Errorf(decode.At(file, k), "%q cannot be used with import (allowed: name, import, vars, tags, when)", k.Value))
+			}
+		}
+		vars, err := tmpl.ParseVars(file, &raw.Vars)
+		l.errs.Add(err)
+		s.ImportVars = vars
+		target := filepath.Join(rb.Dir, raw.Import)
+		s.Import = l.load(target, stack, keyPos(file, n, "import"))
+		if s.Import == nil {
+			return nil
+		}
+		return s
+	}
+	if raw.Vars.Kind != 0 {
+		l.errs.Add(decode.Errorf(keyPos(file, n, "vars"), "vars belong to the runbook or to an import, not to a task step"))
+	}
+	if raw.Task == "" {
+		l.errs.Add(decode.Errorf(pos, "step %s needs task: (a module, see `runbook tasks`) or import: (a runbook)", describeStep(raw.Name)))
+		return nil
+	}
+	mod, ok := tasks.Lookup(raw.Task)
+	if !ok {
+		l.errs.Add(decode.Errorf(keyPos(file, n, "task"), "unknown task %q%s: `runbook tasks` lists the modules", raw.Task, decode.Suggest(raw.Task, tasks.Names())))
+		return nil
+	}
+	s.Module = mod
+	if !handler && len(s.Hosts) == 0 {
+		s.Hosts = defaultHosts
+	}
+	if !handler && len(s.Hosts) == 0 {
+		l.errs.Add(decode.Errorf(pos, "step %q needs hosts: (a group, a host, all, local, or a list of them)", s.Title()))
+	}
+	s.With = &raw.With
+	if raw.With.Kind == 0 {
+		s.With = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	}
+	l.errs.Add(CheckParams(file, mod, s.With))
+	l.checkStepFields(s, &raw, n)
+	return s
+}
+
+func (l *loader) checkStepFields(s *Step, raw *rawStep, n *yaml.Node) {
+	file := s.In.File
+	s.Register, s.Delay, s.Until, s.UntilPos = raw.Register, raw.Delay, raw.Until, keyPos(file, n, "until")
+	s.Timeout, s.Notify, s.Serial, s.MaxFail = raw.Timeout, raw.Notify, raw.Serial, raw.MaxFail
+	s.Become, s.BecomeUser, s.IgnoreErrors = raw.Become || raw.BecomeUser != "", raw.BecomeUser, raw.IgnoreErrors
+	if raw.Retries != nil {
+		s.Retries = *raw.Retries
+		if s.Retries < 0 {
+			l.errs.Add(decode.Errorf(keyPos(file, n, "retries"), "retries must be 0 or more"))
+		}
+	} else if s.Until != "" {
+		s.Retries = 3
+	}
+	if s.Until != "" {
+		l.errs.Add(tmpl.CheckCond(s.UntilPos, s.Until))
+	}
+	if s.Delay < 0 || s.Timeout < 0 {
+		l.errs.Add(decode.Errorf(s.Pos, "delay and timeout must not be negative"))
+	}
+	if s.Register != "" && (!tmpl.ValidName(s.Register) || tmpl.IsReserved(s.Register)) {
+		l.errs.Add(decode.Errorf(keyPos(file, n, "register"), "register: %q is not a usable variable name (letters, digits, _; not one of %s)", s.Register, strings.Join(tmpl.Reserved, ", ")))
+	}
+	if s.MaxFail != nil && (*s.MaxFail < 0 || *s.MaxFail > 100) {
+		l.errs.Add(decode.Errorf(keyPos(file, n, "max_fail_percentage"), "max_fail_percentage must be between 0 and 100"))
+	}
+	if len(s.Notify) > 0 {
+		l.checkNotify(s, keyPos(file, n, "notify"))
+	}
+}
+
+// checkNotify runs once the runbook's handlers are parsed: handlers are
+// parsed before steps for this reason.
+func (l *loader) checkNotify(s *Step, pos decode.Pos) {
+	var names []string
+	for _, h := range s.In.Handlers {
+		names = append(names, h.Title())
+	}
+	for _, want := range s.Notify {
+		found := false
+		for _, name := range names {
+			found = found || name == want
+		}
+		if !found {
+			l.errs.Add(decode.Errorf(pos, "notify: no handler named %q in %s%s", want, s.In.File, decode.Suggest(want, names)))
+		}
+	}
+}
+
+// CheckParams decodes a step's parameters into the module's struct as far
+// as can be done before rendering templates, and validates them when they
+// hold no templates.
+func CheckParams(file string, mod tasks.Module, with *yaml.Node) error {
+	if err := tmpl.CheckNode(file, with); err != nil {
+		return err
+	}
+	t := mod.New()
+	if err := decode.Node(file, with, t, decode.Options{Templates: true}); err != nil {
+		return prefixed(err, "task "+mod.Name+": ")
+	}
+	if v, ok := t.(tasks.Validator); ok && !nodeHasTemplate(with) {
+		if err := v.Validate(); err != nil {
+			return decode.Errorf(decode.At(file, with), "task %s: %v", mod.Name, err)
+		}
+	}
+	return nil
+}
+
+func prefixed(err error, prefix string) error {
+	var list *decode.List
+	if !errors.As(err, &list) {
+		return err
+	}
+	var out decode.List
+	for _, e := range list.Errors() {
+		var pe *decode.Error
+		if errors.As(e, &pe) {
+			e = &decode.Error{Pos: pe.Pos, Msg: prefix + pe.Msg}
+		}
+		out.Add(e)
+	}
+	return out.Err()
+}
+
+func nodeHasTemplate(n *yaml.Node) bool {
+	if n.Kind == yaml.ScalarNode {
+		return decode.HasTemplate(n.Value)
+	}
+	for _, c := range n.Content {
+		if nodeHasTemplate(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyPos is the position of key's value in mapping n, or of n itself.
+func keyPos(file string, n *yaml.Node, key string) decode.Pos {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return decode.At(file, n.Content[i+1])
+		}
+	}
+	return decode.At(file, n)
+}
+
+func describeStep(name string) string {
+	if name == "" {
+		return "without a name"
+	}
+	return strconv.Quote(name)
+}

@@ -1,0 +1,102 @@
+// Package runbook reads runbook files: ordered steps, each a task module
+// with parameters, run on a set of hosts. Loading checks everything that
+// can be checked without a host and reports every problem at once, with
+// its file, line and column.
+package runbook
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/tasks"
+	"gopkg.in/yaml.v3"
+)
+
+// Runbook is one loaded file.
+type Runbook struct {
+	Name     string
+	File     string // path as the user gave it, or joined from an import
+	Dir      string // directory of File, for relative paths
+	Vars     map[string]tmpl.Var
+	Steps    []*Step
+	Handlers []*Step
+}
+
+// Step is one entry of `steps:` or `handlers:`.
+type Step struct {
+	Pos      decode.Pos
+	Name     string
+	Hosts    []string
+	HostsPos decode.Pos
+	Tags     []string
+	When     string
+	WhenPos  decode.Pos
+
+	// A task step.
+	Module       tasks.Module
+	With         *yaml.Node
+	Register     string
+	Retries      int
+	Delay        time.Duration
+	Until        string
+	UntilPos     decode.Pos
+	Timeout      time.Duration
+	Notify       []string
+	Serial       []Batch
+	MaxFail      *float64 // max_fail_percentage
+	Become       bool
+	BecomeUser   string
+	IgnoreErrors bool
+
+	// An import step.
+	Import     *Runbook
+	ImportVars map[string]tmpl.Var
+
+	// In is the runbook that holds the step.
+	In *Runbook
+}
+
+// Title is how the step is named in output.
+func (s *Step) Title() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	if s.Import != nil {
+		return "import " + s.Import.File
+	}
+	return s.Module.Name
+}
+
+// Batch is one entry of `serial:`: a number of hosts or a percentage.
+type Batch struct {
+	N       int
+	Percent float64
+}
+
+// UnmarshalYAML reads 5 or "30%".
+func (b *Batch) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if pct, ok := strings.CutSuffix(strings.TrimSpace(n.Value), "%"); ok {
+			f, err := strconv.ParseFloat(pct, 64)
+			if err == nil && f > 0 && f <= 100 {
+				b.Percent = f
+				return nil
+			}
+		} else if i, err := strconv.Atoi(n.Value); err == nil && i > 0 {
+			b.N = i
+			return nil
+		}
+	}
+	return decode.Errorf(decode.At("", n), "serial: want a number of hosts above 0 or a percentage such as \"30%%\", got %q", n.Value)
+}
+
+// Size is how many of total hosts the batch takes (at least one).
+func (b Batch) Size(total int) int {
+	if b.N > 0 {
+		return b.N
+	}
+	return max(1, int(float64(total)*b.Percent/100))
+}

@@ -1,0 +1,212 @@
+// Package tmpl renders runbook templates (Go text/template) strictly: a
+// variable that is not defined is an error naming the variable and the place
+// in the runbook where it was used.
+package tmpl
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"gopkg.in/yaml.v3"
+)
+
+var funcs = template.FuncMap{
+	"default": func(def, v any) any {
+		if v == nil || v == "" {
+			return def
+		}
+		return v
+	},
+	"join": func(sep string, items any) (string, error) {
+		switch l := items.(type) {
+		case []string:
+			return strings.Join(l, sep), nil
+		case []any:
+			s := make([]string, len(l))
+			for i, x := range l {
+				s[i] = fmt.Sprint(x)
+			}
+			return strings.Join(s, sep), nil
+		}
+		return "", fmt.Errorf("join: want a list, got %T", items)
+	},
+	"quote":     ShellQuote,
+	"toJSON":    toJSON,
+	"lower":     strings.ToLower,
+	"upper":     strings.ToUpper,
+	"trim":      strings.TrimSpace,
+	"split":     func(sep, s string) []string { return strings.Split(s, sep) },
+	"replace":   func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+	"contains":  func(sub, s string) bool { return strings.Contains(s, sub) },
+	"hasPrefix": func(prefix, s string) bool { return strings.HasPrefix(s, prefix) },
+	"hasSuffix": func(suffix, s string) bool { return strings.HasSuffix(s, suffix) },
+	"printf":    fmt.Sprintf,
+}
+
+// Funcs lists the functions available to templates beside text/template's own.
+func Funcs() []string {
+	out := make([]string, 0, len(funcs))
+	for name := range funcs {
+		out = append(out, name)
+	}
+	return out
+}
+
+// ShellQuote quotes s for a POSIX shell.
+func ShellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@,+%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func toJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// Parse parses s as a template; errors are placed at pos.
+func Parse(pos decode.Pos, s string) (*template.Template, error) {
+	t, err := template.New("t").Funcs(funcs).Option("missingkey=error").Parse(s)
+	if err != nil {
+		return nil, decode.Errorf(pos, "%s", cleanParseError(err))
+	}
+	return t, nil
+}
+
+// Render renders s with data. Strings without actions are returned as is.
+func Render(pos decode.Pos, s string, data map[string]any) (string, error) {
+	if !decode.HasTemplate(s) {
+		return s, nil
+	}
+	t, err := Parse(pos, s)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return "", decode.Errorf(pos, "%s", cleanExecError(err))
+	}
+	return buf.String(), nil
+}
+
+// Cond evaluates a condition such as `when` or `until`. Either a bare
+// expression (`eq .env "prod"`) or a whole template may be given; it must
+// come out as true or false.
+func Cond(pos decode.Pos, expr string, data map[string]any) (bool, error) {
+	s := strings.TrimSpace(expr)
+	if !decode.HasTemplate(s) {
+		s = "{{ " + s + " }}"
+	}
+	out, err := Render(pos, s, data)
+	if err != nil {
+		return false, err
+	}
+	switch strings.TrimSpace(out) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, decode.Errorf(pos, "condition %q gave %q, want true or false", expr, out)
+}
+
+// CheckCond parses a condition without evaluating it.
+func CheckCond(pos decode.Pos, expr string) error {
+	s := strings.TrimSpace(expr)
+	if !decode.HasTemplate(s) {
+		s = "{{ " + s + " }}"
+	}
+	_, err := Parse(pos, s)
+	return err
+}
+
+// RenderNode returns a copy of n whose string scalars are rendered with
+// data. A rendered plain scalar is typed again from its new text, so
+// `port: "{{ .port }}"` decodes into an int field.
+func RenderNode(file string, n *yaml.Node, data map[string]any) (*yaml.Node, error) {
+	var errs decode.List
+	out := renderNode(file, n, data, &errs)
+	return out, errs.Err()
+}
+
+func renderNode(file string, n *yaml.Node, data map[string]any, errs *decode.List) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	c := *n
+	if n.Kind == yaml.ScalarNode {
+		if decode.HasTemplate(n.Value) {
+			s, err := Render(decode.At(file, n), n.Value, data)
+			errs.Add(err)
+			c.Value, c.Tag, c.Style = s, "", 0
+			if n.Tag == "!secret" {
+				c.Tag = n.Tag // still secret once rendered
+			}
+			if strings.Contains(s, "\n") {
+				c.Style = yaml.LiteralStyle
+			}
+		}
+		return &c
+	}
+	c.Content = make([]*yaml.Node, len(n.Content))
+	for i, child := range n.Content {
+		c.Content[i] = renderNode(file, child, data, errs)
+	}
+	return &c
+}
+
+// CheckNode parses every template in n, reporting syntax errors.
+func CheckNode(file string, n *yaml.Node) error {
+	var errs decode.List
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil {
+			return
+		}
+		if n.Kind == yaml.ScalarNode && decode.HasTemplate(n.Value) {
+			_, err := Parse(decode.At(file, n), n.Value)
+			errs.Add(err)
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	return errs.Err()
+}
+
+var (
+	noEntry   = regexp.MustCompile(`map has no entry for key "([^"]*)"`)
+	execNoise = regexp.MustCompile(`^template: t:[\d:]*: executing "t" at <([^>]*)>: `)
+	nameNoise = regexp.MustCompile(`^template: t:[\d:]* ?`)
+)
+
+func cleanExecError(err error) string {
+	msg := err.Error()
+	if m := noEntry.FindStringSubmatch(msg); m != nil {
+		at := ""
+		if e := execNoise.FindStringSubmatch(msg); e != nil && e[1] != "."+m[1] {
+			at = fmt.Sprintf(" (in %s)", e[1])
+		}
+		return fmt.Sprintf("undefined variable %q%s: define it in the runbook's vars, the inventory or with -e %s=...", m[1], at, m[1])
+	}
+	if e := execNoise.FindStringSubmatchIndex(msg); e != nil {
+		return fmt.Sprintf("template: at <%s>: %s", msg[e[2]:e[3]], msg[e[1]:])
+	}
+	return "template: " + nameNoise.ReplaceAllString(msg, "")
+}
+
+func cleanParseError(err error) string {
+	return "template syntax: " + nameNoise.ReplaceAllString(err.Error(), "")
+}

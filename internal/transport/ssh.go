@@ -1,0 +1,233 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/melbahja/goph"
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// SSHConfig says how to reach one host.
+type SSHConfig struct {
+	Host    string // inventory name, for messages
+	Address string
+	Port    int
+	User    string
+	Auth    goph.Auth
+	Keys    *HostKeys
+	Timeout time.Duration // for connecting; 0 means 20s
+}
+
+// SSH is one connection to a host, shared by every task of a run: each
+// command is a session on it, and files go through one SFTP client.
+type SSH struct {
+	host   string
+	client *goph.Client
+
+	sftpMu sync.Mutex
+	sftp   *sftp.Client
+}
+
+// DialSSH connects to a host and verifies its key.
+func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
+	port := cfg.Port
+	if port == 0 {
+		port = 22
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = 20 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	type dialed struct {
+		c   *goph.Client
+		err error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		c, err := goph.NewConn(&goph.Config{
+			User:     cfg.User,
+			Addr:     cfg.Address,
+			Port:     uint(port),
+			Auth:     cfg.Auth,
+			Timeout:  timeout,
+			Callback: cfg.Keys.Callback(cfg.Host),
+		})
+		done <- dialed{c, err}
+	}()
+	select {
+	case <-ctx.Done():
+		go func() {
+			if d := <-done; d.c != nil {
+				d.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	case d := <-done:
+		if d.err != nil {
+			var hk *HostKeyError
+			if errors.As(d.err, &hk) {
+				return nil, &ConnError{Host: cfg.Host, Err: hk}
+			}
+			return nil, &ConnError{Host: cfg.Host, Err: fmt.Errorf("%s@%s:%d: %w", cfg.User, cfg.Address, port, d.err)}
+		}
+		return &SSH{host: cfg.Host, client: d.c}, nil
+	}
+}
+
+// Close ends the connection.
+func (s *SSH) Close() error {
+	s.sftpMu.Lock()
+	if s.sftp != nil {
+		s.sftp.Close()
+	}
+	s.sftpMu.Unlock()
+	return s.client.Close()
+}
+
+// Run runs cmd in a new session. When ctx is cancelled the remote command
+// is sent SIGTERM and the session closed.
+func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
+	sess, err := s.client.NewSession()
+	if err != nil {
+		return Result{}, &ConnError{Host: s.host, Err: fmt.Errorf("open session: %w", err)}
+	}
+	defer sess.Close()
+	var out, errOut capped
+	sess.Stdout, sess.Stderr = &out, &errOut
+	if stdin != nil {
+		sess.Stdin = ctxReader{ctx, stdin}
+	}
+	if err := sess.Start(cmd); err != nil {
+		return Result{}, &ConnError{Host: s.host, Err: fmt.Errorf("start command: %w", err)}
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	select {
+	case <-ctx.Done():
+		_ = sess.Signal(ssh.SIGTERM)
+		sess.Close()
+		return Result{Stdout: out.bytes(), Stderr: errOut.bytes()}, ctx.Err()
+	case err = <-done:
+	}
+	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes()}
+	var exit *ssh.ExitError
+	var missing *ssh.ExitMissingError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		if exit.Signal() != "" && exit.ExitStatus() == 0 {
+			return res, fmt.Errorf("command killed by signal %s", exit.Signal())
+		}
+		res.Code = exit.ExitStatus()
+	case errors.As(err, &missing):
+		return res, &ConnError{Host: s.host, Err: fmt.Errorf("command ended without an exit status: %w", err)}
+	default:
+		return res, &ConnError{Host: s.host, Err: err}
+	}
+	return res, nil
+}
+
+func (s *SSH) files() (*sftp.Client, error) {
+	s.sftpMu.Lock()
+	defer s.sftpMu.Unlock()
+	if s.sftp != nil {
+		return s.sftp, nil
+	}
+	c, err := s.client.NewSftp(sftp.UseConcurrentWrites(true))
+	if err != nil {
+		return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start sftp: %w", err)}
+	}
+	s.sftp = c
+	return c, nil
+}
+
+// WriteFile streams r to a temporary file beside path over SFTP, sets its
+// mode, then renames it over path, so readers see the old or the new file
+// and never a partial one.
+func (s *SSH) WriteFile(ctx context.Context, p string, r io.Reader, mode fs.FileMode) (err error) {
+	fc, err := s.files()
+	if err != nil {
+		return err
+	}
+	tmp := tempName(p)
+	f, err := fc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return fmt.Errorf("write %s: create temporary file: %w", p, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			fc.Remove(tmp)
+		}
+	}()
+	if err = fc.Chmod(tmp, mode); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if _, err = f.ReadFrom(ctxReader{ctx, r}); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	if err = ctx.Err(); err != nil {
+		return err
+	}
+	if err = fc.PosixRename(tmp, p); err != nil {
+		return fmt.Errorf("write %s: rename into place: %w", p, err)
+	}
+	return nil
+}
+
+// ReadFile copies path to w over SFTP.
+func (s *SSH) ReadFile(ctx context.Context, p string, w io.Writer) error {
+	fc, err := s.files()
+	if err != nil {
+		return err
+	}
+	f, err := fc.Open(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("read %s: %w", p, fs.ErrNotExist)
+		}
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteTo(ctxWriter{ctx, w}); err != nil {
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	return nil
+}
+
+// tempName is a fresh hidden name in the same directory as p, so that the
+// final rename stays on one file system and is atomic.
+func tempName(p string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return path.Join(path.Dir(p), ".runbook-"+hex.EncodeToString(b[:])+"-"+path.Base(p))
+}
+
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}

@@ -1,0 +1,105 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"gopkg.in/yaml.v3"
+)
+
+// Data is what a provider found.
+type Data struct {
+	Hosts  []*Host
+	Groups []*Group
+}
+
+// Provider loads hosts and groups. Dynamic providers ask an API each time
+// Load is called, so a run can see hosts that an earlier step created.
+type Provider interface {
+	Load(ctx context.Context) (*Data, error)
+}
+
+// Plugin builds a provider from an inventory file whose `plugin:` key
+// names it; doc is the whole file, for strict decoding with positions.
+type Plugin func(file string, doc *yaml.Node) (Provider, error)
+
+var (
+	pluginsMu sync.RWMutex
+	plugins   = map[string]Plugin{"static": openStatic}
+)
+
+// RegisterPlugin adds an inventory plugin; a duplicate name panics.
+func RegisterPlugin(name string, p Plugin) {
+	pluginsMu.Lock()
+	defer pluginsMu.Unlock()
+	if _, dup := plugins[name]; dup || name == "" {
+		panic(fmt.Sprintf("inventory.RegisterPlugin: bad or duplicate name %q", name))
+	}
+	plugins[name] = p
+}
+
+// Open reads an inventory file and returns the provider its `plugin:` key
+// names (static when there is none).
+func Open(file string) (Provider, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, decode.SyntaxError(file, err)
+	}
+	name := "static"
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		root := doc.Content[0]
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value == "plugin" {
+				name = root.Content[i+1].Value
+			}
+		}
+	}
+	pluginsMu.RLock()
+	p, ok := plugins[name]
+	known := slices.Sorted(maps.Keys(plugins))
+	pluginsMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown inventory plugin %q%s (known: %v)", file, name, decode.Suggest(name, known), known)
+	}
+	return p(file, &doc)
+}
+
+// Sources is every inventory given to a run, merged into one.
+type Sources []Provider
+
+// Load asks every provider and merges what they found: hosts must be
+// unique; groups of the same name are joined, later variables winning.
+func (s Sources) Load(ctx context.Context) (*Inventory, error) {
+	var hosts []*Host
+	var groups []*Group
+	byName := map[string]*Group{}
+	for _, p := range s {
+		d, err := p.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, d.Hosts...)
+		for _, g := range d.Groups {
+			if prev, ok := byName[g.Name]; ok {
+				prev.Hosts = append(prev.Hosts, g.Hosts...)
+				prev.Children = append(prev.Children, g.Children...)
+				maps.Copy(prev.Vars, g.Vars)
+				continue
+			}
+			c := *g
+			c.Vars = maps.Clone(g.Vars)
+			byName[g.Name] = &c
+			groups = append(groups, &c)
+		}
+	}
+	return New(hosts, groups)
+}

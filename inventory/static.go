@@ -1,0 +1,143 @@
+package inventory
+
+import (
+	"context"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"gopkg.in/yaml.v3"
+)
+
+// The static file format:
+//
+//	defaults: {user: root, port: 22, key: ~/.ssh/id_ed25519}
+//	vars: {...}                # for every host (the group "all")
+//	hosts:
+//	  web01: {address: 10.0.0.1, port: 2222, user: deploy, vars: {...}}
+//	  web02:                   # address defaults to the name
+//	groups:
+//	  web: {hosts: [web01, web02], children: [canary], vars: {...}}
+type staticFile struct {
+	Plugin   string    `yaml:"plugin" doc:"static (the default)"`
+	Defaults conn      `yaml:"defaults" doc:"connection settings for every host that does not set its own"`
+	Vars     yaml.Node `yaml:"vars" doc:"variables for every host"`
+	Hosts    yaml.Node `yaml:"hosts" doc:"hosts by name"`
+	Groups   yaml.Node `yaml:"groups" doc:"groups by name"`
+}
+
+type conn struct {
+	Address    string `yaml:"address" doc:"IP address or DNS name; default: the host's name"`
+	Port       int    `yaml:"port" doc:"SSH port; default 22"`
+	User       string `yaml:"user" doc:"SSH user; default: the current user"`
+	Key        string `yaml:"key" doc:"private key file; default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa and ssh-agent"`
+	Connection string `yaml:"connection" doc:"ssh (default) or local"`
+}
+
+type staticHost struct {
+	conn `yaml:",inline"`
+	Vars yaml.Node `yaml:"vars"`
+}
+
+type staticGroup struct {
+	Hosts    []string  `yaml:"hosts"`
+	Children []string  `yaml:"children"`
+	Vars     yaml.Node `yaml:"vars"`
+}
+
+type static struct{ data *Data }
+
+func (s static) Load(context.Context) (*Data, error) { return s.data, nil }
+
+// openStatic reads the whole file up front: its hosts do not change.
+func openStatic(file string, doc *yaml.Node) (Provider, error) {
+	var raw staticFile
+	if err := decode.Node(file, doc, &raw, decode.Options{}); err != nil {
+		return nil, err
+	}
+	var errs decode.List
+	data := &Data{}
+	allVars, err := tmpl.ParseVars(file, &raw.Vars)
+	errs.Add(err)
+	data.Groups = append(data.Groups, &Group{Name: "all", Vars: allVars})
+
+	eachKey(&raw.Hosts, file, "hosts", &errs, func(name string, kn, vn *yaml.Node) {
+		var h staticHost
+		if err := decode.Node(file, vn, &h, decode.Options{}); err != nil {
+			errs.Add(err)
+			return
+		}
+		vars, err := tmpl.ParseVars(file, &h.Vars)
+		errs.Add(err)
+		c := merge(h.conn, raw.Defaults)
+		if c.Address == "" {
+			c.Address = name
+		}
+		if c.Connection != "" && c.Connection != "ssh" && c.Connection != "local" {
+			errs.Add(decode.Errorf(decode.At(file, vn), "host %q: connection must be ssh or local, got %q", name, c.Connection))
+		}
+		data.Hosts = append(data.Hosts, &Host{
+			Name: name, Address: c.Address, Port: c.Port, User: c.User, Key: c.Key,
+			Connection: c.Connection, Vars: vars,
+		})
+	})
+	eachKey(&raw.Groups, file, "groups", &errs, func(name string, kn, vn *yaml.Node) {
+		var g staticGroup
+		if err := decode.Node(file, vn, &g, decode.Options{}); err != nil {
+			errs.Add(err)
+			return
+		}
+		vars, err := tmpl.ParseVars(file, &g.Vars)
+		errs.Add(err)
+		if name == "all" {
+			errs.Add(decode.Errorf(decode.At(file, kn), `group "all" is every host: put its variables under the top-level vars:`))
+			return
+		}
+		data.Groups = append(data.Groups, &Group{Name: name, Hosts: g.Hosts, Children: g.Children, Vars: vars})
+	})
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := New(data.Hosts, data.Groups); err != nil {
+		return nil, decode.Errorf(decode.Pos{File: file}, "%v", err)
+	}
+	return static{data}, nil
+}
+
+func eachKey(n *yaml.Node, file, what string, errs *decode.List, fn func(name string, kn, vn *yaml.Node)) {
+	if n.Kind == 0 || n.ShortTag() == "!!null" {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		errs.Add(decode.Errorf(decode.At(file, n), "%s: want a mapping of names to settings", what))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		if seen[kn.Value] {
+			errs.Add(decode.Errorf(decode.At(file, kn), "%s: %q is given twice", what, kn.Value))
+			continue
+		}
+		seen[kn.Value] = true
+		fn(kn.Value, kn, vn)
+	}
+}
+
+func merge(c, def conn) conn {
+	if c.Address == "" {
+		c.Address = def.Address
+	}
+	if c.Port == 0 {
+		c.Port = def.Port
+	}
+	if c.User == "" {
+		c.User = def.User
+	}
+	if c.Key == "" {
+		c.Key = def.Key
+	}
+	if c.Connection == "" {
+		c.Connection = def.Connection
+	}
+	return c
+}

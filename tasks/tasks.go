@@ -1,0 +1,164 @@
+// Package tasks is the contract between runbook's engine and its task
+// modules, and the registry of the modules compiled in.
+//
+// A module is a package under tasks/ that registers itself from init(). Its
+// parameters are the fields of its Task struct, decoded strictly from the
+// step's `with:`. The engine calls Check, which inspects the host and says
+// what differs; outside check mode it then calls the change's Apply, which
+// makes exactly that change. Check mode is the engine not calling Apply.
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/transport"
+)
+
+// Conn runs commands and moves files on the host; see transport.Conn.
+type Conn = transport.Conn
+
+// Result is what a command did.
+type Result = transport.Result
+
+// Task is one module's parameters, able to check a host against them.
+type Task interface {
+	// Check inspects the host and returns what would change. It must not
+	// change the host.
+	Check(ctx context.Context, h *Host) (*Change, error)
+}
+
+// Validator is implemented by tasks whose parameters depend on each other.
+// Validate runs after decoding, before any host is contacted when the
+// parameters hold no templates, and again once they are rendered.
+type Validator interface {
+	Validate() error
+}
+
+// Host is what a task sees of the host it runs on.
+type Host struct {
+	Name string
+	Conn Conn
+	Vars map[string]any // resolved variables, as templates see them
+	Dir  string         // directory of the runbook that holds the step
+	Diff bool           // the user asked for diffs: worth fetching old content
+	Log  *slog.Logger
+}
+
+// Change is what Check found.
+type Change struct {
+	// Summary says what differs, one short line each, e.g. "mode 0644 -> 0600".
+	Summary []string
+	// Diff is a unified diff of content, when content differs.
+	Diff string
+	// Apply makes the change; nil means the host is already as asked.
+	Apply func(ctx context.Context) (map[string]any, error)
+	// Unknown means the module cannot tell what would change because an
+	// earlier step only pretended to run (check mode); reported as
+	// "would change".
+	Unknown bool
+	// CheckSkip, when set, says why this change cannot be predicted; in
+	// check mode the step is reported skipped with this reason.
+	CheckSkip string
+	// Result is registered (with `register:`) when Apply does not run.
+	Result map[string]any
+}
+
+// Changed reports whether the host differs from what was asked.
+func (c *Change) Changed() bool { return c != nil && (c.Apply != nil || c.Unknown) }
+
+// NoChange is a Change for a host that is already as asked.
+func NoChange() *Change { return &Change{} }
+
+// Module is a registered task module.
+type Module struct {
+	Name string
+	Doc  string
+	// New returns a zero Task (a pointer to the module's parameter struct).
+	New func() Task
+}
+
+// Param documents one parameter.
+type Param struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Required bool   `json:"required,omitempty"`
+	Doc      string `json:"doc"`
+}
+
+// Params lists the module's parameters from its struct tags.
+func (m Module) Params() []Param {
+	t := reflect.TypeOf(m.New()).Elem()
+	var out []Param
+	for _, f := range decode.Fields(t) {
+		out = append(out, Param{Name: f.Name, Type: typeName(f.Type), Required: f.Required, Doc: f.Doc})
+	}
+	return out
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Module{}
+)
+
+// Register adds a module. An empty or duplicate name, or a New that does
+// not return a pointer to a struct, is a programming error and panics at
+// start-up.
+func Register(m Module) {
+	if m.Name == "" || m.New == nil {
+		panic("tasks.Register: module needs a name and New")
+	}
+	if t := reflect.TypeOf(m.New()); t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		panic(fmt.Sprintf("tasks.Register: %s: New must return a pointer to a struct", m.Name))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[m.Name]; dup {
+		panic(fmt.Sprintf("tasks.Register: module %q registered twice", m.Name))
+	}
+	registry[m.Name] = m
+}
+
+// Lookup finds a module by name.
+func Lookup(name string) (Module, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	m, ok := registry[name]
+	return m, ok
+}
+
+// Names lists the registered modules, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for name := range registry {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func typeName(t reflect.Type) string {
+	switch {
+	case t.String() == "time.Duration":
+		return "duration"
+	case t.Kind() == reflect.Pointer:
+		return typeName(t.Elem())
+	case t.Kind() == reflect.Slice:
+		return "list of " + typeName(t.Elem())
+	case t.Kind() == reflect.Map:
+		return "map of " + typeName(t.Elem())
+	case t.Kind() == reflect.Interface:
+		return "any"
+	case t.Name() != "" && t.PkgPath() != "":
+		return strings.ToLower(t.Name())
+	}
+	return t.Kind().String()
+}
