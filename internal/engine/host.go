@@ -69,7 +69,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		return result{status: Failed, msg: ctxMessage(ctx, err)}
 	}
-	if st.Become && !(h.User == "root" && (st.BecomeUser == "" || st.BecomeUser == "root")) {
+	if st.Become {
 		conn = transport.Become(conn, st.BecomeUser)
 	}
 	for attempt := 1; ; attempt++ {

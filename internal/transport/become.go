@@ -12,9 +12,13 @@ import (
 // Become returns a view of c that does everything as user through sudo,
 // which must not ask for a password (sudo -n). Files are streamed through
 // the command's stdin, so they never pass through a world-readable place.
+// When the connection is already logged in as user, c is returned as is.
 func Become(c Conn, user string) Conn {
 	if user == "" {
 		user = "root"
+	}
+	if u, ok := c.(interface{ LoginUser() string }); ok && u.LoginUser() == user {
+		return c
 	}
 	return becomeConn{c: c, user: user}
 }

@@ -8,12 +8,21 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"time"
 )
 
 // Local runs on the controller itself, for steps with `hosts: local`.
 type Local struct{}
+
+// LoginUser is the user runbook runs as.
+func (Local) LoginUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}
 
 // Run runs cmd with sh -c.
 func (Local) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {

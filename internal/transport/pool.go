@@ -1,11 +1,13 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	osuser "os/user"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -31,6 +33,7 @@ type Target struct {
 type Pool struct {
 	Keys     *HostKeys
 	KeyFiles []string      // private keys for targets that name none
+	User     string        // user for targets that name none; default: the current user
 	Timeout  time.Duration // for connecting
 
 	mu      sync.Mutex
@@ -89,8 +92,16 @@ func (p *Pool) dial(ctx context.Context, t Target) (Conn, io.Closer, error) {
 	if keys == nil {
 		keys = &HostKeys{Files: DefaultKnownHosts()}
 	}
+	user := cmp.Or(t.User, p.User)
+	if user == "" {
+		u, err := osuser.Current()
+		if err != nil {
+			return nil, nil, fmt.Errorf("find the current user to connect to %s as: %w", t.Name, err)
+		}
+		user = u.Username
+	}
 	c, err := DialSSH(ctx, SSHConfig{
-		Host: t.Name, Address: t.Address, Port: t.Port, User: t.User,
+		Host: t.Name, Address: t.Address, Port: t.Port, User: user,
 		Auth: auth, Keys: keys, Timeout: p.Timeout,
 	})
 	if err != nil {

@@ -33,6 +33,7 @@ type SSHConfig struct {
 // command is a session on it, and files go through one SFTP client.
 type SSH struct {
 	host   string
+	user   string
 	client *goph.Client
 
 	sftpMu sync.Mutex
@@ -84,9 +85,12 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 			}
 			return nil, &ConnError{Host: cfg.Host, Err: fmt.Errorf("%s@%s:%d: %w", cfg.User, cfg.Address, port, d.err)}
 		}
-		return &SSH{host: cfg.Host, client: d.c}, nil
+		return &SSH{host: cfg.Host, user: cfg.User, client: d.c}, nil
 	}
 }
+
+// LoginUser is the user the connection is logged in as.
+func (s *SSH) LoginUser() string { return s.user }
 
 // Close ends the connection.
 func (s *SSH) Close() error {

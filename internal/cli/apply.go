@@ -1,0 +1,188 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/engine"
+	"github.com/runbookdev/runbook/internal/output"
+	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/inventory"
+	"gopkg.in/yaml.v3"
+)
+
+type applyFlags struct {
+	inventories repeated
+	extra       repeated
+	limit       list
+	tags        list
+	skipTags    list
+	check       bool
+	diff        bool
+	forks       int
+	output      string
+	knownHosts  string
+	acceptNew   bool
+	privateKey  string
+	user        string
+	connTimeout time.Duration
+	verbose     bool
+}
+
+func runApply(ctx context.Context, e *env, args []string) int {
+	var f applyFlags
+	fs := newFlags(e, "apply", "[flags] RUNBOOK")
+	fs.Var(&f.inventories, "i", "inventory file (repeatable)")
+	fs.Var(&f.extra, "e", "extra variables: key=value, a YAML/JSON mapping, or @file.yaml (repeatable; highest precedence)")
+	fs.Var(&f.limit, "limit", "only these hosts or groups (comma-separated patterns)")
+	fs.Var(&f.tags, "tags", "only steps with these tags")
+	fs.Var(&f.skipTags, "skip-tags", "skip steps with these tags")
+	fs.BoolVar(&f.check, "check", false, "report what would change, change nothing; exit 2 when anything would")
+	fs.BoolVar(&f.diff, "diff", false, "show content diffs")
+	fs.IntVar(&f.forks, "forks", engine.DefaultForks, "hosts worked on at once")
+	fs.StringVar(&f.output, "output", "text", "text or json (one event per line)")
+	fs.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)")
+	fs.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust hosts seen for the first time and record their keys; changed keys are still refused")
+	fs.StringVar(&f.privateKey, "private-key", "", "SSH private key for hosts whose inventory names none")
+	fs.StringVar(&f.user, "user", "", "SSH user for hosts whose inventory names none (default: the current user)")
+	fs.DurationVar(&f.connTimeout, "connect-timeout", 20*time.Second, "how long to wait for a host's SSH connection")
+	fs.BoolVar(&f.verbose, "v", false, "log diagnostics to stderr")
+	pos, code, ok := parseOrExit(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return e.errorf("apply takes exactly one runbook, got %d", len(pos))
+	}
+	if f.output != "text" && f.output != "json" {
+		return e.errorf("--output must be text or json, got %q", f.output)
+	}
+	if f.forks < 1 {
+		return e.errorf("--forks must be 1 or more, got %d", f.forks)
+	}
+	rb, err := runbook.Load(pos[0])
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	extra, err := parseExtraVars(f.extra)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	sources, err := openInventories(f.inventories)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	keys := &transport.HostKeys{Files: transport.DefaultKnownHosts(), AcceptNew: f.acceptNew}
+	if f.knownHosts != "" {
+		keys.Files = []string{f.knownHosts}
+	}
+	pool := &transport.Pool{Keys: keys, Timeout: f.connTimeout, User: f.user}
+	if f.privateKey != "" {
+		pool.KeyFiles = []string{f.privateKey}
+	}
+	defer pool.Close()
+
+	var out engine.Reporter = output.NewText(e.stdout)
+	if f.output == "json" {
+		out = output.NewJSON(e.stdout)
+	}
+	eng := engine.New(engine.Options{
+		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit,
+		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: extra,
+	}, sources, pool, out, logger(e.stderr, f.verbose))
+	sum, err := eng.Run(ctx, rb)
+	switch {
+	case err != nil, sum.Failed():
+		// The recap has said what failed or why the run stopped.
+		return ExitError
+	case f.check && sum.Changed():
+		return ExitDrift
+	}
+	return ExitOK
+}
+
+func openInventories(files []string) (inventory.Sources, error) {
+	var sources inventory.Sources
+	var errs decode.List
+	for _, f := range files {
+		p, err := inventory.Open(f)
+		if err != nil {
+			errs.Add(err)
+			continue
+		}
+		sources = append(sources, p)
+	}
+	return sources, errs.Err()
+}
+
+// parseExtraVars reads -e values: key=value (the value typed as in YAML, so
+// count=3 is a number), an inline YAML or JSON mapping, or @file.
+func parseExtraVars(values []string) (map[string]tmpl.Var, error) {
+	out := map[string]tmpl.Var{}
+	var errs decode.List
+	for i, v := range values {
+		file := fmt.Sprintf("-e #%d", i+1)
+		var data []byte
+		switch {
+		case strings.HasPrefix(v, "@"):
+			file = v[1:]
+			b, err := os.ReadFile(file)
+			if err != nil {
+				errs.Add(fmt.Errorf("-e %s: %w", v, err))
+				continue
+			}
+			data = b
+		case strings.HasPrefix(strings.TrimSpace(v), "{"):
+			data = []byte(v)
+		default:
+			k, val, ok := strings.Cut(v, "=")
+			if !ok {
+				errs.Add(fmt.Errorf("-e %q: want key=value, a mapping such as '{\"key\": 1}', or @file.yaml", v))
+				continue
+			}
+			node := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
+				{Kind: yaml.ScalarNode, Value: k, Line: 1, Column: 1},
+				scalar(val),
+			}}
+			vars, err := tmpl.ParseVars(file, node)
+			errs.Add(err)
+			for name, vv := range vars {
+				out[name] = vv
+			}
+			continue
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			errs.Add(decode.SyntaxError(file, err))
+			continue
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		vars, err := tmpl.ParseVars(file, doc.Content[0])
+		errs.Add(err)
+		for name, vv := range vars {
+			out[name] = vv
+		}
+	}
+	return out, errs.Err()
+}
+
+// scalar types a -e value as YAML would, leaving anything that is not a
+// plain scalar as a string.
+func scalar(s string) *yaml.Node {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(s), &n); err == nil && len(n.Content) == 1 && n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Style == 0 {
+		c := n.Content[0]
+		c.Line, c.Column = 1, 1
+		return c
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: 1, Column: 1}
+}

@@ -1,0 +1,236 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/inventory"
+	"github.com/runbookdev/runbook/tasks"
+	"gopkg.in/yaml.v3"
+)
+
+func runValidate(_ context.Context, e *env, args []string) int {
+	var inventories repeated
+	fs := newFlags(e, "validate", "[-i INVENTORY]... RUNBOOK...")
+	fs.Var(&inventories, "i", "inventory file to check too (repeatable)")
+	pos, code, ok := parseOrExit(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) == 0 && len(inventories) == 0 {
+		fs.Usage()
+		return e.errorf("validate needs at least one runbook")
+	}
+	var errs decode.List
+	for _, f := range inventories {
+		if _, err := inventory.Open(f); err != nil {
+			errs.Add(err)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "%s: ok (inventory)\n", f)
+	}
+	for _, f := range pos {
+		rb, err := runbook.Load(f)
+		if err != nil {
+			errs.Add(err)
+			continue
+		}
+		steps, files := count(rb, map[*runbook.Runbook]bool{})
+		fmt.Fprintf(e.stdout, "%s: ok (%d steps in %d files)\n", f, steps, files)
+	}
+	if err := errs.Err(); err != nil {
+		return e.errorf("%v", err)
+	}
+	return ExitOK
+}
+
+func count(rb *runbook.Runbook, seen map[*runbook.Runbook]bool) (steps, files int) {
+	if !seen[rb] {
+		files = 1
+	}
+	seen[rb] = true
+	for _, s := range rb.Steps {
+		if s.Import != nil {
+			n, f := count(s.Import, seen)
+			steps, files = steps+n, files+f
+			continue
+		}
+		steps++
+	}
+	return steps + len(rb.Handlers), files
+}
+
+type hostView struct {
+	Address    string         `json:"address"`
+	Port       int            `json:"port,omitempty"`
+	User       string         `json:"user,omitempty"`
+	Connection string         `json:"connection,omitempty"`
+	Groups     []string       `json:"groups"`
+	Vars       map[string]any `json:"vars"`
+}
+
+type inventoryView struct {
+	Hosts  map[string]hostView `json:"hosts"`
+	Groups map[string][]string `json:"groups"`
+}
+
+func runInventory(ctx context.Context, e *env, args []string) int {
+	var inventories repeated
+	var format string
+	fs := newFlags(e, "inventory", "-i INVENTORY... [--output text|json]")
+	fs.Var(&inventories, "i", "inventory file (repeatable)")
+	fs.StringVar(&format, "output", "text", "text or json")
+	if _, code, ok := parseOrExit(fs, args); !ok {
+		return code
+	}
+	if len(inventories) == 0 {
+		return e.errorf("inventory needs -i FILE")
+	}
+	sources, err := openInventories(inventories)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	inv, err := sources.Load(ctx)
+	if err != nil {
+		return e.errorf("load inventory: %v", err)
+	}
+	view := inventoryView{Hosts: map[string]hostView{}, Groups: inv.GroupMembers()}
+	var errs decode.List
+	for _, h := range inv.Hosts() {
+		merged := map[string]tmpl.Var{}
+		for _, l := range inv.VarLayers(h.Name) {
+			maps.Copy(merged, l)
+		}
+		vars, err := tmpl.Resolve(merged, map[string]any{
+			"host":   map[string]any{"name": h.Name, "address": h.Address, "port": h.Port, "user": h.User, "groups": inv.GroupsOf(h.Name)},
+			"groups": view.Groups,
+		})
+		errs.Add(err)
+		shown := map[string]any{}
+		for k, v := range merged {
+			shown[k] = vars[k]
+			if v.Secret {
+				shown[k] = "********"
+			}
+		}
+		view.Hosts[h.Name] = hostView{Address: h.Address, Port: h.Port, User: h.User, Connection: h.Connection,
+			Groups: append([]string{}, inv.GroupsOf(h.Name)...), Vars: shown}
+	}
+	if err := errs.Err(); err != nil {
+		return e.errorf("%v", err)
+	}
+	switch format {
+	case "json":
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(view)
+	case "text":
+		printInventory(e.stdout, view, inv)
+	default:
+		return e.errorf("--output must be text or json, got %q", format)
+	}
+	return ExitOK
+}
+
+func printInventory(w io.Writer, v inventoryView, inv *inventory.Inventory) {
+	fmt.Fprintln(w, "HOSTS")
+	for _, h := range inv.Hosts() {
+		hv := v.Hosts[h.Name]
+		addr := hv.Address
+		if hv.Connection == "local" {
+			addr = "local connection"
+		} else {
+			if hv.User != "" {
+				addr = hv.User + "@" + addr
+			}
+			if hv.Port != 0 {
+				addr = fmt.Sprintf("%s:%d", addr, hv.Port)
+			}
+		}
+		fmt.Fprintf(w, "  %s  %s  groups: %s\n", h.Name, addr, strings.Join(hv.Groups, ", "))
+		for _, k := range slices.Sorted(maps.Keys(hv.Vars)) {
+			b, _ := yaml.Marshal(hv.Vars[k])
+			fmt.Fprintf(w, "      %s: %s\n", k, strings.TrimSpace(string(b)))
+		}
+	}
+	fmt.Fprintln(w, "GROUPS")
+	for _, g := range slices.Sorted(maps.Keys(v.Groups)) {
+		fmt.Fprintf(w, "  %s: %s\n", g, strings.Join(v.Groups[g], ", "))
+	}
+}
+
+type moduleView struct {
+	Name   string        `json:"name"`
+	Doc    string        `json:"doc"`
+	Params []tasks.Param `json:"params"`
+}
+
+func runTasks(_ context.Context, e *env, args []string) int {
+	var format string
+	fs := newFlags(e, "tasks", "[--output text|json|markdown] [MODULE...]")
+	fs.StringVar(&format, "output", "text", "text, json, or markdown (the source of docs/tasks.md)")
+	names, code, ok := parseOrExit(fs, args)
+	if !ok {
+		return code
+	}
+	if len(names) == 0 {
+		names = tasks.Names()
+	}
+	var mods []moduleView
+	for _, n := range names {
+		m, ok := tasks.Lookup(n)
+		if !ok {
+			return e.errorf("unknown task %q%s", n, decode.Suggest(n, tasks.Names()))
+		}
+		mods = append(mods, moduleView{Name: m.Name, Doc: m.Doc, Params: m.Params()})
+	}
+	switch format {
+	case "json":
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(mods)
+	case "markdown":
+		TasksMarkdown(e.stdout, mods)
+	case "text":
+		for i, m := range mods {
+			if i > 0 {
+				fmt.Fprintln(e.stdout)
+			}
+			fmt.Fprintf(e.stdout, "%s\n  %s\n", m.Name, m.Doc)
+			for _, p := range m.Params {
+				req := ""
+				if p.Required {
+					req = ", required"
+				}
+				fmt.Fprintf(e.stdout, "    %-10s (%s%s) %s\n", p.Name, p.Type, req, p.Doc)
+			}
+		}
+	default:
+		return e.errorf("--output must be text, json or markdown, got %q", format)
+	}
+	return ExitOK
+}
+
+// TasksMarkdown writes the task reference, docs/tasks.md.
+func TasksMarkdown(w io.Writer, mods []moduleView) {
+	fmt.Fprint(w, "# Task modules\n\nGenerated by `runbook tasks --output markdown`; a test keeps it in sync with the code.\n"+
+		"Every step names one module with `task:` and gives its parameters under `with:`.\n")
+	for _, m := range mods {
+		fmt.Fprintf(w, "\n## %s\n\n%s\n\n| parameter | type | required | description |\n|---|---|---|---|\n", m.Name, m.Doc)
+		for _, p := range m.Params {
+			req := ""
+			if p.Required {
+				req = "yes"
+			}
+			fmt.Fprintf(w, "| `%s` | %s | %s | %s |\n", p.Name, p.Type, req, strings.ReplaceAll(p.Doc, "|", `\|`))
+		}
+	}
+}

@@ -1,0 +1,205 @@
+// Package output shows a run's events to people (text) and to programs
+// (one JSON object per line).
+package output
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/runbookdev/runbook/internal/engine"
+)
+
+// JSON writes each event as one line of JSON.
+type JSON struct{ enc *json.Encoder }
+
+// NewJSON returns a JSON reporter writing to w.
+func NewJSON(w io.Writer) *JSON { return &JSON{enc: json.NewEncoder(w)} }
+
+// Report writes ev.
+func (j *JSON) Report(ev engine.Event) { _ = j.enc.Encode(ev) }
+
+// Text writes a line per host and step as results arrive, and a recap.
+type Text struct {
+	w     io.Writer
+	color bool
+	live  bool // redraw a progress line: w is a terminal
+
+	step        string
+	total, done int
+	progress    bool // a progress line is on screen
+}
+
+// NewText returns a text reporter. On a terminal it colours statuses and
+// keeps a progress line under the results.
+func NewText(w io.Writer) *Text {
+	tty := isTerminal(w)
+	return &Text{w: w, color: tty && os.Getenv("NO_COLOR") == "", live: tty}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+const (
+	red    = "\033[31m"
+	green  = "\033[32m"
+	yellow = "\033[33m"
+	cyan   = "\033[36m"
+	bold   = "\033[1m"
+	reset  = "\033[0m"
+)
+
+func (t *Text) paint(color, s string) string {
+	if !t.color {
+		return s
+	}
+	return color + s + reset
+}
+
+// Report writes ev.
+func (t *Text) Report(ev engine.Event) {
+	t.clearProgress()
+	switch ev.Type {
+	case engine.RunStart:
+		mode := ""
+		if ev.Check {
+			mode = " (check mode: nothing will be changed)"
+		}
+		fmt.Fprintf(t.w, "%s %s%s\n", t.paint(bold, "RUN"), ev.Runbook, mode)
+	case engine.StepStart:
+		kind := "STEP"
+		if ev.Handler {
+			kind = "HANDLER"
+		}
+		fmt.Fprintf(t.w, "\n%s %s [%s] %s, %s\n", t.paint(bold, kind), ev.Step, ev.Task, ev.Pos, plural(ev.Hosts, "host"))
+		t.step, t.total, t.done = ev.Step, ev.Hosts, 0
+	case engine.HostResult:
+		t.done++
+		t.result(ev)
+	case engine.Retry:
+		fmt.Fprintf(t.w, "  %-12s %s  attempt %d: %s\n", t.paint(yellow, "retrying"), ev.Host, ev.Attempt, ev.Message)
+	case engine.Warning:
+		fmt.Fprintf(t.w, "%s %s: %s\n", t.paint(yellow, "WARNING"), ev.Pos, ev.Message)
+	case engine.Recap:
+		t.recap(ev)
+		return
+	}
+	t.drawProgress()
+}
+
+func (t *Text) result(ev engine.Event) {
+	label, color := string(ev.Status), green
+	switch ev.Status {
+	case engine.Changed:
+		color = yellow
+		if ev.Check {
+			label = "would change"
+		}
+	case engine.Failed:
+		color = red
+		if ev.Ignored {
+			label, color = "failed (ignored)", yellow
+		}
+	case engine.Unreachable:
+		color = red
+	case engine.Skipped:
+		color = cyan
+	}
+	lines := append([]string{}, ev.Changes...)
+	if ev.Message != "" {
+		lines = append(lines, ev.Message)
+	}
+	first := ""
+	if len(lines) > 0 {
+		first, lines = lines[0], lines[1:]
+	}
+	fmt.Fprintf(t.w, "  %s %s  %s  %s\n", t.paint(color, fmt.Sprintf("%-12s", label)), ev.Host, dur(ev.Duration), first)
+	for _, l := range lines {
+		fmt.Fprintf(t.w, "  %-12s %s\n", "", l)
+	}
+	if ev.Diff != "" {
+		for _, l := range strings.Split(strings.TrimRight(ev.Diff, "\n"), "\n") {
+			switch {
+			case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
+				l = t.paint(green, l)
+			case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
+				l = t.paint(red, l)
+			}
+			fmt.Fprintf(t.w, "      %s\n", l)
+		}
+	}
+}
+
+func (t *Text) recap(ev engine.Event) {
+	fmt.Fprintf(t.w, "\n%s\n", t.paint(bold, "RECAP"))
+	names := slices.Sorted(maps.Keys(ev.Recap))
+	width := 4
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	var changed, failed int
+	for _, n := range names {
+		s := ev.Recap[n]
+		color := green
+		switch {
+		case s.Failed > 0 || s.Unreachable > 0:
+			color, failed = red, failed+1
+		case s.Changed > 0:
+			color, changed = yellow, changed+1
+		}
+		fmt.Fprintf(t.w, "  %s  ok=%-4d changed=%-4d failed=%-4d skipped=%-4d unreachable=%-4d ignored=%d\n",
+			t.paint(color, fmt.Sprintf("%-*s", width, n)), s.OK, s.Changed, s.Failed, s.Skipped, s.Unreachable, s.Ignored)
+	}
+	verdict := fmt.Sprintf("%s, %d changed, %d failed or unreachable", plural(len(names), "host"), changed, failed)
+	if ev.Check {
+		verdict = fmt.Sprintf("%s, %d drifted (would change), %d failed or unreachable", plural(len(names), "host"), changed, failed)
+	}
+	fmt.Fprintf(t.w, "  %s in %s\n", verdict, strings.TrimSpace(dur(ev.Elapsed)))
+	if ev.Message != "" {
+		fmt.Fprintf(t.w, "%s %s\n", t.paint(red, "STOPPED"), ev.Message)
+	}
+}
+
+func (t *Text) drawProgress() {
+	if !t.live || t.total == 0 || t.done >= t.total {
+		return
+	}
+	fmt.Fprintf(t.w, "  … %s: %d/%d hosts done", t.step, t.done, t.total)
+	t.progress = true
+}
+
+func (t *Text) clearProgress() {
+	if t.progress {
+		fmt.Fprint(t.w, "\r\033[K")
+		t.progress = false
+	}
+}
+
+func dur(msec float64) string {
+	d := time.Duration(msec * float64(time.Millisecond))
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%5dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%5.1fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,136 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/aymanbagabas/go-udiff"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"gopkg.in/yaml.v3"
+)
+
+// Mode is a file's permission bits, written in octal: 0644, "0644" or "644".
+type Mode uint32
+
+// UnmarshalYAML reads the digits as octal whatever YAML made of them, since
+// 644 meant as decimal is never what anybody wants.
+func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimPrefix(strings.TrimPrefix(n.Value, "0o"), "0")
+	if s == "" {
+		s = "0"
+	}
+	v, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || v > 0o7777 {
+		return fmt.Errorf("mode: want octal permissions such as 0644, got %q", n.Value)
+	}
+	*m = Mode(v)
+	return nil
+}
+
+func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
+
+// Quote quotes s for the host's shell.
+func Quote(s string) string { return tmpl.ShellQuote(s) }
+
+// FileInfo is what Stat found at a path.
+type FileInfo struct {
+	Exists    bool
+	Type      string // "file", "directory", "symlink", or stat's word for others
+	Mode      Mode
+	Owner     string
+	UID       string
+	Group     string
+	GID       string
+	Size      int64
+	SHA256    string // for regular files, when asked
+	ParentDir bool   // the parent directory exists
+}
+
+// OwnedBy reports whether the file's owner is user, by name or number.
+func (f *FileInfo) OwnedBy(user string) bool { return user == f.Owner || user == f.UID }
+
+// InGroup reports whether the file's group is group, by name or number.
+func (f *FileInfo) InGroup(group string) bool { return group == f.Group || group == f.GID }
+
+// Stat inspects path in one command: type, mode, ownership, size and, for a
+// regular file when hash is set, its SHA-256. A symlink is reported as such,
+// not followed.
+func Stat(ctx context.Context, c Conn, path string, hash bool) (*FileInfo, error) {
+	script := fmt.Sprintf(`p=%s
+if [ -d "$(dirname -- "$p")" ]; then echo parent; fi
+if [ -e "$p" ] || [ -L "$p" ]; then
+  LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p" || exit 1
+  if [ %t = true ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum -- "$p" | cut -d' ' -f1; fi
+fi`, Quote(path), hash)
+	res, err := c.Run(ctx, script, nil)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, err)
+	}
+	if !res.OK() {
+		return nil, fmt.Errorf("inspect %s: %s", path, res.Failure())
+	}
+	fi := &FileInfo{}
+	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+		switch {
+		case line == "parent":
+			fi.ParentDir = true
+		case strings.HasPrefix(line, "stat|"):
+			f := strings.Split(line, "|")
+			if len(f) != 8 {
+				return nil, fmt.Errorf("inspect %s: unexpected stat output %q", path, line)
+			}
+			mode, _ := strconv.ParseUint(f[2], 8, 32)
+			size, _ := strconv.ParseInt(f[7], 10, 64)
+			fi.Exists, fi.Type, fi.Mode = true, fileType(f[1]), Mode(mode)
+			fi.Owner, fi.UID, fi.Group, fi.GID, fi.Size = f[3], f[4], f[5], f[6], size
+		case len(line) == 64:
+			fi.SHA256 = line
+		}
+	}
+	return fi, nil
+}
+
+func fileType(s string) string {
+	switch s {
+	case "regular file", "regular empty file":
+		return "file"
+	case "symbolic link":
+		return "symlink"
+	}
+	return s
+}
+
+// maxDiff bounds the content that is shown as a diff.
+const maxDiff = 256 << 10
+
+// ContentDiff is a unified diff from the content of path on the host
+// (described by fi) to want. Binary content, or content too large to show,
+// gets a one-line note instead; the host's file is read only when shown.
+func ContentDiff(ctx context.Context, c Conn, path string, fi *FileInfo, want []byte) (string, error) {
+	var old []byte
+	oldSize := int64(0)
+	if fi.Exists {
+		oldSize = fi.Size
+	}
+	if oldSize > maxDiff || len(want) > maxDiff {
+		return fmt.Sprintf("--- %s\n+++ %s\n(content too large to show: %d -> %d bytes)\n", path, path, oldSize, len(want)), nil
+	}
+	if oldSize > 0 {
+		var buf bytes.Buffer
+		if err := c.ReadFile(ctx, path, &buf); err != nil {
+			return "", fmt.Errorf("read %s for diff: %w", path, err)
+		}
+		old = buf.Bytes()
+	}
+	if bytes.IndexByte(old, 0) >= 0 || bytes.IndexByte(want, 0) >= 0 {
+		return fmt.Sprintf("--- %s\n+++ %s\n(binary content: %d -> %d bytes)\n", path, path, len(old), len(want)), nil
+	}
+	return udiff.Unified(path+" (host)", path+" (wanted)", string(old), string(want)), nil
+}
+
+// Perm is the mode as file permission bits.
+func (m Mode) Perm() fs.FileMode { return fs.FileMode(m) & fs.ModePerm }
