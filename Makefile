@@ -1,0 +1,36 @@
+GO      ?= go
+BIN     := bin/runbook
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/runbookdev/runbook/internal/cli.Version=$(VERSION)
+
+.PHONY: all build setup test check-fmt vet docs bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/runbook
+
+## setup: install what the tests need (openssh-server); idempotent
+setup:
+	./scripts/setup.sh
+
+## test: formatting, vet and every test, against real hosts where they need them
+test: setup check-fmt vet
+	$(GO) test -race -timeout 20m ./...
+
+check-fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+## docs: regenerate docs/tasks.md from the modules compiled in
+docs: build
+	./$(BIN) tasks --output markdown > docs/tasks.md
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,206 @@
+// Package sshtest starts real OpenSSH servers on 127.0.0.1 for tests, each
+// with its own host key, accepting one generated client key for the
+// current user.
+package sshtest
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Sshd is where OpenSSH's server is installed on Debian and Ubuntu.
+const Sshd = "/usr/sbin/sshd"
+
+// Server is a running sshd.
+type Server struct {
+	Addr       string // 127.0.0.1
+	Port       int
+	User       string
+	KeyFile    string // the client's private key
+	KnownHosts string // a known_hosts file holding this server's key
+	HostKey    ssh.PublicKey
+	Dir        string
+	cmd        *exec.Cmd
+}
+
+// Require skips the test when sshd is not installed, loudly, or fails it
+// under CI, where `make setup` must have installed it.
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(Sshd); err != nil {
+		msg := "SKIPPED: these tests need a real OpenSSH server and " + Sshd + " is missing; install it with `make setup` (apt-get install openssh-server)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+// Start starts an sshd that lives as long as the test.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	Require(t)
+	dir := t.TempDir()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPub := writeKey(t, filepath.Join(dir, "host_key"))
+	clientPub := writeKey(t, filepath.Join(dir, "client_key"))
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(clientPub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		// sshd's privilege separation directory; a host without a running
+		// sshd may not have it.
+		_ = os.MkdirAll("/run/sshd", 0o755)
+	}
+	s := &Server{Addr: "127.0.0.1", User: u.Username, KeyFile: filepath.Join(dir, "client_key"), HostKey: hostPub, Dir: dir}
+	var lastErr error
+	for range 5 {
+		s.Port = freePort(t)
+		if lastErr = s.start(t); lastErr == nil {
+			break
+		}
+	}
+	if lastErr != nil {
+		t.Fatal(lastErr)
+	}
+	s.KnownHosts = filepath.Join(dir, "known_hosts")
+	line := knownhosts.Line([]string{knownhosts.Normalize(s.Hostport())}, hostPub)
+	if err := os.WriteFile(s.KnownHosts, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Hostport is "127.0.0.1:port".
+func (s *Server) Hostport() string { return net.JoinHostPort(s.Addr, fmt.Sprint(s.Port)) }
+
+func (s *Server) start(t testing.TB) error {
+	cfg := filepath.Join(s.Dir, "sshd_config")
+	conf := strings.Join([]string{
+		fmt.Sprintf("Port %d", s.Port),
+		"ListenAddress 127.0.0.1",
+		"HostKey " + filepath.Join(s.Dir, "host_key"),
+		"PidFile " + filepath.Join(s.Dir, "sshd.pid"),
+		"AuthorizedKeysFile " + filepath.Join(s.Dir, "authorized_keys"),
+		"StrictModes no",
+		"UsePAM no",
+		"PasswordAuthentication no",
+		"KbdInteractiveAuthentication no",
+		"PubkeyAuthentication yes",
+		"PermitRootLogin prohibit-password",
+		"Subsystem sftp internal-sftp",
+		"MaxSessions 64",
+		"MaxStartups 512",
+		"LogLevel ERROR",
+	}, "\n") + "\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	log, err := os.Create(filepath.Join(s.Dir, "sshd.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(Sshd, "-D", "-e", "-f", cfg)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("start sshd: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); log.Close(); close(exited) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.Hostport(), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(filepath.Join(s.Dir, "sshd.log"))
+			return fmt.Errorf("sshd exited at start: %s", out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return fmt.Errorf("sshd did not listen on %s within 10s", s.Hostport())
+		}
+	}
+	s.cmd = cmd
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	return nil
+}
+
+// Stop kills the server, as a host that goes away would.
+func (s *Server) Stop() {
+	if s.cmd != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Process.Wait()
+	}
+}
+
+// Inventory writes a static inventory in which every name is a host
+// reached through this server, and returns its path.
+func (s *Server) Inventory(t testing.TB, names ...string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "defaults:\n  address: %s\n  port: %d\n  user: %s\n  key: %s\nhosts:\n", s.Addr, s.Port, s.User, s.KeyFile)
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %s:\n", n)
+	}
+	p := filepath.Join(t.TempDir(), "hosts.yaml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// FreePort returns a port on 127.0.0.1 that nothing listens on.
+func FreePort(t testing.TB) int { return freePort(t) }
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func writeKey(t testing.TB, path string) ssh.PublicKey {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what runbook's tests need on Debian or Ubuntu. Idempotent: does
+# nothing when everything is already there.
+set -euo pipefail
+
+need=()
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+  echo "setup: missing ${need[*]}; install them as root (apt-get install ${need[*]})." >&2
+  echo "setup: without them the SSH tests are skipped (and fail under CI)." >&2
+  exit 0
+fi
+echo "setup: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The package may start a system sshd; the tests start their own.
