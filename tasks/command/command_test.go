@@ -1,0 +1,110 @@
+package command_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runbookdev/runbook/internal/cli"
+	"github.com/runbookdev/runbook/internal/engine"
+	_ "github.com/runbookdev/runbook/tasks/command"
+	_ "github.com/runbookdev/runbook/tasks/file"
+	"github.com/runbookdev/runbook/tasks/tasktest"
+)
+
+func TestCommandGuardsTimeline(t *testing.T) {
+	env := tasktest.New(t)
+	built := filepath.Join(env.Dir, "built")
+	stamp := filepath.Join(env.Dir, "stamp")
+	rb := fmt.Sprintf(`
+steps:
+  - {name: creates, hosts: h1, task: command, with: {cmd: "echo v1 > built", chdir: %[1]s, creates: built}}
+  - {name: unless, hosts: h1, task: command, with: {cmd: "echo ok > %[2]s", unless: "grep -q ok %[2]s"}}
+  - {name: removes, hosts: h1, task: command, with: {cmd: "rm %[1]s/tmp", removes: "%[1]s/tmp"}}
+`, env.Dir, stamp)
+	os.WriteFile(filepath.Join(env.Dir, "tmp"), nil, 0o644)
+
+	before := tasktest.Snapshot(t, env.Dir)
+	r := env.Apply(rb, "--check")
+	if r.Exit != cli.ExitDrift {
+		t.Fatalf("first check: %s", r)
+	}
+	for step, st := range r.Statuses() {
+		if st != engine.Changed {
+			t.Errorf("first check: %s = %s, want changed", step, st)
+		}
+	}
+	if tasktest.Snapshot(t, env.Dir) != before {
+		t.Fatal("check mode ran a command")
+	}
+
+	if r = env.Apply(rb); r.Exit != cli.ExitOK {
+		t.Fatalf("apply: %s", r)
+	}
+	if data, _ := os.ReadFile(built); string(data) != "v1\n" {
+		t.Errorf("built = %q", data)
+	}
+
+	r = env.Apply(rb, "--check")
+	if r.Exit != cli.ExitOK {
+		t.Fatalf("second check: %s", r)
+	}
+	// Drift: the stamp loses its content; the others stay in place.
+	os.WriteFile(stamp, []byte("bad\n"), 0o644)
+	r = env.Apply(rb, "--check")
+	st := r.Statuses()
+	if r.Exit != cli.ExitDrift || st["unless"] != engine.Changed || st["creates"] != engine.OK || st["removes"] != engine.OK {
+		t.Fatalf("drift check: %v\n%s", st, r)
+	}
+}
+
+func TestUnguardedCommandIsSkippedInCheckMode(t *testing.T) {
+	env := tasktest.New(t)
+	marker := filepath.Join(env.Dir, "ran")
+	rb := fmt.Sprintf("steps:\n  - {name: always, hosts: h1, task: command, with: {cmd: \"touch %s\"}}\n", marker)
+	r := env.Apply(rb, "--check")
+	ev := r.Result("always")
+	if r.Exit != cli.ExitOK || ev.Status != engine.Skipped || !strings.Contains(ev.Message, "no creates, removes or unless") {
+		t.Fatalf("%s", r)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatal("check mode ran the command")
+	}
+	r = env.Apply(rb)
+	if r.Exit != cli.ExitOK || r.Result("always").Status != engine.Changed {
+		t.Fatalf("%s", r)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("apply did not run the command")
+	}
+}
+
+func TestRegisterExitCodesEnvAndStdin(t *testing.T) {
+	env := tasktest.New(t)
+	out := filepath.Join(env.Dir, "out")
+	rb := fmt.Sprintf(`
+steps:
+  - name: produce
+    hosts: h1
+    task: command
+    with: {cmd: 'printf "%%s-%%s" "$GREETING" "$(cat)"; exit 3', env: {GREETING: hi}, stdin: there, ok_codes: [0, 3]}
+    register: p
+  - name: consume
+    hosts: h1
+    task: file
+    with: {path: %s, content: "{{ .p.stdout }} rc={{ .p.rc }}"}
+  - {name: fails, hosts: h1, task: command, with: {cmd: "echo nope >&2; exit 4"}}
+`, out)
+	r := env.Apply(rb)
+	if r.Exit != cli.ExitError {
+		t.Fatalf("want exit 1 for the failing step: %s", r)
+	}
+	if data, _ := os.ReadFile(out); string(data) != "hi-there rc=3" {
+		t.Errorf("out = %q", data)
+	}
+	if msg := r.Result("fails").Message; !strings.Contains(msg, "exit status 4: nope") {
+		t.Errorf("failure message = %q", msg)
+	}
+}
