@@ -19,6 +19,9 @@ type Mode uint32
 // UnmarshalYAML reads the digits as octal whatever YAML made of them, since
 // 644 meant as decimal is never what anybody wants.
 func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("mode: want octal permissions such as 0644, got a %s", map[yaml.Kind]string{yaml.SequenceNode: "list", yaml.MappingNode: "mapping"}[n.Kind])
+	}
 	s := strings.TrimPrefix(strings.TrimPrefix(n.Value, "0o"), "0")
 	if s == "" {
 		s = "0"

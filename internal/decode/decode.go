@@ -123,7 +123,10 @@ func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value) {
 		}
 		var pe *Error
 		if errors.As(err, &pe) {
-			d.errs.Add(err)
+			if pe.Pos.File == "" {
+				pe = &Error{Pos: At(d.file, n), Msg: pe.Msg}
+			}
+			d.errs.Add(pe)
 			return
 		}
 		d.errorf(n, "%v", err)

@@ -137,8 +137,11 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaultHosts []string, stack []
 	pos := decode.At(file, n)
 	var raw rawStep
 	if err := decode.Node(file, n, &raw, decode.Options{}); err != nil {
+		// Keep checking what was read, so every problem is reported at once.
 		l.errs.Add(err)
-		return nil
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
 	}
 	s := &Step{
 		Pos: pos, Name: raw.Name, Hosts: raw.Hosts, HostsPos: keyPos(file, n, "hosts"),
@@ -247,12 +250,14 @@ func (l *loader) checkNotify(s *Step, pos decode.Pos) {
 // as can be done before rendering templates, and validates them when they
 // hold no templates.
 func CheckParams(file string, mod tasks.Module, with *yaml.Node) error {
-	if err := tmpl.CheckNode(file, with); err != nil {
-		return err
-	}
+	var errs decode.List
+	errs.Add(tmpl.CheckNode(file, with))
 	t := mod.New()
 	if err := decode.Node(file, with, t, decode.Options{Templates: true}); err != nil {
-		return prefixed(err, "task "+mod.Name+": ")
+		errs.Add(prefixed(err, "task "+mod.Name+": "))
+	}
+	if errs.Len() > 0 {
+		return errs.Err()
 	}
 	if v, ok := t.(tasks.Validator); ok && !nodeHasTemplate(with) {
 		if err := v.Validate(); err != nil {
