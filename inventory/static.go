@@ -2,6 +2,8 @@ package inventory
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/tmpl"
@@ -71,6 +73,10 @@ func openStatic(file string, doc *yaml.Node) (Provider, error) {
 		c := merge(h.conn, raw.Defaults)
 		if c.Address == "" {
 			c.Address = name
+		}
+		if c.Key != "" && !filepath.IsAbs(c.Key) && !strings.HasPrefix(c.Key, "~/") {
+			// Relative to the inventory, so it works from any directory.
+			c.Key = filepath.Join(filepath.Dir(file), c.Key)
 		}
 		if c.Connection != "" && c.Connection != "ssh" && c.Connection != "local" {
 			errs.Add(decode.Errorf(decode.At(file, vn), "host %q: connection must be ssh or local, got %q", name, c.Connection))

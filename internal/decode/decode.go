@@ -253,12 +253,9 @@ func Fields(t reflect.Type) []Field {
 	var out []Field
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
 		tag := sf.Tag.Get("yaml")
 		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" {
+		if name == "-" || !sf.IsExported() && !sf.Anonymous {
 			continue
 		}
 		if strings.Contains(opts, "inline") && sf.Type.Kind() == reflect.Struct {
@@ -266,6 +263,9 @@ func Fields(t reflect.Type) []Field {
 				f.Index = append([]int{i}, f.Index...)
 				out = append(out, f)
 			}
+			continue
+		}
+		if !sf.IsExported() {
 			continue
 		}
 		if name == "" {

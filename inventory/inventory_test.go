@@ -1,0 +1,115 @@
+package inventory_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/runbookdev/runbook/inventory"
+)
+
+const hosts = `
+defaults: {user: deploy, port: 2222, key: keys/id}
+vars: {tier: any, region: eu}
+hosts:
+  web01: {address: 10.0.0.1, vars: {tier: host}}
+  web02:
+  db01: {port: 22, user: root}
+  lb01:
+groups:
+  web: {hosts: [web01, web02], vars: {tier: web}}
+  db: {hosts: [db01]}
+  prod: {children: [web, db], vars: {tier: prod, env: prod}}
+  canary: {hosts: [web02], vars: {tier: canary}}
+`
+
+func load(t *testing.T, content string) (*inventory.Inventory, string) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "hosts.yaml")
+	os.WriteFile(p, []byte(content), 0o644)
+	prov, err := inventory.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Sources{prov}.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv, p
+}
+
+func names(hs []*inventory.Host) []string {
+	var out []string
+	for _, h := range hs {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+func TestMatch(t *testing.T) {
+	inv, _ := load(t, hosts)
+	tests := map[string][]string{
+		"all":          {"web01", "web02", "db01", "lb01"},
+		"web":          {"web01", "web02"},
+		"prod":         {"web01", "web02", "db01"},
+		"web01,db":     {"web01", "db01"},
+		"prod:!canary": {"web01", "db01"},
+		"prod:&canary": {"web02"},
+		"web0*":        {"web01", "web02"},
+		"all:!prod":    {"lb01"},
+		"local":        {"local"},
+	}
+	for pattern, want := range tests {
+		got, unmatched := inv.Match([]string{pattern})
+		if diff := cmp.Diff(want, names(got)); diff != "" || len(unmatched) > 0 {
+			t.Errorf("Match(%q) (-want +got):\n%s unmatched=%v", pattern, diff, unmatched)
+		}
+	}
+	if _, unmatched := inv.Match([]string{"wbe"}); len(unmatched) != 1 {
+		t.Errorf("a name that matches nothing should be reported")
+	}
+}
+
+func TestHostsAndVarPrecedence(t *testing.T) {
+	inv, file := load(t, hosts)
+	h, _ := inv.Host("web02")
+	if h.Address != "web02" || h.User != "deploy" || h.Port != 2222 || h.Key != filepath.Join(filepath.Dir(file), "keys/id") {
+		t.Errorf("web02 = %+v", h)
+	}
+	if got := inv.GroupsOf("web02"); !cmp.Equal(got, []string{"canary", "prod", "web"}) {
+		t.Errorf("GroupsOf(web02) = %v", got)
+	}
+	// As in Ansible: all, then groups by depth (parents before children),
+	// then by name, then the host.
+	var tier []any
+	for _, l := range inv.VarLayers("web02") {
+		if v, ok := l["tier"]; ok {
+			tier = append(tier, v.Value)
+		}
+	}
+	if !cmp.Equal(tier, []any{"any", "canary", "prod", "web"}) {
+		t.Errorf("tier layers for web02 = %v", tier)
+	}
+}
+
+func TestStaticErrors(t *testing.T) {
+	tests := map[string]string{
+		"hosts:\n  a: {adress: x}\n":                            `hosts.yaml:2:7: unknown key "adress"; did you mean "address"?`,
+		"hosts:\n  a:\ngroups:\n  g: {hosts: [b]}\n":            `group "g" lists host "b", which is not defined`,
+		"groups:\n  a: {children: [b]}\n  b: {children: [a]}\n": "group cycle",
+		"hosts:\n  a:\ngroups:\n  a: {}\n":                      `"a" is both a host and a group`,
+		"plugin: nope\n":                                        `unknown inventory plugin "nope"`,
+		"hosts:\n  a: {connection: telnet}\n":                   "connection must be ssh or local",
+	}
+	for content, want := range tests {
+		p := filepath.Join(t.TempDir(), "hosts.yaml")
+		os.WriteFile(p, []byte(content), 0o644)
+		_, err := inventory.Open(p)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", content, err, want)
+		}
+	}
+}
