@@ -1,0 +1,187 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runbookdev/runbook/internal/cli"
+	"github.com/runbookdev/runbook/internal/engine"
+	"github.com/runbookdev/runbook/internal/sshtest"
+	_ "github.com/runbookdev/runbook/tasks/all"
+)
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := cli.Run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func write(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidate(t *testing.T) {
+	good := write(t, "good.yaml", "steps:\n  - {name: a, hosts: all, task: command, with: {cmd: \"true\"}}\n")
+	code, out, _ := runCLI("validate", good)
+	if code != cli.ExitOK || !strings.Contains(out, "good.yaml: ok (1 steps in 1 files)") {
+		t.Errorf("validate good: %d %q", code, out)
+	}
+	bad := write(t, "bad.yaml", "steps:\n  - {name: a, hosts: all, task: command, with: {cmd: \"true\", unles: x}}\n")
+	code, _, errOut := runCLI("validate", bad)
+	if code != cli.ExitError || !strings.Contains(errOut, `bad.yaml:2:62: task command: unknown key "unles"; did you mean "unless"?`) {
+		t.Errorf("validate bad: %d %q", code, errOut)
+	}
+}
+
+func TestApplyRefusesBadInputBeforeContactingHosts(t *testing.T) {
+	bad := write(t, "bad.yaml", "steps:\n  - {name: a, hosts: all, task: file, with: {path: /tmp/x, mode: rw}}\n")
+	inv := write(t, "hosts.yaml", "hosts:\n  h1: {address: 127.0.0.1, port: 1}\n")
+	code, out, errOut := runCLI("apply", "-i", inv, bad)
+	if code != cli.ExitError || out != "" || !strings.Contains(errOut, "bad.yaml:2:66: task file: mode: want octal") {
+		t.Errorf("%d out=%q err=%q", code, out, errOut)
+	}
+	good := write(t, "good.yaml", "steps:\n  - {name: a, hosts: all, task: command, with: {cmd: \"true\"}}\n")
+	code, _, errOut = runCLI("apply", "-e", "novalue", good)
+	if code != cli.ExitError || !strings.Contains(errOut, "want key=value") {
+		t.Errorf("bad -e: %d %q", code, errOut)
+	}
+}
+
+func TestUnreachableHostsDoNotStopOthers(t *testing.T) {
+	s := sshtest.Start(t)
+	inv := write(t, "hosts.yaml", fmt.Sprintf(`
+defaults: {address: 127.0.0.1, user: %s, key: %s}
+hosts:
+  up: {port: %d}
+  down: {port: %d}
+`, s.User, s.KeyFile, s.Port, sshtest.FreePort(t)))
+	dir := t.TempDir()
+	rb := write(t, "site.yaml", fmt.Sprintf(`
+steps:
+  - {name: one, hosts: all, task: file, with: {path: "%[1]s/{{ .host.name }}-1", content: x}}
+  - {name: two, hosts: all, task: file, with: {path: "%[1]s/{{ .host.name }}-2", content: x}}
+`, dir))
+	code, out, _ := runCLI("apply", rb, "-i", inv, "--known-hosts", s.KnownHosts, "--connect-timeout", "3s")
+	if code != cli.ExitError {
+		t.Errorf("exit %d, want 1 with an unreachable host\n%s", code, out)
+	}
+	for _, f := range []string{"up-1", "up-2"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s not written: the reachable host should go on\n%s", f, out)
+		}
+	}
+	if !strings.Contains(out, "unreachable  down") || !strings.Contains(out, "unreachable=1") {
+		t.Errorf("output does not report the unreachable host:\n%s", out)
+	}
+}
+
+func TestUnknownHostKeyThroughTheCLI(t *testing.T) {
+	s := sshtest.Start(t)
+	inv := s.Inventory(t, "h1")
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	rb := write(t, "site.yaml", "steps:\n  - {name: a, hosts: all, task: command, with: {cmd: \"true\", creates: /}}\n")
+	code, out, _ := runCLI("apply", "-i", inv, "--known-hosts", kh, rb)
+	if code != cli.ExitError || !strings.Contains(out, "is not known") || !strings.Contains(out, "--accept-new-host-keys") {
+		t.Fatalf("%d\n%s", code, out)
+	}
+	code, out, _ = runCLI("apply", "-i", inv, "--known-hosts", kh, "--accept-new-host-keys", rb)
+	if code != cli.ExitOK {
+		t.Fatalf("%d\n%s", code, out)
+	}
+	code, out, _ = runCLI("apply", "-i", inv, "--known-hosts", kh, "--check", rb)
+	if code != cli.ExitOK {
+		t.Fatalf("recorded key not used: %d\n%s", code, out)
+	}
+}
+
+func TestJSONOutputAndExtraVars(t *testing.T) {
+	dir := t.TempDir()
+	inv := write(t, "hosts.yaml", "hosts:\n  me: {connection: local}\n")
+	vars := write(t, "vars.yaml", "who: !secret file-secret\n")
+	rb := write(t, "site.yaml", fmt.Sprintf(`
+vars: {count: 1}
+steps:
+  - name: write
+    hosts: me
+    task: file
+    with: {path: "%s/out", content: "{{ .who }} {{ .count }} {{ if gt .count 2 }}big{{ end }}"}
+`, dir))
+	code, out, errOut := runCLI("apply", "-i", inv, "-e", "count=3", "-e", "@"+vars, "--output", "json", "--diff", rb)
+	if code != cli.ExitOK {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "out")); string(data) != "file-secret 3 big" {
+		t.Errorf("out = %q: -e count=3 should be a number", data)
+	}
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev engine.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		types = append(types, ev.Type)
+		if ev.Type == engine.HostResult && (ev.Host != "me" || ev.Status != engine.Changed || ev.Diff == "") {
+			t.Errorf("host_result = %+v", ev)
+		}
+	}
+	if got := strings.Join(types, ","); got != "run_start,step_start,host_result,recap" {
+		t.Errorf("events = %s", got)
+	}
+	if strings.Contains(out, "file-secret") {
+		t.Errorf("secret shown:\n%s", out)
+	}
+}
+
+func TestInventoryCommand(t *testing.T) {
+	inv := write(t, "hosts.yaml", "vars: {a: 1, b: \"{{ .a }}-{{ .host.name }}\", pw: !secret x}\nhosts:\n  h1: {address: 10.1.1.1, user: u, port: 2200}\ngroups:\n  g: {hosts: [h1]}\n")
+	code, out, errOut := runCLI("inventory", "-i", inv)
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	for _, want := range []string{"h1  u@10.1.1.1:2200  groups: g", "b: 1-h1", "pw: '********'", "g: h1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
+
+func TestTasksDocIsInSync(t *testing.T) {
+	code, out, _ := runCLI("tasks", "--output", "markdown")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	doc, err := os.ReadFile("../../docs/tasks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(doc) != out {
+		t.Error("docs/tasks.md is out of date: run `make docs`")
+	}
+}
+
+func TestUsageAndFlagsAfterArguments(t *testing.T) {
+	if code, _, errOut := runCLI("nope"); code != cli.ExitError || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("%d %q", code, errOut)
+	}
+	inv := write(t, "hosts.yaml", "hosts:\n  me: {connection: local}\n")
+	p := filepath.Join(t.TempDir(), "f")
+	rb := write(t, "site.yaml", fmt.Sprintf("steps:\n  - {name: w, hosts: me, task: file, with: {path: %s, content: x}}\n", p))
+	code, out, _ := runCLI("apply", rb, "-i", inv, "--check")
+	if code != cli.ExitDrift || !strings.Contains(out, "would change") {
+		t.Errorf("%d\n%s", code, out)
+	}
+	if _, err := os.Stat(p); err == nil {
+		t.Error("--check after the runbook was ignored")
+	}
+}
