@@ -2,6 +2,8 @@ package inventory
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -46,12 +48,33 @@ type staticGroup struct {
 	Vars     yaml.Node `yaml:"vars"`
 }
 
-type static struct{ data *Data }
+// static reads its file again at every Load, so a step that rewrites the
+// inventory (or a provisioning step that adds hosts to it) is seen by the
+// steps after it.
+type static struct{ file string }
 
-func (s static) Load(context.Context) (*Data, error) { return s.data, nil }
+func (s static) Load(context.Context) (*Data, error) {
+	data, err := os.ReadFile(s.file)
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, decode.SyntaxError(s.file, err)
+	}
+	return parseStatic(s.file, &doc)
+}
 
-// openStatic reads the whole file up front: its hosts do not change.
+// openStatic checks the file up front, so a broken inventory is reported
+// before anything runs.
 func openStatic(file string, doc *yaml.Node) (Provider, error) {
+	if _, err := parseStatic(file, doc); err != nil {
+		return nil, err
+	}
+	return static{file}, nil
+}
+
+func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 	var raw staticFile
 	if err := decode.Node(file, doc, &raw, decode.Options{}); err != nil {
 		return nil, err
@@ -106,7 +129,7 @@ func openStatic(file string, doc *yaml.Node) (Provider, error) {
 	if _, err := New(data.Hosts, data.Groups); err != nil {
 		return nil, decode.Errorf(decode.Pos{File: file}, "%v", err)
 	}
-	return static{data}, nil
+	return data, nil
 }
 
 func eachKey(n *yaml.Node, file, what string, errs *decode.List, fn func(name string, kn, vn *yaml.Node)) {

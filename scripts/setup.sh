@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v sudo >/dev/null || need+=(sudo)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -56,6 +56,9 @@ type hostState struct {
 	failed     bool // a step failed: later steps skip the host
 	down       bool // unreachable
 	pending    bool // check mode: an earlier step would have changed it
+	// incomplete names registered values that lack what a real run would
+	// have put in them (check mode did not run their step).
+	incomplete map[string]bool
 	stats      Stats
 }
 
@@ -247,7 +250,7 @@ func (e *Engine) state(host string) *hostState {
 	defer e.mu.Unlock()
 	h, ok := e.hosts[host]
 	if !ok {
-		h = &hostState{registered: map[string]any{}}
+		h = &hostState{registered: map[string]any{}, incomplete: map[string]bool{}}
 		e.hosts[host] = h
 	}
 	return h

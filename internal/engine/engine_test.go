@@ -77,14 +77,15 @@ func run(t *testing.T, f fixture) (*engine.Summary, *collector, error) {
 	t.Helper()
 	log.reset()
 	dir := t.TempDir()
+	invPath := filepath.Join(dir, "inventory.yaml")
 	for name, content := range f.files {
+		content = strings.ReplaceAll(content, "INVENTORY", invPath)
 		p := filepath.Join(dir, name)
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	invPath := filepath.Join(dir, "inventory.yaml")
 	if err := os.WriteFile(invPath, []byte(f.inv), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -526,4 +527,25 @@ func mustVars(t *testing.T, y string) map[string]tmpl.Var {
 		t.Fatal(err)
 	}
 	return vars
+}
+
+func TestInventoryChangesDuringTheRun(t *testing.T) {
+	site := `
+steps:
+  - name: add a host
+    hosts: local
+    task: file
+    with:
+      path: INVENTORY
+      content: "defaults: {connection: local}\nhosts: {h1: , h2: }\n"
+  - {name: all, hosts: all, task: t_record, with: {label: all}}
+`
+	_, c, err := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(1, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"add a host local changed", "all h1 ok", "all h2 ok"}
+	if diff := cmp.Diff(want, sorted(c.results())); diff != "" {
+		t.Errorf("a host added by a step on the controller is seen by later steps (-want +got):\n%s", diff)
+	}
 }

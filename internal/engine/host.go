@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -20,6 +22,7 @@ import (
 type result struct {
 	status  Status
 	ignored bool
+	notRun  bool // check mode: the step's change was not made, so its results are missing
 	summary []string
 	diff    string
 	msg     string
@@ -43,7 +46,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 
 	vars, err := e.vars(sc, h, hs)
 	if err != nil {
-		return result{status: Failed, msg: err.Error()}
+		return e.templateFailure(hs, err)
 	}
 	for _, c := range append(sc.whens, cond{st.When, st.WhenPos}) {
 		if c.expr == "" {
@@ -51,7 +54,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		ok, err := tmpl.Cond(c.pos, c.expr, vars)
 		if err != nil {
-			return result{status: Failed, msg: err.Error()}
+			return e.templateFailure(hs, err)
 		}
 		if !ok {
 			return result{status: Skipped, msg: "condition is false: " + c.expr}
@@ -109,7 +112,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	file := st.In.File
 	node, err := tmpl.RenderNode(file, st.With, vars)
 	if err != nil {
-		return result{status: Failed, msg: err.Error()}
+		return e.templateFailure(hs, err)
 	}
 	e.redact.add(secretScalars(node)...)
 	task := st.Module.New()
@@ -130,7 +133,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 		if e.opts.Check && hs.pending && ctx.Err() == nil {
 			// An earlier step only pretended to run; this one may well
 			// succeed once it has.
-			return result{status: Changed, summary: []string{"unknown until earlier steps are applied: " + err.Error()}}
+			return result{status: Changed, notRun: true, summary: []string{"unknown until earlier steps are applied: " + err.Error()}}
 		}
 		return result{status: Failed, msg: ctxMessage(ctx, err)}
 	}
@@ -142,9 +145,9 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	case !change.Changed():
 		r.status = OK
 	case e.opts.Check && change.CheckSkip != "":
-		r.status, r.msg = Skipped, change.CheckSkip
+		r.status, r.msg, r.notRun = Skipped, change.CheckSkip, true
 	case e.opts.Check || change.Apply == nil:
-		r.status = Changed
+		r.status, r.notRun = Changed, e.opts.Check
 		if change.Unknown && len(r.summary) == 0 {
 			r.summary = []string{"unknown until earlier steps are applied"}
 		}
@@ -175,6 +178,11 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 	}
 	if st.Register != "" {
 		hs.registered[st.Register] = registered(r)
+		if r.notRun {
+			hs.incomplete[st.Register] = true
+		} else {
+			delete(hs.incomplete, st.Register)
+		}
 	}
 	e.mu.Unlock()
 	ev := Event{Type: HostResult, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Host: h.Name,
@@ -183,6 +191,25 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 		ev.Diff = r.diff
 	}
 	e.emit(ev)
+}
+
+// templateFailure is the result of a template that could not be rendered.
+// In check mode, when the host has registered values that a real run would
+// have filled in, the template may well work once they are: that is
+// "unknown" (would change), not a failure.
+func (e *Engine) templateFailure(hs *hostState, err error) result {
+	e.mu.Lock()
+	var missing []string
+	for name := range hs.incomplete {
+		missing = append(missing, "."+name)
+	}
+	e.mu.Unlock()
+	if !e.opts.Check || len(missing) == 0 {
+		return result{status: Failed, msg: err.Error()}
+	}
+	slices.Sort(missing)
+	return result{status: Changed, notRun: true, summary: []string{fmt.Sprintf(
+		"unknown until applied: %s come from steps that did not run in check mode (%v)", strings.Join(missing, ", "), err)}}
 }
 
 // registered is what `register: name` makes available as .name.

@@ -18,7 +18,8 @@ func init() {
 	tasks.Register(tasks.Module{
 		Name: "command",
 		Doc: "Runs a shell command (sh -c). With creates, removes or unless it runs only when needed, and check mode says whether it would. " +
-			"Without them it runs every time, reports changed, and is skipped in check mode. Registers rc, stdout and stderr.",
+			"Without them it runs every time, reports changed, and is skipped in check mode; a read_only command runs in check mode too and never reports changed. " +
+			"Registers rc, stdout and stderr.",
 		New: func() tasks.Task { return new(Command) },
 	})
 }
@@ -33,12 +34,18 @@ type Command struct {
 	Removes string            `yaml:"removes" doc:"run only when this path exists"`
 	Unless  string            `yaml:"unless" doc:"run only when this command (sh -c, same chdir and env) exits non-zero"`
 	OKCodes []int             `yaml:"ok_codes" doc:"exit codes that count as success; default [0]"`
+	// ReadOnly is for probes whose output later steps use: they are safe
+	// to run in check mode, so check mode can see what they return.
+	ReadOnly bool `yaml:"read_only" doc:"the command changes nothing (a probe, e.g. consul members): it runs in check mode too and reports ok, never changed"`
 }
 
 // Validate checks the parameters.
 func (c *Command) Validate() error {
 	if strings.TrimSpace(c.Cmd) == "" {
 		return errors.New("cmd is empty")
+	}
+	if c.ReadOnly && c.guarded() {
+		return errors.New("read_only commands always run: creates, removes and unless do not apply")
 	}
 	for k := range c.Env {
 		if !validEnv(k) {
@@ -52,6 +59,13 @@ func (c *Command) guarded() bool { return c.Creates != "" || c.Removes != "" || 
 
 // Check evaluates the guards on the host, all in one command.
 func (c *Command) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	if c.ReadOnly {
+		data, err := c.run(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		return &tasks.Change{Result: data}, nil
+	}
 	change := &tasks.Change{
 		Summary: []string{"run: " + c.Cmd},
 		Apply:   func(ctx context.Context) (map[string]any, error) { return c.run(ctx, h) },

@@ -3,6 +3,7 @@ package command_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,5 +107,61 @@ steps:
 	}
 	if msg := r.Result("fails").Message; !strings.Contains(msg, "exit status 4: nope") {
 		t.Errorf("failure message = %q", msg)
+	}
+}
+
+func TestBecome(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: the become test logs in as root and sudoes to nobody (CI runs as root)")
+	}
+	if _, err := os.Stat("/usr/bin/sudo"); err != nil {
+		t.Fatal("sudo is missing: run `make setup`")
+	}
+	env := tasktest.New(t)
+	shared, err := os.MkdirTemp("", "runbook-become-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(shared)
+	os.Chmod(shared, 0o777)
+	rb := fmt.Sprintf(`
+steps:
+  - {name: who, hosts: h1, task: command, with: {cmd: id -un, read_only: true}, become_user: nobody, register: who}
+  - {name: record, hosts: h1, task: file, with: {path: %[1]s/who, content: "{{ .who.stdout }}"}}
+  - {name: as nobody, hosts: h1, task: file, with: {path: %[1]s/mine, content: x, mode: "0600"}, become: true, become_user: nobody}
+`, shared)
+	if r := env.Apply(rb); r.Exit != cli.ExitOK {
+		t.Fatalf("%s", r)
+	}
+	if data, _ := os.ReadFile(filepath.Join(shared, "who")); string(data) != "nobody" {
+		t.Errorf("command ran as %q, want nobody", data)
+	}
+	out, _ := exec.Command("stat", "-c", "%U %a", filepath.Join(shared, "mine")).Output()
+	if strings.TrimSpace(string(out)) != "nobody 600" {
+		t.Errorf("file written as nobody: stat = %q", out)
+	}
+	if r := env.Apply(rb, "--check"); r.Exit != cli.ExitOK {
+		t.Errorf("second check through sudo: %s", r)
+	}
+}
+
+func TestCheckModeWithValuesFromStepsThatDidNotRun(t *testing.T) {
+	env := tasktest.New(t)
+	out := filepath.Join(env.Dir, "out")
+	rb := fmt.Sprintf(`
+steps:
+  - {name: build, hosts: h1, task: command, with: {cmd: "echo v2"}, register: build}
+  - {name: use, hosts: h1, task: file, with: {path: %s, content: "{{ .build.stdout }}"}}
+`, out)
+	r := env.Apply(rb, "--check")
+	ev := r.Result("use")
+	if r.Exit != cli.ExitDrift || ev.Status != engine.Changed || !strings.Contains(strings.Join(ev.Changes, ""), ".build come from steps that did not run in check mode") {
+		t.Fatalf("a value check mode could not produce is unknown, not a failure: %s", r)
+	}
+	if r = env.Apply(rb); r.Exit != cli.ExitOK {
+		t.Fatalf("%s", r)
+	}
+	if data, _ := os.ReadFile(out); string(data) != "v2" {
+		t.Errorf("out = %q", data)
 	}
 }
