@@ -185,3 +185,22 @@ func TestUsageAndFlagsAfterArguments(t *testing.T) {
 		t.Error("--check after the runbook was ignored")
 	}
 }
+
+// TestShippedFilesValidate keeps the runbooks and example inventories in
+// the repository valid.
+func TestShippedFilesValidate(t *testing.T) {
+	runbooks, _ := filepath.Glob("../../runbooks/*/*.yaml")
+	top, _ := filepath.Glob("../../runbooks/*.yaml")
+	invs, _ := filepath.Glob("../../inventory/*.yaml")
+	if len(runbooks)+len(top) == 0 || len(invs) == 0 {
+		t.Fatal("no shipped runbooks or inventories found")
+	}
+	args := []string{"validate"}
+	for _, f := range invs {
+		args = append(args, "-i", f)
+	}
+	args = append(append(args, runbooks...), top...)
+	if code, out, errOut := runCLI(args...); code != 0 {
+		t.Errorf("%s%s", out, errOut)
+	}
+}
