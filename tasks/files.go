@@ -76,8 +76,12 @@ fi`, Quote(path), hash)
 	if !res.OK() {
 		return nil, fmt.Errorf("inspect %s: %s", path, res.Failure())
 	}
+	return parseStat(path, string(res.Stdout))
+}
+
+func parseStat(path, out string) (*FileInfo, error) {
 	fi := &FileInfo{}
-	for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		switch {
 		case line == "parent":
 			fi.ParentDir = true
@@ -137,3 +141,33 @@ func ContentDiff(ctx context.Context, c Conn, path string, fi *FileInfo, want []
 
 // Perm is the mode as file permission bits.
 func (m Mode) Perm() fs.FileMode { return fs.FileMode(m) & fs.ModePerm }
+
+// ReadWithInfo inspects path and, when it is a regular file, reads it, all
+// in one command. Files larger than limit are refused.
+func ReadWithInfo(ctx context.Context, c Conn, path string, limit int64) (*FileInfo, []byte, error) {
+	script := fmt.Sprintf(`p=%s
+if [ -d "$(dirname -- "$p")" ]; then echo parent; fi
+if [ -e "$p" ] || [ -L "$p" ]; then
+  LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p" || exit 1
+  if [ -f "$p" ] && [ ! -L "$p" ]; then
+    sha256sum -- "$p" | cut -d' ' -f1
+    if [ "$(stat -c %%s -- "$p")" -le %d ]; then echo content; cat -- "$p"; fi
+  fi
+fi`, Quote(path), limit)
+	res, err := c.Run(ctx, script, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if !res.OK() {
+		return nil, nil, fmt.Errorf("read %s: %s", path, res.Failure())
+	}
+	head, body, hasBody := bytes.Cut(res.Stdout, []byte("\ncontent\n"))
+	fi, err := parseStat(path, string(head))
+	if err != nil {
+		return nil, nil, err
+	}
+	if fi.Exists && fi.Type == "file" && !hasBody {
+		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return fi, body, nil
+}

@@ -49,6 +49,9 @@ type Host struct {
 	Dir  string         // directory of the runbook that holds the step
 	Diff bool           // the user asked for diffs: worth fetching old content
 	Log  *slog.Logger
+	// Facts gathers the host's facts (hostname, OS, addresses) once per
+	// run, for modules that need them beyond what templates read.
+	Facts func(ctx context.Context) (map[string]any, error)
 }
 
 // Change is what Check found.
@@ -57,7 +60,8 @@ type Change struct {
 	Summary []string
 	// Diff is a unified diff of content, when content differs.
 	Diff string
-	// Apply makes the change; nil means the host is already as asked.
+	// Apply makes the change; nil means the host is already as asked. It
+	// may add to Summary what only doing it tells (how long a wait took).
 	Apply func(ctx context.Context) (map[string]any, error)
 	// Unknown means the module cannot tell what would change because an
 	// earlier step only pretended to run (check mode); reported as

@@ -49,6 +49,9 @@ type Engine struct {
 	hosts    map[string]*hostState
 	redact   redactor
 	reportMu sync.Mutex
+
+	varsUseFacts bool     // some variable reads .facts: every step gathers them
+	stepFacts    sync.Map // *runbook.Step -> whether its templates read .facts
 }
 
 type hostState struct {
@@ -60,6 +63,8 @@ type hostState struct {
 	// have put in them (check mode did not run their step).
 	incomplete map[string]bool
 	stats      Stats
+	factsMu    sync.Mutex
+	facts      map[string]any
 }
 
 // New returns an engine. The inventory is loaded from sources at the start
@@ -123,6 +128,7 @@ func (e *Engine) Run(ctx context.Context, rb *runbook.Runbook) (*Summary, error)
 	e.emit(Event{Type: RunStart, Runbook: rb.File, Check: e.opts.Check})
 	err := e.reload(ctx)
 	if err == nil {
+		e.varsUseFacts = anyVarUsesFacts(rb, e.inventory(), e.opts.ExtraVars)
 		err = e.runBook(ctx, rb, scope{layers: []map[string]tmpl.Var{rb.Vars}})
 	}
 	if err == nil && ctx.Err() != nil {

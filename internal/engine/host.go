@@ -44,6 +44,23 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		e.record(st, h, hs, &r, time.Since(start))
 	}()
 
+	if st.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, st.Timeout, fmt.Errorf("step timed out after %s", st.Timeout))
+		defer cancel()
+	}
+	var conn transport.Conn
+	if e.needsFacts(st) {
+		// Facts come from the host, so connect before rendering anything.
+		c, failed := e.connect(ctx, h)
+		if failed != nil {
+			return *failed
+		}
+		if _, err := e.facts(ctx, h, hs, c); err != nil {
+			return connFailure(ctx, err)
+		}
+		conn = c
+	}
 	vars, err := e.vars(sc, h, hs)
 	if err != nil {
 		return e.templateFailure(hs, err)
@@ -60,17 +77,12 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 			return result{status: Skipped, msg: "condition is false: " + c.expr}
 		}
 	}
-	if st.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, st.Timeout, fmt.Errorf("step timed out after %s", st.Timeout))
-		defer cancel()
-	}
-	conn, err := e.pool.Get(ctx, target(h))
-	if err != nil {
-		if transport.IsConnError(err) {
-			return result{status: Unreachable, msg: err.Error()}
+	if conn == nil {
+		c, failed := e.connect(ctx, h)
+		if failed != nil {
+			return *failed
 		}
-		return result{status: Failed, msg: ctxMessage(ctx, err)}
+		conn = c
 	}
 	if st.Become {
 		conn = transport.Become(conn, st.BecomeUser)
@@ -124,7 +136,11 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 			return result{status: Failed, msg: fmt.Sprintf("%s: task %s: %v", st.Pos, st.Module.Name, err)}
 		}
 	}
-	th := &tasks.Host{Name: h.Name, Conn: conn, Vars: vars, Dir: st.In.Dir, Diff: e.opts.Diff, Log: e.log.With("host", h.Name, "task", st.Module.Name)}
+	th := &tasks.Host{
+		Name: h.Name, Conn: conn, Vars: vars, Dir: st.In.Dir, Diff: e.opts.Diff,
+		Log:   e.log.With("host", h.Name, "task", st.Module.Name),
+		Facts: func(ctx context.Context) (map[string]any, error) { return e.facts(ctx, h, hs, conn) },
+	}
 	change, err := task.Check(ctx, th)
 	if err != nil {
 		if transport.IsConnError(err) {
@@ -159,7 +175,8 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 			}
 			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, data: data}
 		}
-		r.status, r.data = Changed, data
+		// Apply may say more about what it did (how long a wait took).
+		r.status, r.data, r.summary = Changed, data, change.Summary
 	}
 	return r
 }
@@ -191,6 +208,23 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 		ev.Diff = r.diff
 	}
 	e.emit(ev)
+}
+
+// connect returns the host's connection, or the result of failing to.
+func (e *Engine) connect(ctx context.Context, h *inventory.Host) (transport.Conn, *result) {
+	conn, err := e.pool.Get(ctx, target(h))
+	if err != nil {
+		r := connFailure(ctx, err)
+		return nil, &r
+	}
+	return conn, nil
+}
+
+func connFailure(ctx context.Context, err error) result {
+	if transport.IsConnError(err) {
+		return result{status: Unreachable, msg: err.Error()}
+	}
+	return result{status: Failed, msg: ctxMessage(ctx, err)}
 }
 
 // templateFailure is the result of a template that could not be rendered.

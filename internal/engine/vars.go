@@ -29,6 +29,11 @@ func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]an
 		"hostvars":   e.hostVars(inv),
 		"check_mode": e.opts.Check,
 	}
+	hs.factsMu.Lock()
+	if hs.facts != nil {
+		base["facts"] = hs.facts
+	}
+	hs.factsMu.Unlock()
 	e.mu.Lock()
 	for k, v := range hs.registered {
 		delete(merged, k)

@@ -210,3 +210,35 @@ func cleanExecError(err error) string {
 func cleanParseError(err error) string {
 	return "template syntax: " + nameNoise.ReplaceAllString(err.Error(), "")
 }
+
+var fileNoise = regexp.MustCompile(`^template: [^:]*:(\d+)(?::(\d+))?: (?:executing "[^"]*" at <([^>]*)>: )?`)
+
+// RenderFile renders a template file's text with data. Errors name the
+// file and the line (and column) in it.
+func RenderFile(file, text string, data map[string]any) (string, error) {
+	t, err := template.New(file).Funcs(funcs).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", fileError(file, err)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, data); err != nil {
+		return "", fileError(file, err)
+	}
+	return buf.String(), nil
+}
+
+func fileError(file string, err error) error {
+	msg := strings.ReplaceAll(err.Error(), "template: "+file+":", "template: f:")
+	pos := decode.Pos{File: file}
+	if m := fileNoise.FindStringSubmatch(msg); m != nil {
+		fmt.Sscan(m[1], &pos.Line)
+		if m[2] != "" {
+			fmt.Sscan(m[2], &pos.Col)
+		}
+		msg = msg[len(m[0]):]
+	}
+	if m := noEntry.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("undefined variable %q: define it in the runbook's vars, the inventory or with -e %s=...", m[1], m[1])
+	}
+	return decode.Errorf(pos, "%s", msg)
+}

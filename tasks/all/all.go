@@ -2,6 +2,12 @@
 package all
 
 import (
+	_ "github.com/runbookdev/runbook/tasks/assert"
+	_ "github.com/runbookdev/runbook/tasks/binary"
 	_ "github.com/runbookdev/runbook/tasks/command"
+	_ "github.com/runbookdev/runbook/tasks/copy"
 	_ "github.com/runbookdev/runbook/tasks/file"
+	_ "github.com/runbookdev/runbook/tasks/line"
+	_ "github.com/runbookdev/runbook/tasks/template"
+	_ "github.com/runbookdev/runbook/tasks/wait"
 )

@@ -4,11 +4,8 @@ package file
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"strings"
 
@@ -67,7 +64,14 @@ func (f *File) state() string {
 // reading the old content only when a diff is asked for and it differs.
 func (f *File) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	p := path.Clean(f.Path)
-	fi, err := tasks.Stat(ctx, h.Conn, p, f.Content != nil)
+	if f.state() == "present" {
+		spec := tasks.FileSpec{Path: p, Mode: f.Mode, Owner: f.Owner, Group: f.Group}
+		if f.Content != nil {
+			spec.Content = tasks.Bytes([]byte(*f.Content))
+		}
+		return tasks.PlanFile(ctx, h, spec)
+	}
+	fi, err := tasks.Stat(ctx, h.Conn, p, false)
 	if err != nil {
 		return nil, err
 	}
@@ -79,13 +83,11 @@ func (f *File) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 		return &tasks.Change{
 			Summary: []string{fmt.Sprintf("- remove %s %s", fi.Type, p)},
 			Apply: func(ctx context.Context) (map[string]any, error) {
-				return nil, run(ctx, h, "rm -rf -- "+tasks.Quote(p))
+				return nil, tasks.RunOK(ctx, h.Conn, "rm -rf -- "+tasks.Quote(p))
 			},
 		}, nil
-	case "directory":
-		return f.directory(h, p, fi)
 	}
-	return f.file(ctx, h, p, fi)
+	return f.directory(h, p, fi)
 }
 
 func (f *File) directory(h *tasks.Host, p string, fi *tasks.FileInfo) (*tasks.Change, error) {
@@ -105,111 +107,10 @@ func (f *File) directory(h *tasks.Host, p string, fi *tasks.FileInfo) (*tasks.Ch
 		c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, *f.Mode))
 		cmds = append(cmds, fmt.Sprintf("chmod %s %s", *f.Mode, tasks.Quote(p)))
 	}
-	cmds = append(cmds, f.ownership(c, p, fi)...)
+	cmds = append(cmds, tasks.Ownership(c, p, fi, f.Owner, f.Group)...)
 	if len(cmds) > 0 {
-		c.Apply = func(ctx context.Context) (map[string]any, error) { return nil, run(ctx, h, strings.Join(cmds, " && ")) }
+		c.Apply = func(ctx context.Context) (map[string]any, error) { return nil, tasks.RunOK(ctx, h.Conn, strings.Join(cmds, " && ")) }
 	}
 	return c, nil
 }
 
-func (f *File) file(ctx context.Context, h *tasks.Host, p string, fi *tasks.FileInfo) (*tasks.Change, error) {
-	if fi.Exists && fi.Type != "file" {
-		return nil, fmt.Errorf("%s is a %s, not a regular file: remove it first (state: absent)", p, fi.Type)
-	}
-	if !fi.ParentDir {
-		return nil, fmt.Errorf("directory %s does not exist: create it first with a file step (state: directory)", path.Dir(p))
-	}
-	c := &tasks.Change{}
-	mode := fi.Mode
-	if f.Mode != nil {
-		mode = *f.Mode
-	} else if !fi.Exists {
-		mode = 0o644
-	}
-	write := !fi.Exists
-	var content []byte
-	if f.Content != nil {
-		content = []byte(*f.Content)
-		sum := sha256.Sum256(content)
-		want := hex.EncodeToString(sum[:])
-		switch {
-		case !fi.Exists:
-			c.Summary = append(c.Summary, fmt.Sprintf("+ create %s (%d bytes, %s)", p, len(content), mode))
-		case fi.SHA256 != want:
-			c.Summary = append(c.Summary, fmt.Sprintf("~ content %s: sha256 %.12s -> %.12s (%d -> %d bytes)", p, fi.SHA256, want, fi.Size, len(content)))
-			write = true
-		}
-		if write && h.Diff {
-			diff, err := tasks.ContentDiff(ctx, h.Conn, p, fi, content)
-			if err != nil {
-				return nil, err
-			}
-			c.Diff = diff
-		}
-	} else if !fi.Exists {
-		c.Summary = append(c.Summary, fmt.Sprintf("+ create empty %s (%s)", p, mode))
-	}
-	var cmds []string
-	if fi.Exists && mode != fi.Mode {
-		c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, mode))
-		if !write {
-			cmds = append(cmds, fmt.Sprintf("chmod %s %s", mode, tasks.Quote(p)))
-		}
-	}
-	if write && mode.Perm() != fs.FileMode(mode) {
-		// setuid, setgid and sticky bits do not survive the upload.
-		cmds = append(cmds, fmt.Sprintf("chmod %s %s", mode, tasks.Quote(p)))
-	}
-	cmds = append(cmds, f.ownership(c, p, fi)...)
-	if !write && len(cmds) == 0 {
-		return c, nil
-	}
-	c.Apply = func(ctx context.Context) (map[string]any, error) {
-		if write {
-			if err := h.Conn.WriteFile(ctx, p, strings.NewReader(string(content)), mode.Perm()); err != nil {
-				return nil, err
-			}
-		}
-		if len(cmds) == 0 {
-			return nil, nil
-		}
-		return nil, run(ctx, h, strings.Join(cmds, " && "))
-	}
-	return c, nil
-}
-
-// ownership adds the chown a path needs, if any.
-func (f *File) ownership(c *tasks.Change, p string, fi *tasks.FileInfo) []string {
-	owner, group := "", ""
-	if f.Owner != "" && (!fi.Exists || !fi.OwnedBy(f.Owner)) {
-		owner = f.Owner
-		if fi.Exists {
-			c.Summary = append(c.Summary, fmt.Sprintf("~ owner %s -> %s", fi.Owner, f.Owner))
-		}
-	}
-	if f.Group != "" && (!fi.Exists || !fi.InGroup(f.Group)) {
-		group = f.Group
-		if fi.Exists {
-			c.Summary = append(c.Summary, fmt.Sprintf("~ group %s -> %s", fi.Group, f.Group))
-		}
-	}
-	if owner == "" && group == "" {
-		return nil
-	}
-	spec := owner
-	if group != "" {
-		spec += ":" + group
-	}
-	return []string{"chown " + tasks.Quote(spec) + " " + tasks.Quote(p)}
-}
-
-func run(ctx context.Context, h *tasks.Host, cmd string) error {
-	res, err := h.Conn.Run(ctx, cmd, nil)
-	if err != nil {
-		return err
-	}
-	if !res.OK() {
-		return fmt.Errorf("%s: %s", cmd, res.Failure())
-	}
-	return nil
-}

@@ -1,0 +1,118 @@
+package engine
+
+import (
+	"context"
+	"strings"
+
+	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/inventory"
+	"github.com/runbookdev/runbook/tasks"
+	"gopkg.in/yaml.v3"
+)
+
+// needsFacts reports whether a step reads .facts: through its own
+// templates, or through any variable (then every step gathers them, once
+// per host per run).
+func (e *Engine) needsFacts(st *runbook.Step) bool {
+	if e.varsUseFacts {
+		return true
+	}
+	if v, ok := e.stepFacts.Load(st); ok {
+		return v.(bool)
+	}
+	uses := mentionsFacts(st.When) || mentionsFacts(st.Until) || nodeMentionsFacts(st.With)
+	e.stepFacts.Store(st, uses)
+	return uses
+}
+
+// facts gathers a host's facts on first use and keeps them for the run.
+func (e *Engine) facts(ctx context.Context, h *inventory.Host, hs *hostState, conn transport.Conn) (map[string]any, error) {
+	hs.factsMu.Lock()
+	defer hs.factsMu.Unlock()
+	if hs.facts != nil {
+		return hs.facts, nil
+	}
+	f, err := tasks.GatherFacts(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	hs.facts = f
+	return f, nil
+}
+
+func mentionsFacts(s string) bool { return strings.Contains(s, ".facts") }
+
+func nodeMentionsFacts(n *yaml.Node) bool {
+	if n == nil {
+		return false
+	}
+	if n.Kind == yaml.ScalarNode {
+		return mentionsFacts(n.Value)
+	}
+	for _, c := range n.Content {
+		if nodeMentionsFacts(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// anyVarUsesFacts looks through every variable a run can see.
+func anyVarUsesFacts(rb *runbook.Runbook, inv *inventory.Inventory, extra map[string]tmpl.Var) bool {
+	seen := map[*runbook.Runbook]bool{}
+	var walk func(*runbook.Runbook) bool
+	walk = func(rb *runbook.Runbook) bool {
+		if seen[rb] {
+			return false
+		}
+		seen[rb] = true
+		if layerUsesFacts(rb.Vars) {
+			return true
+		}
+		for _, st := range rb.Steps {
+			if st.Import != nil && (layerUsesFacts(st.ImportVars) || walk(st.Import)) {
+				return true
+			}
+		}
+		return false
+	}
+	if walk(rb) || layerUsesFacts(extra) {
+		return true
+	}
+	for _, h := range inv.Hosts() {
+		for _, l := range inv.VarLayers(h.Name) {
+			if layerUsesFacts(l) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func layerUsesFacts(l map[string]tmpl.Var) bool {
+	for _, v := range l {
+		found := false
+		walkStrings(v.Value, func(s string) { found = found || mentionsFacts(s) })
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+func walkStrings(v any, fn func(string)) {
+	switch x := v.(type) {
+	case string:
+		fn(x)
+	case []any:
+		for _, item := range x {
+			walkStrings(item, fn)
+		}
+	case map[string]any:
+		for _, item := range x {
+			walkStrings(item, fn)
+		}
+	}
+}

@@ -1,0 +1,62 @@
+// Package copy is the `copy` task: a file from the controller, or inline
+// content, at a path on the host.
+package copy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+
+	"github.com/runbookdev/runbook/tasks"
+)
+
+func init() {
+	tasks.Register(tasks.Module{
+		Name: "copy",
+		Doc: "Copies a file from the controller (or inline content) to the host. Compared by SHA-256, so an unchanged file is not sent; " +
+			"large files are streamed, never held in memory; the new file replaces the old atomically.",
+		New: func() tasks.Task { return new(Copy) },
+	})
+}
+
+// Copy is the `copy` task's parameters.
+type Copy struct {
+	Src     string      `yaml:"src" doc:"file on the controller, relative to the runbook's directory; or give content"`
+	Content *string     `yaml:"content" doc:"the file's content, instead of src"`
+	Dest    string      `yaml:"dest" required:"true" doc:"absolute path on the host"`
+	Mode    *tasks.Mode `yaml:"mode" doc:"permissions in octal; default: left alone, 0644 for a new file"`
+	Owner   string      `yaml:"owner" doc:"owning user; default: left alone (root, or the SSH user, for a new file)"`
+	Group   string      `yaml:"group" doc:"owning group; default: left alone"`
+}
+
+// Validate checks the parameters.
+func (c *Copy) Validate() error {
+	if (c.Src == "") == (c.Content == nil) {
+		return errors.New("give either src or content")
+	}
+	if !path.IsAbs(c.Dest) {
+		return fmt.Errorf("dest %q must be absolute", c.Dest)
+	}
+	return nil
+}
+
+// Check compares the host's file with the source.
+func (c *Copy) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	spec := tasks.FileSpec{Path: c.Dest, Mode: c.Mode, Owner: c.Owner, Group: c.Group}
+	if c.Content != nil {
+		spec.Content = tasks.Bytes([]byte(*c.Content))
+	} else {
+		src := c.Src
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(h.Dir, src)
+		}
+		content, err := tasks.LocalFile(src)
+		if err != nil {
+			return nil, fmt.Errorf("copy source: %w", err)
+		}
+		spec.Content = content
+	}
+	return tasks.PlanFile(ctx, h, spec)
+}

@@ -1,0 +1,132 @@
+// Package line is the `line` task: one line present in or absent from a
+// text file, as in a config edit (sshd_config, sysctl.conf).
+package line
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/runbookdev/runbook/tasks"
+)
+
+func init() {
+	tasks.Register(tasks.Module{
+		Name: "line",
+		Doc: "Ensures a line is present in (or absent from) a text file. With regexp, the last matching line is replaced " +
+			"(or every matching line removed); without a match the line is appended. The file keeps its owner and mode.",
+		New: func() tasks.Task { return new(Line) },
+	})
+}
+
+// maxSize bounds the files line edits.
+const maxSize = 4 << 20
+
+// Line is the `line` task's parameters.
+type Line struct {
+	Path   string      `yaml:"path" required:"true" doc:"absolute path on the host"`
+	Line   string      `yaml:"line" doc:"the whole line, without its newline; required with state: present"`
+	Regexp string      `yaml:"regexp" doc:"RE2 regular expression; present: replace the last matching line; absent: remove every matching line"`
+	State  string      `yaml:"state" doc:"present (default) or absent"`
+	Create bool        `yaml:"create" doc:"create the file when it is missing (default: it is an error)"`
+	Mode   *tasks.Mode `yaml:"mode" doc:"permissions for a created file; default 0644"`
+	re     *regexp.Regexp
+}
+
+// Validate checks the parameters.
+func (l *Line) Validate() error {
+	if !path.IsAbs(l.Path) {
+		return fmt.Errorf("path %q must be absolute", l.Path)
+	}
+	if strings.Contains(l.Line, "\n") {
+		return errors.New("line must be a single line")
+	}
+	switch l.State {
+	case "", "present":
+		if l.Line == "" && l.Regexp == "" {
+			return errors.New("state: present needs line")
+		}
+	case "absent":
+		if l.Line == "" && l.Regexp == "" {
+			return errors.New("state: absent needs line or regexp")
+		}
+	default:
+		return fmt.Errorf("state must be present or absent, got %q", l.State)
+	}
+	if l.Regexp != "" {
+		re, err := regexp.Compile(l.Regexp)
+		if err != nil {
+			return fmt.Errorf("regexp: %w", err)
+		}
+		l.re = re
+	}
+	return nil
+}
+
+// Check reads the file (one command) and edits a copy in memory.
+func (l *Line) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	if l.re == nil && l.Regexp != "" {
+		if err := l.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	fi, data, err := tasks.ReadWithInfo(ctx, h.Conn, l.Path, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	absent := l.State == "absent"
+	if !fi.Exists {
+		if absent {
+			return tasks.NoChange(), nil
+		}
+		if !l.Create {
+			return nil, fmt.Errorf("%s does not exist: set create: true to create it", l.Path)
+		}
+	}
+	edited := l.edit(string(data))
+	if fi.Exists && edited == string(data) {
+		return tasks.NoChange(), nil
+	}
+	return tasks.PlanFileAt(ctx, h, tasks.FileSpec{Path: l.Path, Content: tasks.Bytes([]byte(edited)), Mode: l.Mode}, fi)
+}
+
+func (l *Line) edit(text string) string {
+	lines := strings.SplitAfter(text, "\n")
+	if len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	matches := func(s string) bool {
+		s = strings.TrimSuffix(s, "\n")
+		if l.re != nil {
+			return l.re.MatchString(s)
+		}
+		return s == l.Line
+	}
+	if l.State == "absent" {
+		var kept []string
+		for _, s := range lines {
+			if !matches(s) {
+				kept = append(kept, s)
+			}
+		}
+		return strings.Join(kept, "")
+	}
+	for _, s := range lines {
+		if strings.TrimSuffix(s, "\n") == l.Line {
+			return text // already there
+		}
+	}
+	for i := len(lines) - 1; i >= 0 && l.re != nil; i-- {
+		if matches(lines[i]) {
+			lines[i] = l.Line + "\n"
+			return strings.Join(lines, "")
+		}
+	}
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	return text + l.Line + "\n"
+}

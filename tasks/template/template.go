@@ -1,0 +1,75 @@
+// Package template is the `template` task: a Go text/template file from
+// the controller, rendered with the host's variables, at a path on the host.
+package template
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/tasks"
+)
+
+func init() {
+	tasks.Register(tasks.Module{
+		Name: "template",
+		Doc: "Renders a Go text/template file from the runbook's directory with the host's variables (and .facts), then places it like copy. " +
+			"A variable the template uses but nobody defined is an error naming the file and line. The diff shows the rendered change.",
+		New: func() tasks.Task { return new(Template) },
+	})
+}
+
+// Template is the `template` task's parameters.
+type Template struct {
+	Src   string      `yaml:"src" required:"true" doc:"template file on the controller, relative to the runbook's directory"`
+	Dest  string      `yaml:"dest" required:"true" doc:"absolute path on the host"`
+	Mode  *tasks.Mode `yaml:"mode" doc:"permissions in octal; default: left alone, 0644 for a new file"`
+	Owner string      `yaml:"owner" doc:"owning user; default: left alone"`
+	Group string      `yaml:"group" doc:"owning group; default: left alone"`
+}
+
+// Validate checks the parameters.
+func (t *Template) Validate() error {
+	if !path.IsAbs(t.Dest) {
+		return fmt.Errorf("dest %q must be absolute", t.Dest)
+	}
+	return nil
+}
+
+// Check renders the template and compares the result with the host's file.
+func (t *Template) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	src := t.Src
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(h.Dir, src)
+	}
+	text, err := os.ReadFile(src)
+	if err != nil {
+		return nil, fmt.Errorf("template source: %w", err)
+	}
+	data := h.Vars
+	if strings.Contains(string(text), ".facts") && h.Facts != nil {
+		facts, err := h.Facts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		data = with(h.Vars, "facts", facts)
+	}
+	out, err := tmpl.RenderFile(src, string(text), data)
+	if err != nil {
+		return nil, err
+	}
+	return tasks.PlanFile(ctx, h, tasks.FileSpec{Path: t.Dest, Content: tasks.Bytes([]byte(out)), Mode: t.Mode, Owner: t.Owner, Group: t.Group})
+}
+
+func with(m map[string]any, k string, v any) map[string]any {
+	out := make(map[string]any, len(m)+1)
+	for key, val := range m {
+		out[key] = val
+	}
+	out[k] = v
+	return out
+}
