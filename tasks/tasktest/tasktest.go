@@ -52,8 +52,15 @@ func (e *Env) Apply(runbook string, args ...string) Run {
 		e.t.Fatal(err)
 	}
 	f.Close()
+	return e.ApplyFile(f.Name(), args...)
+}
+
+// ApplyFile is Apply for a runbook file, for runbooks that refer to files
+// beside them.
+func (e *Env) ApplyFile(file string, args ...string) Run {
+	e.t.Helper()
 	argv := append([]string{"apply", "-i", e.Inventory, "--known-hosts", e.Server.KnownHosts, "--output", "json"}, args...)
-	argv = append(argv, f.Name())
+	argv = append(argv, file)
 	var stdout, stderr bytes.Buffer
 	code := cli.Run(context.Background(), argv, &stdout, &stderr)
 	r := Run{Exit: code, Stderr: stderr.String()}
