@@ -109,8 +109,9 @@ func (f *File) directory(h *tasks.Host, p string, fi *tasks.FileInfo) (*tasks.Ch
 	}
 	cmds = append(cmds, tasks.Ownership(c, p, fi, f.Owner, f.Group)...)
 	if len(cmds) > 0 {
-		c.Apply = func(ctx context.Context) (map[string]any, error) { return nil, tasks.RunOK(ctx, h.Conn, strings.Join(cmds, " && ")) }
+		c.Apply = func(ctx context.Context) (map[string]any, error) {
+			return nil, tasks.RunOK(ctx, h.Conn, strings.Join(cmds, " && "))
+		}
 	}
 	return c, nil
 }
-

@@ -9,8 +9,8 @@ import (
 
 	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
-	_ "github.com/runbookdev/runbook/tasks/template"
 	"github.com/runbookdev/runbook/tasks/tasktest"
+	_ "github.com/runbookdev/runbook/tasks/template"
 )
 
 func TestTemplateTimelineWithFacts(t *testing.T) {

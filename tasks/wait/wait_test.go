@@ -10,8 +10,8 @@ import (
 	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/sshtest"
-	_ "github.com/runbookdev/runbook/tasks/wait"
 	"github.com/runbookdev/runbook/tasks/tasktest"
+	_ "github.com/runbookdev/runbook/tasks/wait"
 )
 
 func TestWaitForPort(t *testing.T) {
