@@ -7,6 +7,12 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v sudo >/dev/null || need+=(sudo)
+# The lab: real hosts in systemd-nspawn machines and network namespaces.
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+command -v ip >/dev/null || need+=(iproute2)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v socat >/dev/null || need+=(socat)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -4,9 +4,6 @@
 package sshtest
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runbookdev/runbook/internal/sshkeys"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -187,20 +185,9 @@ func freePort(t testing.TB) int {
 }
 
 func writeKey(t testing.TB, path string) ssh.PublicKey {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	pk, err := sshkeys.Generate(path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sp, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sp
+	return pk
 }

@@ -1,0 +1,54 @@
+// Package sshkeys makes Ed25519 key pairs in OpenSSH's formats.
+package sshkeys
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"os"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Generate writes a new private key to path (mode 0600) and its public key
+// to path.pub, and returns the public key.
+func Generate(path, comment string) (ssh.PublicKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, fmt.Errorf("write key: %w", err)
+	}
+	sp, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	line := ssh.MarshalAuthorizedKey(sp)
+	if comment != "" {
+		line = append(line[:len(line)-1], []byte(" "+comment+"\n")...)
+	}
+	if err := os.WriteFile(path+".pub", line, 0o644); err != nil {
+		return nil, fmt.Errorf("write key: %w", err)
+	}
+	return sp, nil
+}
+
+// Ensure returns the key pair at path, generating it when missing.
+func Ensure(path, comment string) (ssh.PublicKey, error) {
+	if data, err := os.ReadFile(path + ".pub"); err == nil {
+		if _, err := os.Stat(path); err == nil {
+			pk, _, _, _, err := ssh.ParseAuthorizedKey(data)
+			if err != nil {
+				return nil, fmt.Errorf("read %s.pub: %w", path, err)
+			}
+			return pk, nil
+		}
+	}
+	return Generate(path, comment)
+}
