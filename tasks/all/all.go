@@ -8,6 +8,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/copy"
 	_ "github.com/runbookdev/runbook/tasks/file"
 	_ "github.com/runbookdev/runbook/tasks/line"
+	_ "github.com/runbookdev/runbook/tasks/systemd"
 	_ "github.com/runbookdev/runbook/tasks/template"
 	_ "github.com/runbookdev/runbook/tasks/wait"
 )

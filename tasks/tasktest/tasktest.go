@@ -15,22 +15,64 @@ import (
 
 	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
+	"github.com/runbookdev/runbook/internal/lab"
+	"github.com/runbookdev/runbook/internal/labtest"
 	"github.com/runbookdev/runbook/internal/sshtest"
+	"github.com/runbookdev/runbook/internal/transport"
 )
 
 // Env is one SSH host ("h1") and a place for runbooks.
 type Env struct {
-	t         testing.TB
-	Server    *sshtest.Server
-	Inventory string
-	Dir       string // a scratch directory on the host (it is this machine)
+	t          testing.TB
+	Inventory  string
+	KnownHosts string
+	Dir        string // a scratch directory on the host
+	conn       transport.Conn
 }
 
-// New starts a host.
+// New starts an sshd on this machine as the host: for modules that work on
+// files, which the test can then look at directly.
 func New(t testing.TB) *Env {
 	t.Helper()
 	s := sshtest.Start(t)
-	return &Env{t: t, Server: s, Inventory: s.Inventory(t, "h1"), Dir: t.TempDir()}
+	e := &Env{t: t, Inventory: s.Inventory(t, "h1"), KnownHosts: s.KnownHosts, Dir: t.TempDir()}
+	e.connect(transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
+	return e
+}
+
+// NewLab boots a full lab host (systemd, apt, users of its own) as h1: for
+// modules that change the system. It needs root.
+func NewLab(t testing.TB) *Env {
+	t.Helper()
+	l := labtest.Open(t)
+	hosts, inv, kh := labtest.Hosts(t, l, lab.Full, "h1")
+	e := &Env{t: t, Inventory: inv, KnownHosts: kh, Dir: "/root"}
+	e.connect(transport.Target{Name: "h1", Address: hosts[0].Public.String(), User: "root", KeyFile: l.KeyFile()})
+	return e
+}
+
+func (e *Env) connect(target transport.Target) {
+	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{e.KnownHosts}}}
+	e.t.Cleanup(func() { pool.Close() })
+	c, err := pool.Get(context.Background(), target)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.conn = c
+}
+
+// Sh runs a command on the host, as a person drifting it by hand would,
+// and returns its output; it fails the test when the command fails.
+func (e *Env) Sh(cmd string) string {
+	e.t.Helper()
+	res, err := e.conn.Run(context.Background(), cmd, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !res.OK() {
+		e.t.Fatalf("%s: %s", cmd, res.Failure())
+	}
+	return strings.TrimSpace(string(res.Stdout))
 }
 
 // Run is what one `runbook apply` did.
@@ -59,7 +101,7 @@ func (e *Env) Apply(runbook string, args ...string) Run {
 // beside them.
 func (e *Env) ApplyFile(file string, args ...string) Run {
 	e.t.Helper()
-	argv := append([]string{"apply", "-i", e.Inventory, "--known-hosts", e.Server.KnownHosts, "--output", "json"}, args...)
+	argv := append([]string{"apply", "-i", e.Inventory, "--known-hosts", e.KnownHosts, "--output", "json"}, args...)
 	argv = append(argv, file)
 	var stdout, stderr bytes.Buffer
 	code := cli.Run(context.Background(), argv, &stdout, &stderr)

@@ -1,0 +1,215 @@
+// Package systemd is the `systemd` task: a unit's file, whether it starts
+// at boot, and whether it runs.
+package systemd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/runbookdev/runbook/tasks"
+)
+
+func init() {
+	tasks.Register(tasks.Module{
+		Name: "systemd",
+		Doc: "A systemd unit: its file (optional, in /etc/systemd/system, with daemon-reload when it changes), " +
+			"enabled or disabled at boot, and started, stopped, restarted or reloaded. A running unit whose file changed is restarted. " +
+			"When a unit does not start, the step fails with the end of its journal.",
+		New: func() tasks.Task { return new(Systemd) },
+	})
+}
+
+// Systemd is the `systemd` task's parameters.
+type Systemd struct {
+	Name    string  `yaml:"name" required:"true" doc:"the unit, e.g. consul or consul.service"`
+	Content *string `yaml:"content" doc:"the unit file's content, written to /etc/systemd/system/NAME"`
+	Enabled *bool   `yaml:"enabled" doc:"start at boot (true) or not (false); default: left alone"`
+	State   string  `yaml:"state" doc:"started, stopped, restarted (always, so: for handlers) or reloaded; default: left alone"`
+}
+
+// Validate checks the parameters.
+func (s *Systemd) Validate() error {
+	if strings.ContainsAny(s.Name, "/ '\"") || s.Name == "" {
+		return fmt.Errorf("name %q is not a unit name", s.Name)
+	}
+	switch s.State {
+	case "", "started", "stopped", "restarted", "reloaded":
+	default:
+		return fmt.Errorf("state must be started, stopped, restarted or reloaded, got %q", s.State)
+	}
+	return nil
+}
+
+func (s *Systemd) unit() string {
+	if strings.Contains(s.Name, ".") {
+		return s.Name
+	}
+	return s.Name + ".service"
+}
+
+func (s *Systemd) path() string { return "/etc/systemd/system/" + s.unit() }
+
+// status is what the host says of the unit.
+type status struct {
+	load, active, unitFile string
+	sha                    string // of the unit file we manage, "" if missing
+}
+
+// Check asks systemd (one command) and compares.
+func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	st, err := s.status(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	c := &tasks.Change{Result: map[string]any{"active_state": st.active, "unit_file_state": st.unitFile}}
+	var steps []string // shell commands, in order
+	fileChanged := false
+	if s.Content != nil {
+		sum := sha256.Sum256([]byte(*s.Content))
+		if want := hex.EncodeToString(sum[:]); st.sha != want {
+			fileChanged = true
+			if st.sha == "" {
+				c.Summary = append(c.Summary, "+ create "+s.path())
+			} else {
+				c.Summary = append(c.Summary, "~ content "+s.path())
+			}
+			if h.Diff {
+				fi := &tasks.FileInfo{Exists: st.sha != ""}
+				if fi.Exists {
+					fi.Size = 1 // read it for the diff
+				}
+				if c.Diff, err = tasks.ContentDiff(ctx, h.Conn, s.path(), fi, []byte(*s.Content)); err != nil {
+					return nil, err
+				}
+			}
+		}
+	} else if st.load == "not-found" {
+		return nil, fmt.Errorf("unit %s is not installed: give its content, or install the package that has it first", s.unit())
+	}
+	if s.Enabled != nil {
+		enabled := st.unitFile == "enabled" || st.unitFile == "enabled-runtime" || st.unitFile == "static" || st.unitFile == "alias"
+		switch {
+		case *s.Enabled && !enabled:
+			c.Summary = append(c.Summary, fmt.Sprintf("~ enable (is %s)", orNone(st.unitFile)))
+			steps = append(steps, "systemctl enable -q "+tasks.Quote(s.unit()))
+		case !*s.Enabled && st.unitFile == "enabled":
+			c.Summary = append(c.Summary, "~ disable")
+			steps = append(steps, "systemctl disable -q "+tasks.Quote(s.unit()))
+		}
+	}
+	running := st.active == "active" || st.active == "activating" || st.active == "reloading"
+	start := false
+	switch s.State {
+	case "started":
+		if !running {
+			c.Summary = append(c.Summary, fmt.Sprintf("~ start (is %s)", st.active))
+			start = true
+		} else if fileChanged {
+			c.Summary = append(c.Summary, "~ restart: its unit file changed")
+			steps = append(steps, "systemctl restart "+tasks.Quote(s.unit()))
+			start = true
+		}
+	case "stopped":
+		if running {
+			c.Summary = append(c.Summary, "~ stop")
+			steps = append(steps, "systemctl stop "+tasks.Quote(s.unit()))
+		}
+	case "restarted":
+		c.Summary = append(c.Summary, "~ restart")
+		steps = append(steps, "systemctl restart "+tasks.Quote(s.unit()))
+		start = true
+	case "reloaded":
+		c.Summary = append(c.Summary, "~ reload")
+		steps = append(steps, "systemctl reload-or-restart "+tasks.Quote(s.unit()))
+		start = true
+	}
+	if start && !running && s.State == "started" {
+		steps = append(steps, "systemctl start "+tasks.Quote(s.unit()))
+	}
+	if !fileChanged && len(steps) == 0 {
+		return c, nil
+	}
+	c.Apply = func(ctx context.Context) (map[string]any, error) {
+		if fileChanged {
+			if err := h.Conn.WriteFile(ctx, s.path(), strings.NewReader(*s.Content), 0o644); err != nil {
+				return nil, err
+			}
+			if err := tasks.RunOK(ctx, h.Conn, "systemctl daemon-reload"); err != nil {
+				return nil, err
+			}
+		}
+		for _, cmd := range steps {
+			res, err := h.Conn.Run(ctx, cmd, nil)
+			if err != nil {
+				return nil, err
+			}
+			if !res.OK() {
+				return nil, s.failure(ctx, h, cmd, res.Failure())
+			}
+		}
+		if start {
+			// A service can start and die at once: give it a moment and
+			// look, so the run does not report success over a crash loop.
+			res, err := h.Conn.Run(ctx, "sleep 1; systemctl show -p ActiveState,SubState --value "+tasks.Quote(s.unit()), nil)
+			if err != nil {
+				return nil, err
+			}
+			state := strings.Fields(string(res.Stdout))
+			if len(state) != 2 || state[0] == "failed" || state[0] == "inactive" || state[1] == "auto-restart" {
+				return nil, s.failure(ctx, h, "start", "it is "+strings.Join(state, " ")+" after starting")
+			}
+		}
+		return nil, nil
+	}
+	return c, nil
+}
+
+func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {
+	script := fmt.Sprintf("systemctl show %s -p LoadState,ActiveState,UnitFileState\n", tasks.Quote(s.unit()))
+	if s.Content != nil {
+		script += fmt.Sprintf("[ -f %[1]s ] && echo sha=$(sha256sum %[1]s | cut -d' ' -f1)\ntrue\n", tasks.Quote(s.path()))
+	}
+	res, err := h.Conn.Run(ctx, script, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ask systemd about %s: %w", s.unit(), err)
+	}
+	if !res.OK() {
+		return nil, fmt.Errorf("ask systemd about %s: %s", s.unit(), res.Failure())
+	}
+	st := &status{}
+	for _, line := range strings.Split(string(res.Stdout), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "LoadState":
+			st.load = v
+		case "ActiveState":
+			st.active = v
+		case "UnitFileState":
+			st.unitFile = v
+		case "sha":
+			st.sha = v
+		}
+	}
+	if st.load == "" {
+		return nil, errors.New("systemctl gave no state: is systemd running on this host?")
+	}
+	return st, nil
+}
+
+// failure explains why a unit did not do what it was told, with the end
+// of its journal.
+func (s *Systemd) failure(ctx context.Context, h *tasks.Host, what, why string) error {
+	res, _ := h.Conn.Run(ctx, fmt.Sprintf("journalctl -u %s -n 15 --no-pager -o cat 2>&1", tasks.Quote(s.unit())), nil)
+	return fmt.Errorf("%s %s: %s; its journal ends:\n%s", what, s.unit(), why, strings.TrimSpace(string(res.Stdout)))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "not installed"
+	}
+	return s
+}

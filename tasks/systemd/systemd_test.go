@@ -1,0 +1,99 @@
+package systemd_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/runbookdev/runbook/internal/cli"
+	"github.com/runbookdev/runbook/internal/engine"
+	_ "github.com/runbookdev/runbook/tasks/file"
+	_ "github.com/runbookdev/runbook/tasks/systemd"
+	"github.com/runbookdev/runbook/tasks/tasktest"
+)
+
+const fortune = `
+vars: {bind: "0.0.0.0"}
+steps:
+  - name: fcs unit
+    hosts: h1
+    task: systemd
+    with:
+      name: fcs
+      enabled: true
+      state: started
+      content: |
+        [Unit]
+        Description=Fortune Cookie Service
+        [Service]
+        ExecStart=/usr/bin/socat -v tcp-l:8181,bind={{ .bind }},reuseaddr,fork exec:/usr/games/fortune
+        Restart=always
+        [Install]
+        WantedBy=multi-user.target
+`
+
+func TestSystemdTimeline(t *testing.T) {
+	env := tasktest.NewLab(t)
+	r := env.Apply(fortune, "--check")
+	if r.Exit != cli.ExitDrift {
+		t.Fatalf("first check: %s", r)
+	}
+	if got := env.Sh("systemctl is-active fcs || true"); got == "active" {
+		t.Fatal("check mode started the unit")
+	}
+	if r = env.Apply(fortune); r.Exit != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+	if got := env.Sh("systemctl is-active fcs; systemctl is-enabled fcs"); got != "active\nenabled" {
+		t.Errorf("fcs is %q", got)
+	}
+	if got := env.Sh("socat -u TCP:127.0.0.1:8181 - | wc -c"); got == "0" {
+		t.Error("no fortune from the service")
+	}
+	if r = env.Apply(fortune, "--check"); r.Exit != 0 {
+		t.Fatalf("second check: %s", r)
+	}
+
+	// Drift by hand: stopped and disabled.
+	env.Sh("systemctl disable -q --now fcs")
+	r = env.Apply(fortune, "--check")
+	changes := strings.Join(r.Result("fcs unit").Changes, ";")
+	if r.Exit != cli.ExitDrift || !strings.Contains(changes, "~ enable") || !strings.Contains(changes, "~ start") {
+		t.Fatalf("drift: %q\n%s", changes, r)
+	}
+	if r = env.Apply(fortune); r.Exit != 0 {
+		t.Fatalf("repair: %s", r)
+	}
+
+	// A changed unit file restarts the running unit: socat rebound.
+	pid := env.Sh("systemctl show -p MainPID --value fcs")
+	if r = env.Apply(fortune, "-e", "bind=127.0.0.1"); r.Exit != 0 || r.Result("fcs unit").Status != engine.Changed {
+		t.Fatalf("rebind: %s", r)
+	}
+	if env.Sh("systemctl show -p MainPID --value fcs") == pid {
+		t.Error("the unit was not restarted after its file changed")
+	}
+	if got := env.Sh("ss -Hltn 'sport = :8181' | awk '{print $4}'"); got != "127.0.0.1:8181" {
+		t.Errorf("socat listens on %q", got)
+	}
+}
+
+func TestSystemdReportsWhyAUnitDidNotStart(t *testing.T) {
+	env := tasktest.NewLab(t)
+	r := env.Apply(`
+steps:
+  - name: broken
+    hosts: h1
+    task: systemd
+    with:
+      name: broken
+      state: started
+      content: |
+        [Service]
+        ExecStart=/bin/sh -c 'echo missing config file >&2; exit 3'
+        Restart=always
+`)
+	msg := r.Result("broken").Message
+	if r.Exit != cli.ExitError || !strings.Contains(msg, "missing config file") {
+		t.Fatalf("%q\n%s", msg, r)
+	}
+}
