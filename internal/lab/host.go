@@ -71,7 +71,9 @@ func loadHost(dir string) (*Host, error) {
 func (l *Lab) netns(h *Host) string { return fmt.Sprintf("%s-%s", l.cfg.Prefix, h.Name) }
 
 // veth names the host's end of a link on the machine; at most 15 bytes.
-func (l *Lab) veth(h *Host, net string) string { return fmt.Sprintf("%s%d%s", l.cfg.Prefix, h.Index, net) }
+func (l *Lab) veth(h *Host, net string) string {
+	return fmt.Sprintf("%s%d%s", l.cfg.Prefix, h.Index, net)
+}
 
 // mount makes the host's root: the shared rootfs below, its own layer on top.
 func (l *Lab) mount(ctx context.Context, h *Host) error {
