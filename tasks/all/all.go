@@ -7,8 +7,11 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/command"
 	_ "github.com/runbookdev/runbook/tasks/copy"
 	_ "github.com/runbookdev/runbook/tasks/file"
+	_ "github.com/runbookdev/runbook/tasks/group"
 	_ "github.com/runbookdev/runbook/tasks/line"
+	_ "github.com/runbookdev/runbook/tasks/pkg"
 	_ "github.com/runbookdev/runbook/tasks/systemd"
 	_ "github.com/runbookdev/runbook/tasks/template"
+	_ "github.com/runbookdev/runbook/tasks/user"
 	_ "github.com/runbookdev/runbook/tasks/wait"
 )

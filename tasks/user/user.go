@@ -1,0 +1,165 @@
+// Package user is the `user` task: a local user account.
+package user
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/group"
+)
+
+func init() {
+	tasks.Register(tasks.Module{
+		Name: "user",
+		Doc: "A local user (useradd, usermod, userdel): its UID, primary and extra groups, home and shell; " +
+			"e.g. a system user for a daemon with no login shell. Absent removes the user, not its home.",
+		New: func() tasks.Task { return new(User) },
+	})
+}
+
+// User is the `user` task's parameters.
+type User struct {
+	Name       string   `yaml:"name" required:"true" doc:"the user's name"`
+	UID        *int     `yaml:"uid" doc:"its number; default: chosen by useradd"`
+	Group      string   `yaml:"group" doc:"primary group (must exist); default: a group of the user's name"`
+	Groups     []string `yaml:"groups" doc:"extra groups, exactly these (they must exist)"`
+	Home       string   `yaml:"home" doc:"home directory; default: useradd's (/home/NAME)"`
+	CreateHome bool     `yaml:"create_home" doc:"create the home directory when creating the user"`
+	Shell      string   `yaml:"shell" doc:"login shell, e.g. /usr/sbin/nologin for a daemon"`
+	System     bool     `yaml:"system" doc:"a system account (UID from the system range) when created"`
+	Comment    string   `yaml:"comment" doc:"the GECOS field"`
+	State      string   `yaml:"state" doc:"present (default) or absent"`
+}
+
+// Validate checks the parameters.
+func (u *User) Validate() error {
+	if !group.ValidName(u.Name) {
+		return fmt.Errorf("name %q is not a valid user name", u.Name)
+	}
+	for _, g := range append([]string{u.Group}, u.Groups...) {
+		if g != "" && !group.ValidName(g) {
+			return fmt.Errorf("group %q is not a valid group name", g)
+		}
+	}
+	if u.State != "" && u.State != "present" && u.State != "absent" {
+		return fmt.Errorf("state must be present or absent, got %q", u.State)
+	}
+	if strings.ContainsAny(u.Comment, ":\n") {
+		return fmt.Errorf("comment cannot hold ':' or a newline")
+	}
+	return nil
+}
+
+// Check reads the account and its groups in one command.
+func (u *User) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	q := tasks.Quote(u.Name)
+	res, err := h.Conn.Run(ctx, fmt.Sprintf("getent passwd %[1]s && echo groups=$(id -gn %[1]s) $(id -Gn %[1]s) || true", q), nil)
+	if err != nil {
+		return nil, fmt.Errorf("look up user %s: %w", u.Name, err)
+	}
+	out := strings.TrimSpace(string(res.Stdout))
+	c := &tasks.Change{}
+	var cmd string
+	switch {
+	case u.State == "absent" && out != "":
+		c.Summary = []string{"- remove user " + u.Name}
+		cmd = "userdel " + q
+	case u.State == "absent":
+	case out == "":
+		c.Summary = []string{"+ create user " + u.Name}
+		cmd = "useradd" + u.flags(true) + " " + q
+	default:
+		cmd = u.modify(c, out)
+	}
+	if cmd != "" {
+		c.Apply = func(ctx context.Context) (map[string]any, error) { return nil, tasks.RunOK(ctx, h.Conn, cmd) }
+	}
+	return c, nil
+}
+
+// modify compares the account with the parameters and returns the usermod
+// that makes them agree, if any.
+func (u *User) modify(c *tasks.Change, out string) string {
+	lines := strings.Split(out, "\n")
+	f := strings.Split(lines[0], ":") // name:x:uid:gid:gecos:home:shell
+	if len(f) < 7 {
+		return ""
+	}
+	var primary string
+	var extra []string
+	if len(lines) > 1 {
+		g := strings.Fields(strings.TrimPrefix(lines[1], "groups="))
+		if len(g) > 0 {
+			primary = g[0]
+			for _, x := range g[1:] {
+				if x != primary && !slices.Contains(extra, x) {
+					extra = append(extra, x)
+				}
+			}
+		}
+	}
+	var flags []string
+	diff := func(what, have, want, flag string) {
+		if want != "" && have != want {
+			c.Summary = append(c.Summary, fmt.Sprintf("~ %s %s -> %s", what, have, want))
+			flags = append(flags, flag+" "+tasks.Quote(want))
+		}
+	}
+	if u.UID != nil {
+		diff("uid", f[2], fmt.Sprint(*u.UID), "--uid")
+	}
+	diff("group", primary, u.Group, "--gid")
+	diff("home", f[5], u.Home, "--home")
+	diff("shell", f[6], u.Shell, "--shell")
+	diff("comment", f[4], u.Comment, "--comment")
+	if u.Groups != nil {
+		want := slices.Clone(u.Groups)
+		slices.Sort(want)
+		have := slices.Clone(extra)
+		slices.Sort(have)
+		if !slices.Equal(want, have) {
+			c.Summary = append(c.Summary, fmt.Sprintf("~ groups [%s] -> [%s]", strings.Join(have, ","), strings.Join(want, ",")))
+			flags = append(flags, "--groups "+tasks.Quote(strings.Join(want, ",")))
+		}
+	}
+	if len(flags) == 0 {
+		return ""
+	}
+	return "usermod " + strings.Join(flags, " ") + " " + tasks.Quote(u.Name)
+}
+
+func (u *User) flags(create bool) string {
+	var b strings.Builder
+	if u.System && create {
+		b.WriteString(" --system")
+	}
+	if u.UID != nil {
+		fmt.Fprintf(&b, " --uid %d", *u.UID)
+	}
+	if u.Group != "" {
+		b.WriteString(" --gid " + tasks.Quote(u.Group))
+	} else if create {
+		b.WriteString(" --user-group")
+	}
+	if len(u.Groups) > 0 {
+		b.WriteString(" --groups " + tasks.Quote(strings.Join(u.Groups, ",")))
+	}
+	if u.Home != "" {
+		b.WriteString(" --home-dir " + tasks.Quote(u.Home))
+	}
+	if u.CreateHome && create {
+		b.WriteString(" --create-home")
+	} else if create {
+		b.WriteString(" --no-create-home")
+	}
+	if u.Shell != "" {
+		b.WriteString(" --shell " + tasks.Quote(u.Shell))
+	}
+	if u.Comment != "" {
+		b.WriteString(" --comment " + tasks.Quote(u.Comment))
+	}
+	return b.String()
+}
