@@ -97,3 +97,53 @@ steps:
 		t.Fatalf("%q\n%s", msg, r)
 	}
 }
+
+func TestConfigChangeNotifiesRestartOnce(t *testing.T) {
+	env := tasktest.NewLab(t)
+	rb := func(greeting string) string {
+		return `
+steps:
+  - {name: config dir, hosts: h1, task: file, with: {path: /etc/greeter, state: directory}}
+  - {name: config, hosts: h1, task: file, with: {path: /etc/greeter/greeting, content: "` + greeting + `\n"}, notify: restart greeter}
+  - name: unit
+    hosts: h1
+    task: systemd
+    with:
+      name: greeter
+      state: started
+      content: |
+        [Service]
+        ExecStart=/usr/bin/socat tcp-l:7070,reuseaddr,fork system:'cat /etc/greeter/greeting'
+  - {name: again, hosts: h1, task: file, with: {path: /etc/greeter/copy, content: "` + greeting + `\n"}, notify: restart greeter}
+handlers:
+  - {name: restart greeter, task: systemd, with: {name: greeter, state: restarted}}
+`
+	}
+	r := env.Apply(rb("hello"))
+	if r.Exit != 0 {
+		t.Fatalf("%s", r)
+	}
+	restarts := 0
+	for _, ev := range r.Events {
+		if ev.Type == "host_result" && ev.Step == "restart greeter" {
+			restarts++
+		}
+	}
+	if restarts != 1 {
+		t.Errorf("handler ran %d times, want once at the end", restarts)
+	}
+	pid := env.Sh("systemctl show -p MainPID --value greeter")
+	r = env.Apply(rb("hello"))
+	if r.Result("restart greeter").Status != "" {
+		t.Errorf("handler ran with nothing changed: %s", r)
+	}
+	if env.Sh("systemctl show -p MainPID --value greeter") != pid {
+		t.Error("greeter restarted with nothing changed")
+	}
+	if r = env.Apply(rb("bonjour")); r.Result("restart greeter").Status != engine.Changed {
+		t.Fatalf("a changed config should restart: %s", r)
+	}
+	if env.Sh("systemctl show -p MainPID --value greeter") == pid {
+		t.Error("greeter was not restarted")
+	}
+}
