@@ -3,7 +3,7 @@ BIN     := bin/runbook
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/runbookdev/runbook/internal/cli.Version=$(VERSION)
 
-.PHONY: all build setup test check-fmt vet docs bench clean
+.PHONY: all build setup lab-setup test check-fmt vet docs bench clean
 
 all: build
 
@@ -13,6 +13,9 @@ build:
 ## setup: install what the tests need (openssh-server); idempotent
 setup:
 	./scripts/setup.sh
+
+## lab-setup: what the lab needs (debootstrap, systemd-container, ...); part of setup
+lab-setup: setup
 
 ## test: formatting, vet and every test, against real hosts where they need them
 test: setup check-fmt vet

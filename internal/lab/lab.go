@@ -86,6 +86,15 @@ func Open(ctx context.Context, cfg Config, progress func(string)) (*Lab, error) 
 	return l, nil
 }
 
+// Attach opens a lab without preparing anything: for looking at it and
+// taking it down.
+func Attach(cfg Config) (*Lab, error) {
+	if os.Geteuid() != 0 {
+		return nil, ErrNotRoot
+	}
+	return &Lab{cfg: cfg}, nil
+}
+
 // Config is the lab's configuration.
 func (l *Lab) Config() Config { return l.cfg }
 

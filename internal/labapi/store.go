@@ -119,3 +119,27 @@ func token() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// State is what `runbook lab` shows of the API's state.
+type State struct {
+	Project string
+	Token   string
+	Devices []struct{ Hostname, State string }
+}
+
+// ReadState reads the API's saved state from the lab's state directory.
+func ReadState(dir string) (*State, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "api.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read the lab API's state: %w", err)
+	}
+	var s state
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("read the lab API's state: %w", err)
+	}
+	out := &State{Project: s.Project, Token: s.Token}
+	for _, d := range s.Devices {
+		out.Devices = append(out.Devices, struct{ Hostname, State string }{d.Hostname, d.State})
+	}
+	return out, nil
+}
