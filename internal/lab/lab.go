@@ -120,6 +120,12 @@ func ensureBridge(ctx context.Context, name string, gw netip.Prefix) error {
 			return err
 		}
 	}
+	// Whatever the machine does for its own interfaces, nothing that comes
+	// in from the lab is forwarded beyond it: hosts reach the machine and
+	// each other, never another network.
+	if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+name+"/forwarding", []byte("0\n"), 0o644); err != nil {
+		return fmt.Errorf("turn off forwarding on %s: %w", name, err)
+	}
 	return run(ctx, "ip", "link", "set", name, "up")
 }
 

@@ -33,7 +33,7 @@ func Mirror() string {
 // rootfsName names a rootfs by what is in it, so a changed package list
 // builds a new one instead of reusing a stale one.
 func rootfsName() string {
-	h := sha256.Sum256([]byte(Suite + "|" + strings.Join(Packages, ",") + "|v2"))
+	h := sha256.Sum256([]byte(Suite + "|" + strings.Join(Packages, ",") + "|v3"))
 	return Suite + "-" + hex.EncodeToString(h[:])[:12]
 }
 
@@ -93,9 +93,11 @@ func prepareRootfs(root string) error {
 	}
 	files := map[string]string{
 		// Go programs such as consul look "localhost" up and fail without it.
-		"etc/hosts":       "127.0.0.1 localhost\n::1 localhost\n",
-		"etc/resolv.conf": "",
-		"etc/machine-id":  "",
+		"etc/hosts": "127.0.0.1 localhost\n::1 localhost\n",
+		// No DNS, and no Debian sources it could not reach anyway.
+		"etc/resolv.conf":      "",
+		"etc/apt/sources.list": "# Lab hosts have no internet: serve packages to them from the controller.\n",
+		"etc/machine-id":       "",
 		// Lab hosts have no console to log in on.
 		"etc/ssh/sshd_config.d/runbook-lab.conf": "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n",
 	}
