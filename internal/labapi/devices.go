@@ -139,8 +139,11 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.track(d.ID, func(ctx context.Context) { s.provision(ctx, d.ID, kind) })
-	return writeJSON(w, http.StatusCreated, ptr(s.view(d)))
+	// d belongs to the store now; show the state it was created in.
+	created := *d
+	created.Keys = slices.Clone(d.Keys)
+	s.track(d.ID, func(ctx context.Context) { s.provision(ctx, created.ID, kind) })
+	return writeJSON(w, http.StatusCreated, ptr(s.view(&created)))
 }
 
 // provision boots the device's host: queued, provisioning, then active once
