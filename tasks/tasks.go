@@ -52,6 +52,16 @@ type Host struct {
 	// Facts gathers the host's facts (hostname, OS, addresses) once per
 	// run, for modules that need them beyond what templates read.
 	Facts func(ctx context.Context) (map[string]any, error)
+	// Progress tells the person watching how a long change is going
+	// ("consul01: provisioning, 12s"). It may be nil.
+	Progress func(msg string)
+}
+
+// Say reports progress, if anybody listens.
+func (h *Host) Say(format string, args ...any) {
+	if h.Progress != nil {
+		h.Progress(fmt.Sprintf(format, args...))
+	}
 }
 
 // Change is what Check found.

@@ -23,6 +23,7 @@ const (
 	StepStart  = "step_start"
 	HostResult = "host_result"
 	Retry      = "retry"
+	Progress   = "progress"
 	Warning    = "warning"
 	Recap      = "recap"
 )

@@ -140,6 +140,9 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 		Name: h.Name, Conn: conn, Vars: vars, Dir: st.In.Dir, Diff: e.opts.Diff,
 		Log:   e.log.With("host", h.Name, "task", st.Module.Name),
 		Facts: func(ctx context.Context) (map[string]any, error) { return e.facts(ctx, h, hs, conn) },
+		Progress: func(msg string) {
+			e.emit(Event{Type: Progress, Step: st.Title(), Host: h.Name, Message: msg})
+		},
 	}
 	change, err := task.Check(ctx, th)
 	if err != nil {

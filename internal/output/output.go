@@ -89,6 +89,8 @@ func (t *Text) Report(ev engine.Event) {
 		t.result(ev)
 	case engine.Retry:
 		fmt.Fprintf(t.w, "  %-12s %s  attempt %d: %s\n", t.paint(yellow, "retrying"), ev.Host, ev.Attempt, ev.Message)
+	case engine.Progress:
+		fmt.Fprintf(t.w, "  %-12s %s  %s\n", t.paint(cyan, "…"), ev.Host, ev.Message)
 	case engine.Warning:
 		fmt.Fprintf(t.w, "%s %s: %s\n", t.paint(yellow, "WARNING"), ev.Pos, ev.Message)
 	case engine.Recap:

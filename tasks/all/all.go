@@ -9,6 +9,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/file"
 	_ "github.com/runbookdev/runbook/tasks/group"
 	_ "github.com/runbookdev/runbook/tasks/line"
+	_ "github.com/runbookdev/runbook/tasks/metal"
 	_ "github.com/runbookdev/runbook/tasks/pkg"
 	_ "github.com/runbookdev/runbook/tasks/systemd"
 	_ "github.com/runbookdev/runbook/tasks/template"
