@@ -47,7 +47,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	fs.BoolVar(&f.diff, "diff", false, "show content diffs")
 	fs.IntVar(&f.forks, "forks", engine.DefaultForks, "hosts worked on at once")
 	fs.StringVar(&f.output, "output", "text", "text or json (one event per line)")
-	fs.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)")
+	fs.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file (default $RUNBOOK_KNOWN_HOSTS, then ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)")
 	fs.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust hosts seen for the first time and record their keys; changed keys are still refused")
 	fs.StringVar(&f.privateKey, "private-key", "", "SSH private key for hosts whose inventory names none")
 	fs.StringVar(&f.user, "user", "", "SSH user for hosts whose inventory names none (default: the current user)")
@@ -80,6 +80,9 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		return e.errorf("%v", err)
 	}
 	keys := &transport.HostKeys{Files: transport.DefaultKnownHosts(), AcceptNew: f.acceptNew}
+	if env := os.Getenv("RUNBOOK_KNOWN_HOSTS"); env != "" {
+		keys.Files = append([]string{env}, keys.Files...)
+	}
 	if f.knownHosts != "" {
 		keys.Files = []string{f.knownHosts}
 	}

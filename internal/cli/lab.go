@@ -171,7 +171,8 @@ func labUp(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	fmt.Fprintf(e.stdout, "export METAL_API_URL=http://%s%s\nexport METAL_AUTH_TOKEN=%s\nexport METAL_PROJECT_ID=%s\n", f.addr, labapi.BasePath, st.Token, st.Project)
+	fmt.Fprintf(e.stdout, "export METAL_API_URL=http://%s%s\nexport METAL_AUTH_TOKEN=%s\nexport METAL_PROJECT_ID=%s\nexport RUNBOOK_KNOWN_HOSTS=%s\n",
+		f.addr, labapi.BasePath, st.Token, st.Project, filepath.Join(f.stateDir, "known_hosts"))
 	fmt.Fprintf(e.stderr, "lab: up; `sudo runbook lab status` shows it, `sudo runbook lab down` removes it all\n")
 	return ExitOK
 }

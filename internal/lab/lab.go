@@ -149,9 +149,36 @@ func (l *Lab) Create(ctx context.Context, spec Spec) (*Host, error) {
 	}
 	if err := l.build(ctx, h, spec); err != nil {
 		rmErr := l.remove(context.WithoutCancel(ctx), h)
-		return nil, errors.Join(err, rmErr)
+		return nil, errors.Join(err, rmErr, l.writeKnownHosts())
 	}
-	return h, nil
+	return h, l.writeKnownHosts()
+}
+
+// KnownHostsFile lists the SSH host keys of every lab host, kept up to date
+// as hosts come and go: the lab made the keys, so nothing is trusted blindly.
+func (l *Lab) KnownHostsFile() string { return filepath.Join(l.cfg.StateDir, "known_hosts") }
+
+func (l *Lab) writeKnownHosts() error {
+	unlock, err := flock(context.Background(), filepath.Join(l.cfg.StateDir, "lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	hosts, err := l.Hosts()
+	if err != nil {
+		return err
+	}
+	var ready []*Host
+	for _, h := range hosts {
+		if h.HostKey != "" {
+			ready = append(ready, h)
+		}
+	}
+	tmp := l.KnownHostsFile() + ".tmp"
+	if err := WriteKnownHosts(tmp, ready); err != nil {
+		return err
+	}
+	return os.Rename(tmp, l.KnownHostsFile())
 }
 
 func (l *Lab) build(ctx context.Context, h *Host, spec Spec) error {
@@ -297,7 +324,7 @@ func (l *Lab) Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return l.remove(ctx, h)
+	return errors.Join(l.remove(ctx, h), l.writeKnownHosts())
 }
 
 // SetAuthorized replaces the keys allowed to log in as root on a host
@@ -337,6 +364,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, l.sweep(ctx)...)
+	os.Remove(l.KnownHostsFile())
 	return errors.Join(errs...)
 }
 
