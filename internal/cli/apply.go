@@ -75,7 +75,11 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	sources, err := openInventories(f.inventories)
+	invs := []string(f.inventories)
+	if len(invs) == 0 {
+		invs = rb.Inventory
+	}
+	sources, err := openInventories(invs)
 	if err != nil {
 		return e.errorf("%v", err)
 	}

@@ -43,6 +43,11 @@ func runValidate(_ context.Context, e *env, args []string) int {
 			errs.Add(err)
 			continue
 		}
+		for _, inv := range rb.Inventory {
+			if _, err := inventory.Open(inv); err != nil {
+				errs.Add(err)
+			}
+		}
 		steps, files := count(rb, map[*runbook.Runbook]bool{})
 		fmt.Fprintf(e.stdout, "%s: ok (%d steps in %d files)\n", f, steps, files)
 	}

@@ -16,11 +16,12 @@ import (
 )
 
 type rawRunbook struct {
-	Name     string      `yaml:"name"`
-	Hosts    []string    `yaml:"hosts"`
-	Vars     yaml.Node   `yaml:"vars"`
-	Steps    []yaml.Node `yaml:"steps" required:"true"`
-	Handlers []yaml.Node `yaml:"handlers"`
+	Name      string      `yaml:"name"`
+	Inventory []string    `yaml:"inventory"`
+	Hosts     []string    `yaml:"hosts"`
+	Vars      yaml.Node   `yaml:"vars"`
+	Steps     []yaml.Node `yaml:"steps" required:"true"`
+	Handlers  []yaml.Node `yaml:"handlers"`
 }
 
 type rawStep struct {
@@ -114,6 +115,12 @@ func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
 		return
 	}
 	rb.Name = raw.Name
+	for _, inv := range raw.Inventory {
+		if !filepath.IsAbs(inv) {
+			inv = filepath.Join(rb.Dir, inv)
+		}
+		rb.Inventory = append(rb.Inventory, inv)
+	}
 	vars, err := tmpl.ParseVars(rb.File, &raw.Vars)
 	l.errs.Add(err)
 	rb.Vars = vars

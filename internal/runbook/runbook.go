@@ -17,12 +17,13 @@ import (
 
 // Runbook is one loaded file.
 type Runbook struct {
-	Name     string
-	File     string // path as the user gave it, or joined from an import
-	Dir      string // directory of File, for relative paths
-	Vars     map[string]tmpl.Var
-	Steps    []*Step
-	Handlers []*Step
+	Name      string
+	Inventory []string // used when the command line gives no -i; relative to the runbook
+	File      string   // path as the user gave it, or joined from an import
+	Dir       string   // directory of File, for relative paths
+	Vars      map[string]tmpl.Var
+	Steps     []*Step
+	Handlers  []*Step
 }
 
 // Step is one entry of `steps:` or `handlers:`.
