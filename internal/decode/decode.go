@@ -184,8 +184,8 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value) {
 	}
 	out := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := n.Content[i], n.Content[i+1]
+	for _, kv := range d.pairs(n) {
+		kn, vn := kv[0], kv[1]
 		if seen[kn.Value] {
 			d.errorf(kn, "key %q is given twice", kn.Value)
 			continue
@@ -216,8 +216,8 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
 		names = append(names, f.Name)
 	}
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := n.Content[i], n.Content[i+1]
+	for _, kv := range d.pairs(n) {
+		kn, vn := kv[0], kv[1]
 		f, ok := byName[kn.Value]
 		if !ok {
 			sort.Strings(names)
@@ -236,6 +236,46 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
 			d.errorf(n, "missing required key %q", f.Name)
 		}
 	}
+}
+
+// pairs lists a mapping's keys and values, with YAML merge keys
+// (`<<: *defaults`) resolved: keys given explicitly win over merged ones,
+// and earlier merged mappings over later ones.
+func (d *decoder) pairs(n *yaml.Node) [][2]*yaml.Node {
+	var explicit, merged [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], n.Content[i+1]
+		if kn.Kind != yaml.ScalarNode || kn.Value != "<<" || kn.Tag != "!!merge" && kn.Style != 0 {
+			explicit = append(explicit, [2]*yaml.Node{kn, vn})
+			continue
+		}
+		sources := []*yaml.Node{vn}
+		if vn.Kind == yaml.SequenceNode {
+			sources = vn.Content
+		}
+		for _, src := range sources {
+			if src.Kind == yaml.AliasNode {
+				src = src.Alias
+			}
+			if src.Kind != yaml.MappingNode {
+				d.errorf(src, "<< merges a mapping, got %s", nodeKind(src))
+				continue
+			}
+			merged = append(merged, d.pairs(src)...)
+		}
+	}
+	have := map[string]bool{}
+	for _, kv := range explicit {
+		have[kv[0].Value] = true
+	}
+	out := explicit
+	for _, kv := range merged {
+		if !have[kv[0].Value] {
+			have[kv[0].Value] = true
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // Field describes one key a struct accepts, from its tags:

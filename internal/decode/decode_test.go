@@ -76,3 +76,17 @@ func TestDurationsAndScalarLists(t *testing.T) {
 		t.Errorf("got %+v", p)
 	}
 }
+
+func TestMergeKeys(t *testing.T) {
+	in := "base: &b {path: /a, count: 1, tags: [x]}\nuse: {<<: *b, count: 2}\n"
+	var doc struct {
+		Base yaml.Node `yaml:"base"`
+		Use  params    `yaml:"use"`
+	}
+	if err := decode.Node("f.yaml", node(t, in), &doc, decode.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Use.Path != "/a" || doc.Use.Count != 2 || len(doc.Use.Tags) != 1 {
+		t.Errorf("merged: %+v", doc.Use)
+	}
+}
