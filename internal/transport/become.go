@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"strings"
 )
 
@@ -73,4 +74,14 @@ func (b becomeConn) ReadFile(ctx context.Context, p string, w io.Writer) error {
 // quote quotes s for a POSIX shell.
 func quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// DialContext dials from the host as the underlying connection does:
+// becoming another user changes nothing about the network.
+func (b becomeConn) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d, ok := b.c.(Dialer)
+	if !ok {
+		return nil, fmt.Errorf("this connection cannot open TCP connections from the host")
+	}
+	return d.DialContext(ctx, network, addr)
 }

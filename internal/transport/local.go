@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -22,6 +23,12 @@ func (Local) LoginUser() string {
 		return u.Username
 	}
 	return ""
+}
+
+// DialContext opens a TCP connection from the controller.
+func (Local) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
 }
 
 // Run runs cmd with sh -c.

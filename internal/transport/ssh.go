@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path"
 	"sync"
@@ -91,6 +92,16 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 
 // LoginUser is the user the connection is logged in as.
 func (s *SSH) LoginUser() string { return s.user }
+
+// DialContext opens a TCP connection from the host through the SSH
+// connection (a direct-tcpip channel), as `ssh -L` does.
+func (s *SSH) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := s.client.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s from %s: %w", addr, s.host, err)
+	}
+	return c, nil
+}
 
 // Close ends the connection.
 func (s *SSH) Close() error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 )
 
 // Conn is what a task module gets to act on a host. Every method honours
@@ -130,4 +131,11 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// Dialer is implemented by connections that can open TCP connections from
+// the host, such as to a service that listens only on the host's loopback
+// (SSH port forwarding; directly for the controller).
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }

@@ -5,6 +5,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/assert"
 	_ "github.com/runbookdev/runbook/tasks/binary"
 	_ "github.com/runbookdev/runbook/tasks/command"
+	_ "github.com/runbookdev/runbook/tasks/consul"
 	_ "github.com/runbookdev/runbook/tasks/copy"
 	_ "github.com/runbookdev/runbook/tasks/file"
 	_ "github.com/runbookdev/runbook/tasks/group"

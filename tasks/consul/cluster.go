@@ -1,0 +1,124 @@
+package consul
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/runbookdev/runbook/tasks"
+)
+
+func init() {
+	tasks.Register(tasks.Module{
+		Name: "consul_cluster",
+		Doc: "Waits (it does not sleep) until the Consul cluster, seen from the host's agent, has a leader, " +
+			"the expected number of voting servers, and every expected member alive. It changes nothing: " +
+			"ok when the cluster is already so; in check mode, a cluster that is not yet so is reported as would change.",
+		New: func() tasks.Task { return new(Cluster) },
+	})
+}
+
+// Cluster is the `consul_cluster` task's parameters.
+type Cluster struct {
+	Agent    `yaml:",inline"`
+	Voters   int           `yaml:"voters" doc:"how many voting servers there must be"`
+	Members  []string      `yaml:"members" doc:"node names that must be alive members"`
+	Timeout  time.Duration `yaml:"timeout" doc:"how long to wait at most; default 2m"`
+	Interval time.Duration `yaml:"interval" doc:"time between looks; default 1s"`
+}
+
+// Check looks once; Apply waits.
+func (cl *Cluster) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	c, err := cl.client(h)
+	if err != nil {
+		return nil, err
+	}
+	missing, err := cl.missing(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) == 0 {
+		return tasks.NoChange(), nil
+	}
+	timeout := cl.Timeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	interval := cl.Interval
+	if interval == 0 {
+		interval = time.Second
+	}
+	change := &tasks.Change{Summary: []string{"wait for " + strings.Join(missing, ", ")}}
+	change.Apply = func(ctx context.Context) (map[string]any, error) {
+		start := time.Now()
+		for {
+			missing, err := cl.missing(ctx, c)
+			if err == nil && len(missing) == 0 {
+				change.Summary = []string{fmt.Sprintf("cluster ready after %s", time.Since(start).Round(100*time.Millisecond))}
+				return nil, nil
+			}
+			why := strings.Join(missing, ", ")
+			if err != nil {
+				why = err.Error()
+			}
+			if time.Since(start) > timeout {
+				return nil, fmt.Errorf("the cluster is not ready after %s: still %s", timeout, why)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(interval):
+			}
+		}
+	}
+	return change, nil
+}
+
+// missing says what the cluster still lacks.
+func (cl *Cluster) missing(ctx context.Context, c *api.Client) ([]string, error) {
+	var out []string
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	leader, err := c.Status().LeaderWithQueryOptions(q)
+	if err != nil {
+		return nil, fmt.Errorf("ask the agent for the leader: %w", err)
+	}
+	if leader == "" {
+		return []string{"a leader"}, nil
+	}
+	if cl.Voters > 0 {
+		raft, err := c.Operator().RaftGetConfiguration(q)
+		if err != nil {
+			return nil, fmt.Errorf("read the raft configuration: %w", err)
+		}
+		voters := 0
+		for _, s := range raft.Servers {
+			if s.Voter {
+				voters++
+			}
+		}
+		if voters < cl.Voters {
+			out = append(out, fmt.Sprintf("%d voters (has %d)", cl.Voters, voters))
+		}
+	}
+	if len(cl.Members) > 0 {
+		members, err := c.Agent().MembersOpts(api.MembersOpts{})
+		if err != nil {
+			return nil, fmt.Errorf("list members: %w", err)
+		}
+		var alive []string
+		for _, m := range members {
+			if m.Status == 1 { // serf: alive
+				alive = append(alive, m.Name)
+			}
+		}
+		for _, want := range cl.Members {
+			if !slices.Contains(alive, want) {
+				out = append(out, want+" alive")
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,241 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/runbookdev/runbook/tasks"
+)
+
+func init() {
+	tasks.Register(tasks.Module{
+		Name: "consul_service",
+		Doc: "A service registered with the host's Consul agent (through the SSH connection, with the Consul API), " +
+			"optionally with a Connect sidecar and upstreams; present or absent. Check mode compares with what the agent has. " +
+			"With wait_healthy it waits until the service's checks (and its sidecar's) pass.",
+		New: func() tasks.Task { return new(Service) },
+	})
+}
+
+// Service is the `consul_service` task's parameters.
+type Service struct {
+	Agent       `yaml:",inline"`
+	Name        string        `yaml:"name" required:"true" doc:"the service's name, e.g. fcs"`
+	ID          string        `yaml:"id" doc:"its ID on this agent; default: the name"`
+	Port        int           `yaml:"port" doc:"the port it listens on"`
+	Address     string        `yaml:"address" doc:"the address it listens on; default: the agent's"`
+	Tags        []string      `yaml:"tags" doc:"service tags"`
+	TCPCheck    string        `yaml:"tcp_check" doc:"host:port to probe as its health check, e.g. 127.0.0.1:8181"`
+	Sidecar     *int          `yaml:"sidecar_port" doc:"register a Connect sidecar proxy listening on this port (the public, mTLS side)"`
+	Upstreams   []Upstream    `yaml:"upstreams" doc:"for a sidecar: services to reach through it, each {service, local_port}"`
+	State       string        `yaml:"state" doc:"present (default) or absent"`
+	WaitHealthy time.Duration `yaml:"wait_healthy" doc:"after a change, wait up to this long until its checks pass"`
+}
+
+// Upstream is a service reached through the sidecar on a local port.
+type Upstream struct {
+	Service   string `yaml:"service" required:"true" doc:"the destination service"`
+	LocalPort int    `yaml:"local_port" required:"true" doc:"the port the sidecar listens on, on 127.0.0.1"`
+}
+
+// Validate checks the parameters.
+func (s *Service) Validate() error {
+	if s.State != "" && s.State != "present" && s.State != "absent" {
+		return fmt.Errorf("state must be present or absent, got %q", s.State)
+	}
+	if len(s.Upstreams) > 0 && s.Sidecar == nil {
+		return errors.New("upstreams need a sidecar: set sidecar_port")
+	}
+	return nil
+}
+
+func (s *Service) id() string {
+	if s.ID != "" {
+		return s.ID
+	}
+	return s.Name
+}
+
+// wanted is the registration the runbook asks for.
+func (s *Service) wanted() *api.AgentServiceRegistration {
+	reg := &api.AgentServiceRegistration{ID: s.id(), Name: s.Name, Port: s.Port, Address: s.Address, Tags: s.Tags}
+	if s.TCPCheck != "" {
+		reg.Check = &api.AgentServiceCheck{Name: s.Name + " listens", TCP: s.TCPCheck, Interval: "5s", Timeout: "2s"}
+	}
+	if s.Sidecar != nil {
+		proxy := &api.AgentServiceConnectProxyConfig{}
+		for _, u := range s.Upstreams {
+			proxy.Upstreams = append(proxy.Upstreams, api.Upstream{DestinationName: u.Service, LocalBindPort: u.LocalPort, LocalBindAddress: "127.0.0.1"})
+		}
+		reg.Connect = &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{Port: *s.Sidecar, Proxy: proxy}}
+	}
+	return reg
+}
+
+// Check compares the agent's registration with the runbook's.
+func (s *Service) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	c, err := s.client(h)
+	if err != nil {
+		return nil, err
+	}
+	have, _, err := c.Agent().Service(s.id(), (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil && !notFound(err) {
+		return nil, fmt.Errorf("ask the Consul agent on %s about service %s: %w", h.Name, s.id(), err)
+	}
+	if notFound(err) {
+		have = nil
+	}
+	var sidecar *api.AgentService
+	if have != nil && s.Sidecar != nil {
+		sidecar, _, _ = c.Agent().Service(s.id()+"-sidecar-proxy", (&api.QueryOptions{}).WithContext(ctx))
+	}
+	change := &tasks.Change{}
+	if s.State == "absent" {
+		if have != nil {
+			change.Summary = []string{"- deregister service " + s.id()}
+			change.Apply = func(ctx context.Context) (map[string]any, error) {
+				return nil, c.Agent().ServiceDeregisterOpts(s.id(), (&api.QueryOptions{}).WithContext(ctx))
+			}
+		}
+		return change, nil
+	}
+	change.Summary = s.diff(have, sidecar)
+	if len(change.Summary) == 0 {
+		return change, nil
+	}
+	change.Apply = func(ctx context.Context) (map[string]any, error) {
+		opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)
+		if err := c.Agent().ServiceRegisterOpts(s.wanted(), opts); err != nil {
+			return nil, fmt.Errorf("register service %s on %s: %w", s.id(), h.Name, err)
+		}
+		if s.WaitHealthy > 0 {
+			return nil, s.waitHealthy(ctx, h, c)
+		}
+		return nil, nil
+	}
+	return change, nil
+}
+
+// diff says how the agent's registration differs from the runbook's.
+func (s *Service) diff(have, sidecar *api.AgentService) []string {
+	if have == nil {
+		what := fmt.Sprintf("+ register service %s (port %d", s.id(), s.Port)
+		if s.Sidecar != nil {
+			what += fmt.Sprintf(", sidecar on %d", *s.Sidecar)
+		}
+		return []string{what + ")"}
+	}
+	var out []string
+	if have.Service != s.Name {
+		out = append(out, fmt.Sprintf("~ name %s -> %s", have.Service, s.Name))
+	}
+	if have.Port != s.Port {
+		out = append(out, fmt.Sprintf("~ port %d -> %d", have.Port, s.Port))
+	}
+	if have.Address != s.Address {
+		out = append(out, fmt.Sprintf("~ address %q -> %q", have.Address, s.Address))
+	}
+	if !sameSet(have.Tags, s.Tags) {
+		out = append(out, fmt.Sprintf("~ tags %v -> %v", have.Tags, s.Tags))
+	}
+	switch {
+	case s.Sidecar == nil && sidecarPort(have) != 0:
+		out = append(out, "- sidecar")
+	case s.Sidecar != nil && sidecar == nil:
+		out = append(out, fmt.Sprintf("+ sidecar on port %d", *s.Sidecar))
+	case s.Sidecar != nil:
+		if sidecar.Port != *s.Sidecar {
+			out = append(out, fmt.Sprintf("~ sidecar port %d -> %d", sidecar.Port, *s.Sidecar))
+		}
+		if got, want := upstreams(sidecar), s.upstreamList(); !slices.Equal(got, want) {
+			out = append(out, fmt.Sprintf("~ upstreams %v -> %v", got, want))
+		}
+	}
+	return out
+}
+
+func sidecarPort(svc *api.AgentService) int {
+	if svc.Connect != nil && svc.Connect.SidecarService != nil {
+		return svc.Connect.SidecarService.Port
+	}
+	return 0
+}
+
+func upstreams(sidecar *api.AgentService) []string {
+	var out []string
+	if sidecar.Proxy != nil {
+		for _, u := range sidecar.Proxy.Upstreams {
+			out = append(out, fmt.Sprintf("%s:%d", u.DestinationName, u.LocalBindPort))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *Service) upstreamList() []string {
+	var out []string
+	for _, u := range s.Upstreams {
+		out = append(out, fmt.Sprintf("%s:%d", u.Service, u.LocalPort))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// waitHealthy waits until every check of the service (and of its sidecar)
+// passes: the sidecar needs a few seconds before it is healthy.
+func (s *Service) waitHealthy(ctx context.Context, h *tasks.Host, c *api.Client) error {
+	deadline := time.Now().Add(s.WaitHealthy)
+	ids := []string{s.id()}
+	if s.Sidecar != nil {
+		ids = append(ids, s.id()+"-sidecar-proxy")
+	}
+	for {
+		var bad []string
+		for _, id := range ids {
+			status, info, err := c.Agent().AgentHealthServiceByIDOpts(id, (&api.QueryOptions{}).WithContext(ctx))
+			if err != nil {
+				return fmt.Errorf("health of %s on %s: %w", id, h.Name, err)
+			}
+			if status != api.HealthPassing {
+				detail := status
+				if info != nil {
+					for _, chk := range info.Checks {
+						if chk.Status != api.HealthPassing {
+							detail += ": " + strings.TrimSpace(chk.Output)
+						}
+					}
+				}
+				bad = append(bad, id+" "+detail)
+			}
+		}
+		if len(bad) == 0 {
+			h.Say("%s healthy", strings.Join(ids, " and "))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not healthy after %s: %s", s.WaitHealthy, strings.Join(bad, "; "))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func notFound(err error) bool {
+	var se api.StatusError
+	return errors.As(err, &se) && se.Code == 404
+}
