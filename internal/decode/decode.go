@@ -162,6 +162,18 @@ func (d *decoder) slice(n *yaml.Node, v reflect.Value) {
 			d.value(item, out.Index(i))
 		}
 		v.Set(out)
+	case n.Kind == yaml.ScalarNode && strings.HasPrefix(strings.TrimSpace(n.Value), "[") && n.Style != 0:
+		// A rendered template such as "{{ toJSON .groups.web }}" gives a
+		// list as text: read it as one.
+		var seq yaml.Node
+		if err := yaml.Unmarshal([]byte(n.Value), &seq); err != nil || len(seq.Content) != 1 || seq.Content[0].Kind != yaml.SequenceNode {
+			d.errorf(n, "want a list, got %q", n.Value)
+			return
+		}
+		for _, item := range seq.Content[0].Content {
+			item.Line, item.Column = n.Line, n.Column
+		}
+		d.slice(seq.Content[0], v)
 	case n.Kind == yaml.ScalarNode && v.Type().Elem().Kind() != reflect.Uint8:
 		// A single value where a list is expected is a list of one, as
 		// in `notify: restart nginx`.

@@ -46,6 +46,23 @@ var funcs = template.FuncMap{
 	"hasPrefix": func(prefix, s string) bool { return strings.HasPrefix(s, prefix) },
 	"hasSuffix": func(suffix, s string) bool { return strings.HasSuffix(s, suffix) },
 	"printf":    fmt.Sprintf,
+	"has": func(item any, list any) bool {
+		switch l := list.(type) {
+		case []string:
+			for _, x := range l {
+				if x == fmt.Sprint(item) {
+					return true
+				}
+			}
+		case []any:
+			for _, x := range l {
+				if fmt.Sprint(x) == fmt.Sprint(item) {
+					return true
+				}
+			}
+		}
+		return false
+	},
 }
 
 // Funcs lists the functions available to templates beside text/template's own.
@@ -150,6 +167,9 @@ func renderNode(file string, n *yaml.Node, data map[string]any, errs *decode.Lis
 			s, err := Render(decode.At(file, n), n.Value, data)
 			errs.Add(err)
 			c.Value, c.Tag, c.Style = s, "", 0
+			if strings.HasPrefix(strings.TrimSpace(s), "[") {
+				c.Style = yaml.FlowStyle // a list as text, for list parameters
+			}
 			if n.Tag == "!secret" {
 				c.Tag = n.Tag // still secret once rendered
 			}

@@ -119,3 +119,22 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+func TestRenderedListsFillListParameters(t *testing.T) {
+	var doc yaml.Node
+	yaml.Unmarshal([]byte("members: \"{{ toJSON .names }}\"\ncontent: \"{{ toJSON .names }}\"\n"), &doc)
+	out, err := tmpl.RenderNode("f.yaml", doc.Content[0], map[string]any{"names": []any{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Members []string
+		Content string
+	}
+	if err := decode.Node("f.yaml", out, &got, decode.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Members) != 2 || got.Members[1] != "b" || got.Content != `["a","b"]` {
+		t.Errorf("got %+v", got)
+	}
+}

@@ -31,7 +31,8 @@ type Service struct {
 	Address     string        `yaml:"address" doc:"the address it listens on; default: the agent's"`
 	Tags        []string      `yaml:"tags" doc:"service tags"`
 	TCPCheck    string        `yaml:"tcp_check" doc:"host:port to probe as its health check, e.g. 127.0.0.1:8181"`
-	Sidecar     *int          `yaml:"sidecar_port" doc:"register a Connect sidecar proxy listening on this port (the public, mTLS side)"`
+	Sidecar     bool          `yaml:"sidecar" doc:"register a Connect sidecar proxy for it"`
+	SidecarPort int           `yaml:"sidecar_port" doc:"the sidecar's public (mTLS) port; default: one Consul picks (21000-21255)"`
 	Upstreams   []Upstream    `yaml:"upstreams" doc:"for a sidecar: services to reach through it, each {service, local_port}"`
 	State       string        `yaml:"state" doc:"present (default) or absent"`
 	WaitHealthy time.Duration `yaml:"wait_healthy" doc:"after a change, wait up to this long until its checks pass"`
@@ -48,8 +49,11 @@ func (s *Service) Validate() error {
 	if s.State != "" && s.State != "present" && s.State != "absent" {
 		return fmt.Errorf("state must be present or absent, got %q", s.State)
 	}
-	if len(s.Upstreams) > 0 && s.Sidecar == nil {
-		return errors.New("upstreams need a sidecar: set sidecar_port")
+	if s.SidecarPort != 0 {
+		s.Sidecar = true
+	}
+	if len(s.Upstreams) > 0 && !s.Sidecar {
+		return errors.New("upstreams need a sidecar: set sidecar: true")
 	}
 	return nil
 }
@@ -67,12 +71,12 @@ func (s *Service) wanted() *api.AgentServiceRegistration {
 	if s.TCPCheck != "" {
 		reg.Check = &api.AgentServiceCheck{Name: s.Name + " listens", TCP: s.TCPCheck, Interval: "5s", Timeout: "2s"}
 	}
-	if s.Sidecar != nil {
+	if s.Sidecar {
 		proxy := &api.AgentServiceConnectProxyConfig{}
 		for _, u := range s.Upstreams {
 			proxy.Upstreams = append(proxy.Upstreams, api.Upstream{DestinationName: u.Service, LocalBindPort: u.LocalPort, LocalBindAddress: "127.0.0.1"})
 		}
-		reg.Connect = &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{Port: *s.Sidecar, Proxy: proxy}}
+		reg.Connect = &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{Port: s.SidecarPort, Proxy: proxy}}
 	}
 	return reg
 }
@@ -90,9 +94,13 @@ func (s *Service) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if notFound(err) {
 		have = nil
 	}
+	// Consul registers a sidecar as a service of its own.
 	var sidecar *api.AgentService
-	if have != nil && s.Sidecar != nil {
-		sidecar, _, _ = c.Agent().Service(s.id()+"-sidecar-proxy", (&api.QueryOptions{}).WithContext(ctx))
+	if have != nil {
+		sidecar, _, err = c.Agent().Service(s.sidecarID(), (&api.QueryOptions{}).WithContext(ctx))
+		if err != nil && !notFound(err) {
+			return nil, fmt.Errorf("ask the Consul agent on %s about %s: %w", h.Name, s.sidecarID(), err)
+		}
 	}
 	change := &tasks.Change{}
 	if s.State == "absent" {
@@ -113,6 +121,11 @@ func (s *Service) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 		if err := c.Agent().ServiceRegisterOpts(s.wanted(), opts); err != nil {
 			return nil, fmt.Errorf("register service %s on %s: %w", s.id(), h.Name, err)
 		}
+		if !s.Sidecar && sidecar != nil {
+			if err := c.Agent().ServiceDeregisterOpts(s.sidecarID(), (&api.QueryOptions{}).WithContext(ctx)); err != nil && !notFound(err) {
+				return nil, fmt.Errorf("deregister %s on %s: %w", s.sidecarID(), h.Name, err)
+			}
+		}
 		if s.WaitHealthy > 0 {
 			return nil, s.waitHealthy(ctx, h, c)
 		}
@@ -125,8 +138,8 @@ func (s *Service) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 func (s *Service) diff(have, sidecar *api.AgentService) []string {
 	if have == nil {
 		what := fmt.Sprintf("+ register service %s (port %d", s.id(), s.Port)
-		if s.Sidecar != nil {
-			what += fmt.Sprintf(", sidecar on %d", *s.Sidecar)
+		if s.Sidecar {
+			what += ", with a sidecar"
 		}
 		return []string{what + ")"}
 	}
@@ -144,13 +157,13 @@ func (s *Service) diff(have, sidecar *api.AgentService) []string {
 		out = append(out, fmt.Sprintf("~ tags %v -> %v", have.Tags, s.Tags))
 	}
 	switch {
-	case s.Sidecar == nil && sidecarPort(have) != 0:
+	case !s.Sidecar && sidecar != nil:
 		out = append(out, "- sidecar")
-	case s.Sidecar != nil && sidecar == nil:
-		out = append(out, fmt.Sprintf("+ sidecar on port %d", *s.Sidecar))
-	case s.Sidecar != nil:
-		if sidecar.Port != *s.Sidecar {
-			out = append(out, fmt.Sprintf("~ sidecar port %d -> %d", sidecar.Port, *s.Sidecar))
+	case s.Sidecar && sidecar == nil:
+		out = append(out, "+ sidecar")
+	case s.Sidecar:
+		if s.SidecarPort != 0 && sidecar.Port != s.SidecarPort {
+			out = append(out, fmt.Sprintf("~ sidecar port %d -> %d", sidecar.Port, s.SidecarPort))
 		}
 		if got, want := upstreams(sidecar), s.upstreamList(); !slices.Equal(got, want) {
 			out = append(out, fmt.Sprintf("~ upstreams %v -> %v", got, want))
@@ -159,12 +172,7 @@ func (s *Service) diff(have, sidecar *api.AgentService) []string {
 	return out
 }
 
-func sidecarPort(svc *api.AgentService) int {
-	if svc.Connect != nil && svc.Connect.SidecarService != nil {
-		return svc.Connect.SidecarService.Port
-	}
-	return 0
-}
+func (s *Service) sidecarID() string { return s.id() + "-sidecar-proxy" }
 
 func upstreams(sidecar *api.AgentService) []string {
 	var out []string
@@ -196,41 +204,57 @@ func sameSet(a, b []string) bool {
 // waitHealthy waits until every check of the service (and of its sidecar)
 // passes: the sidecar needs a few seconds before it is healthy.
 func (s *Service) waitHealthy(ctx context.Context, h *tasks.Host, c *api.Client) error {
-	deadline := time.Now().Add(s.WaitHealthy)
 	ids := []string{s.id()}
-	if s.Sidecar != nil {
-		ids = append(ids, s.id()+"-sidecar-proxy")
+	if s.Sidecar {
+		ids = append(ids, s.sidecarID())
 	}
-	for {
-		var bad []string
-		for _, id := range ids {
-			status, info, err := c.Agent().AgentHealthServiceByIDOpts(id, (&api.QueryOptions{}).WithContext(ctx))
-			if err != nil {
-				return fmt.Errorf("health of %s on %s: %w", id, h.Name, err)
-			}
-			if status != api.HealthPassing {
-				detail := status
-				if info != nil {
-					for _, chk := range info.Checks {
-						if chk.Status != api.HealthPassing {
-							detail += ": " + strings.TrimSpace(chk.Output)
-						}
-					}
+	return waitPassing(ctx, h, c, ids, s.WaitHealthy, time.Second)
+}
+
+// unhealthy lists the services among ids whose checks do not all pass on
+// the agent, with why.
+func unhealthy(ctx context.Context, c *api.Client, ids []string) ([]string, error) {
+	var bad []string
+	for _, id := range ids {
+		status, info, err := c.Agent().AgentHealthServiceByIDOpts(id, (&api.QueryOptions{}).WithContext(ctx))
+		if err != nil && !notFound(err) {
+			return nil, fmt.Errorf("health of %s: %w", id, err)
+		}
+		if info == nil {
+			bad = append(bad, id+" is not registered")
+			continue
+		}
+		if status != api.HealthPassing {
+			detail := id + " " + status
+			for _, chk := range info.Checks {
+				if chk.Status != api.HealthPassing && strings.TrimSpace(chk.Output) != "" {
+					detail += ": " + strings.TrimSpace(chk.Output)
 				}
-				bad = append(bad, id+" "+detail)
 			}
+			bad = append(bad, detail)
+		}
+	}
+	return bad, nil
+}
+
+func waitPassing(ctx context.Context, h *tasks.Host, c *api.Client, ids []string, timeout, interval time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		bad, err := unhealthy(ctx, c, ids)
+		if err != nil {
+			return err
 		}
 		if len(bad) == 0 {
-			h.Say("%s healthy", strings.Join(ids, " and "))
+			h.Say("%s passing", strings.Join(ids, ", "))
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not healthy after %s: %s", s.WaitHealthy, strings.Join(bad, "; "))
+			return fmt.Errorf("not healthy after %s: %s", timeout, strings.Join(bad, "; "))
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(interval):
 		}
 	}
 }
