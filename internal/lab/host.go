@@ -75,6 +75,10 @@ func (l *Lab) veth(h *Host, net string) string {
 	return fmt.Sprintf("%s%d%s", l.cfg.Prefix, h.Index, net)
 }
 
+// PrivateLink is the machine's end of the host's link to the private
+// network: the wire to capture its traffic on.
+func (l *Lab) PrivateLink(h *Host) string { return l.veth(h, "q") }
+
 // mount makes the host's root: the shared rootfs below, its own layer on top.
 func (l *Lab) mount(ctx context.Context, h *Host) error {
 	if mounted(h.root()) {

@@ -1,0 +1,249 @@
+// The seed walkthrough, end to end, in the lab: real hosts, a real Consul
+// cluster, real sidecars, a packet capture on the lab's private network.
+package runbooks_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/equinix/equinix-sdk-go/services/metalv1"
+	"github.com/runbookdev/runbook/internal/cli"
+	"github.com/runbookdev/runbook/internal/engine"
+	"github.com/runbookdev/runbook/internal/lab"
+	"github.com/runbookdev/runbook/internal/labapi"
+	"github.com/runbookdev/runbook/internal/labtest"
+	"github.com/runbookdev/runbook/internal/metal"
+	"github.com/runbookdev/runbook/internal/sshkeys"
+	"github.com/runbookdev/runbook/internal/transport"
+	_ "github.com/runbookdev/runbook/tasks/all"
+	"github.com/runbookdev/runbook/tasks/tasktest"
+)
+
+type walk struct {
+	t      *testing.T
+	lab    *lab.Lab
+	srv    *labapi.Server
+	key    string
+	args   []string // given to every apply
+	pool   *transport.Pool
+	client *metal.Client
+
+	lastCapture string // what the last capture saw, for failure messages
+}
+
+func setup(t *testing.T) *walk {
+	l := labtest.Open(t)
+	out, err := exec.Command("../scripts/consul.sh").Output()
+	if err != nil {
+		t.Fatalf("build consul: %v", err)
+	}
+	consul := strings.TrimSpace(string(out))
+	sum, err := os.ReadFile(filepath.Join(filepath.Dir(consul), "consul.sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := labapi.New(ctx, l, labapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); cancel(); srv.Wait() })
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id_ed25519")
+	if _, err := sshkeys.Generate(key, "controller"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("METAL_API_URL", ts.URL+labapi.BasePath)
+	t.Setenv("METAL_AUTH_TOKEN", srv.Token())
+	t.Setenv("METAL_PROJECT_ID", srv.Project())
+	t.Setenv("RUNBOOK_KNOWN_HOSTS", l.KnownHostsFile())
+	w := &walk{t: t, lab: l, srv: srv, key: key,
+		args: []string{"--output", "json", "--private-key", key, "-e", "ssh_key=" + key + ".pub",
+			"-e", "consul_src=" + consul, "-e", "consul_sha256=" + strings.TrimSpace(string(sum))},
+		pool:   &transport.Pool{Keys: &transport.HostKeys{Files: []string{l.KnownHostsFile()}}, KeyFiles: []string{key}, Timeout: 10 * time.Second},
+		client: metal.New(ts.URL+labapi.BasePath, srv.Token(), srv.Project()),
+	}
+	t.Cleanup(func() { w.pool.Close() })
+	return w
+}
+
+func (w *walk) apply(runbook string, args ...string) tasktest.Run {
+	w.t.Helper()
+	argv := append(append([]string{"apply"}, w.args...), args...)
+	return tasktest.CLI(w.t, append(argv, runbook)...)
+}
+
+// sh runs a command on a lab host as root.
+func (w *walk) sh(host, cmd string) (string, int) {
+	w.t.Helper()
+	h, err := w.lab.Host(host)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	c, err := w.pool.Get(context.Background(), transport.Target{Name: host, Address: h.Public.String(), User: "root"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	res, err := c.Run(context.Background(), cmd, nil)
+	if err != nil {
+		w.t.Fatalf("%s on %s: %v", cmd, host, err)
+	}
+	return strings.TrimSpace(string(res.Stdout)), res.Code
+}
+
+// capture reads a fortune from fcc00 with cmd while tcpdump listens on
+// fcs00's wire to the private network, and reports whether the capture
+// holds its text.
+func (w *walk) capture(cmd string) (fortune string, seen bool) {
+	w.t.Helper()
+	fcs00, err := w.lab.Host("fcs00")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	pcap := filepath.Join(w.t.TempDir(), "capture.pcap")
+	dump := exec.Command("tcpdump", "-i", w.lab.PrivateLink(fcs00), "--immediate-mode", "-Z", "root", "-U", "-s", "0", "-w", pcap, "tcp")
+	var errOut bytes.Buffer
+	dump.Stderr = &errOut
+	if err := dump.Start(); err != nil {
+		w.t.Fatalf("tcpdump: %v", err)
+	}
+	for i := 0; i < 50 && !strings.Contains(errOut.String(), "listening"); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	fortune, code := w.sh("fcc00", cmd)
+	time.Sleep(500 * time.Millisecond)
+	dump.Process.Signal(os.Interrupt)
+	dump.Wait()
+	if code != 0 || fortune == "" {
+		w.t.Fatalf("no fortune from %q (exit %d)", cmd, code)
+	}
+	data, err := os.ReadFile(pcap)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.lastCapture = fmt.Sprintf("%d bytes captured on %s; tcpdump said: %s", len(data), w.lab.PrivateLink(fcs00), strings.TrimSpace(errOut.String()))
+	// Look for the longest line: TCP may split the text, not a short line.
+	longest := ""
+	for _, l := range strings.Split(fortune, "\n") {
+		if len(strings.TrimSpace(l)) > len(longest) {
+			longest = strings.TrimSpace(l)
+		}
+	}
+	return fortune, bytes.Contains(data, []byte(longest))
+}
+
+func changedHosts(r tasktest.Run) map[string][]string {
+	out := map[string][]string{}
+	for _, ev := range r.Events {
+		if ev.Type == engine.HostResult && ev.Status == engine.Changed {
+			out[ev.Host] = append(out[ev.Host], ev.Step)
+		}
+	}
+	return out
+}
+
+func TestWalkthrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the walkthrough boots 5 hosts and a Consul cluster")
+	}
+	w := setup(t)
+
+	// The insecure starting point: fortunes cross the network in clear.
+	if r := w.apply("provision.yaml"); r.Exit != 0 {
+		t.Fatalf("provision: %s", r)
+	}
+	if r := w.apply("fortune.yaml"); r.Exit != 0 {
+		t.Fatalf("fortune: %s", r)
+	}
+	fcs00, _ := w.lab.Host("fcs00")
+	plain, seen := w.capture(fmt.Sprintf("socat -u TCP:%s:8181 -", fcs00.Private))
+	if !seen {
+		t.Fatalf("the plaintext fortune %q is not in the capture: the test cannot see traffic (%s)", plain, w.lastCapture)
+	}
+
+	// 1. The whole walkthrough converges.
+	r := w.apply("secure.yaml")
+	if r.Exit != 0 {
+		t.Fatalf("secure: %s", r)
+	}
+	secret, seen := w.capture("socat -u TCP:127.0.0.1:9191 -")
+	if seen {
+		t.Errorf("the fortune %q crossed the network in clear through the mesh", secret)
+	}
+	if _, code := w.sh("fcc00", fmt.Sprintf("socat -u TCP:%s:8181,connect-timeout=3 - </dev/null", fcs00.Private)); code == 0 {
+		t.Error("fcs00:8181 is still reachable from fcc00")
+	}
+
+	// 2. Nothing to do a second time.
+	if r = w.apply("secure.yaml"); r.Exit != 0 || len(changedHosts(r)) != 0 {
+		t.Fatalf("second apply changed %v: %s", changedHosts(r), r)
+	}
+	if r = w.apply("secure.yaml", "--check"); r.Exit != 0 {
+		t.Fatalf("check after converging: %s", r)
+	}
+
+	// 3. Drift by hand, found and repaired.
+	w.sh("fcs00", "sed -i 's/bind=127.0.0.1/bind=0.0.0.0/' /etc/systemd/system/fcs.service && systemctl daemon-reload && systemctl restart fcs")
+	w.sh("consul01", "systemctl stop consul")
+	w.sh("fcc00", "consul services deregister -id=fcc-sidecar-proxy")
+	r = w.apply("secure.yaml", "--check")
+	drift := changedHosts(r)
+	if r.Exit != cli.ExitDrift {
+		t.Fatalf("drift check: %s", r)
+	}
+	for host, step := range map[string]string{"fcs00": "fortune cookie service", "consul01": "consul running", "fcc00": "fcc with an upstream to fcs"} {
+		if !strings.Contains(strings.Join(drift[host], ","), step) {
+			t.Errorf("drift on %s: got steps %v, want %q", host, drift[host], step)
+		}
+	}
+	if r = w.apply("secure.yaml"); r.Exit != 0 {
+		t.Fatalf("repair: %s", r)
+	}
+	if r = w.apply("secure.yaml", "--check"); r.Exit != 0 {
+		t.Fatalf("check after repair: %s", r)
+	}
+
+	// 4. Scale out, then lose an instance: the mesh routes around it.
+	if r = w.apply("scale.yaml"); r.Exit != 0 {
+		t.Fatalf("scale: %s", r)
+	}
+	devices, err := w.client.Devices(context.Background(), []string{"fcs"})
+	if err != nil || len(devices) != 3 {
+		t.Fatalf("fcs devices after scaling: %d %v", len(devices), err)
+	}
+	var fcs01 metalv1.Device
+	for _, d := range devices {
+		if d.GetHostname() == "fcs01" {
+			fcs01 = d
+		}
+	}
+	in := metalv1.DeviceActionInput{Type: metalv1.DEVICEACTIONINPUTTYPE_POWER_OFF}
+	if _, err := w.client.API.DevicesApi.PerformAction(w.client.Ctx(context.Background()), fcs01.GetId()).DeviceActionInput(in).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		health, _ := w.sh("consul00", "curl -s 127.0.0.1:8500/v1/health/node/fcs01")
+		if strings.Contains(health, `"Status":"critical"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fcs01 is not critical in Consul: %s", health)
+		}
+		time.Sleep(time.Second)
+	}
+	for i := range 10 {
+		if out, code := w.sh("fcc00", "socat -u TCP:127.0.0.1:9191,connect-timeout=5 -"); code != 0 || out == "" {
+			t.Errorf("read %d through the mesh failed with fcs01 down (exit %d)", i, code)
+		}
+	}
+}
