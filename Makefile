@@ -3,23 +3,31 @@ BIN     := bin/runbook
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/runbookdev/runbook/internal/cli.Version=$(VERSION)
 
-.PHONY: all build setup lab-setup test check-fmt vet docs bench clean
+.PHONY: all build setup lab-setup consul demo test check-fmt vet docs bench clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/runbook
 
-## setup: install what the tests need (openssh-server); idempotent
+## setup: install what the tests and the lab need (openssh-server, sudo,
+## debootstrap, systemd-container, iproute2, tcpdump, socat); idempotent
 setup:
 	./scripts/setup.sh
 
-## lab-setup: what the lab needs (debootstrap, systemd-container, ...); part of setup
 lab-setup: setup
+
+## consul: build Consul from the Go module proxy, once per machine, into /var/cache/runbook
+consul:
+	./scripts/consul.sh
+
+## demo: the walkthrough end to end in the lab (needs root)
+demo: setup build
+	./scripts/demo.sh
 
 ## test: formatting, vet and every test, against real hosts where they need them
 test: setup check-fmt vet
-	$(GO) test -race -timeout 20m ./...
+	$(GO) test -race -timeout 25m ./...
 
 check-fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
