@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,27 +49,17 @@ func setup(t *testing.T) *walk {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := labapi.New(ctx, l, labapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); cancel(); srv.Wait() })
+	srv, url := labtest.API(t, l)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "id_ed25519")
 	if _, err := sshkeys.Generate(key, "controller"); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("METAL_API_URL", ts.URL+labapi.BasePath)
-	t.Setenv("METAL_AUTH_TOKEN", srv.Token())
-	t.Setenv("METAL_PROJECT_ID", srv.Project())
-	t.Setenv("RUNBOOK_KNOWN_HOSTS", l.KnownHostsFile())
 	w := &walk{t: t, lab: l, srv: srv, key: key,
 		args: []string{"--output", "json", "--private-key", key, "-e", "ssh_key=" + key + ".pub",
 			"-e", "consul_src=" + consul, "-e", "consul_sha256=" + strings.TrimSpace(string(sum))},
 		pool:   &transport.Pool{Keys: &transport.HostKeys{Files: []string{l.KnownHostsFile()}}, KeyFiles: []string{key}, Timeout: 10 * time.Second},
-		client: metal.New(ts.URL+labapi.BasePath, srv.Token(), srv.Project()),
+		client: metal.New(url, srv.Token(), srv.Project()),
 	}
 	t.Cleanup(func() { w.pool.Close() })
 	return w

@@ -95,7 +95,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value) {
 		d.decodeLeaf(n, v)
 	default:
 		if n.Kind != yaml.ScalarNode {
-			d.errorf(n, "want %s, got %s", kindName(v.Type()), nodeKind(n))
+			d.errorf(n, "want %s, got %s", kindName(v.Type()), NodeKind(n))
 			return
 		}
 		d.decodeLeaf(n, v)
@@ -137,7 +137,7 @@ func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value) {
 
 func (d *decoder) duration(n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, "want a duration such as 30s or 5m, got %s", nodeKind(n))
+		d.errorf(n, "want a duration such as 30s or 5m, got %s", NodeKind(n))
 		return
 	}
 	if secs, err := strconv.ParseFloat(n.Value, 64); err == nil {
@@ -181,7 +181,7 @@ func (d *decoder) slice(n *yaml.Node, v reflect.Value) {
 		d.value(n, out.Index(0))
 		v.Set(out)
 	default:
-		d.errorf(n, "want a list, got %s", nodeKind(n))
+		d.errorf(n, "want a list, got %s", NodeKind(n))
 	}
 }
 
@@ -191,7 +191,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "want a mapping, got %s", nodeKind(n))
+		d.errorf(n, "want a mapping, got %s", NodeKind(n))
 		return
 	}
 	out := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
@@ -217,7 +217,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
 		n = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, "want a mapping, got %s", nodeKind(n))
+		d.errorf(n, "want a mapping, got %s", NodeKind(n))
 		return
 	}
 	fields := Fields(v.Type())
@@ -270,7 +270,7 @@ func (d *decoder) pairs(n *yaml.Node) [][2]*yaml.Node {
 				src = src.Alias
 			}
 			if src.Kind != yaml.MappingNode {
-				d.errorf(src, "<< merges a mapping, got %s", nodeKind(src))
+				d.errorf(src, "<< merges a mapping, got %s", NodeKind(src))
 				continue
 			}
 			merged = append(merged, d.pairs(src)...)
@@ -334,7 +334,8 @@ func Fields(t reflect.Type) []Field {
 	return out
 }
 
-func nodeKind(n *yaml.Node) string {
+// NodeKind says in words what n is: "a mapping", "a list" or its value.
+func NodeKind(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -348,7 +349,7 @@ func nodeKind(n *yaml.Node) string {
 
 func describe(n *yaml.Node) string {
 	if n.Kind != yaml.ScalarNode {
-		return nodeKind(n)
+		return NodeKind(n)
 	}
 	return fmt.Sprintf("%q", n.Value)
 }

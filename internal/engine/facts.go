@@ -94,25 +94,10 @@ func anyVarUsesFacts(rb *runbook.Runbook, inv *inventory.Inventory, extra map[st
 func layerUsesFacts(l map[string]tmpl.Var) bool {
 	for _, v := range l {
 		found := false
-		walkStrings(v.Value, func(s string) { found = found || mentionsFacts(s) })
+		tmpl.WalkStrings(v.Value, func(s string) { found = found || mentionsFacts(s) })
 		if found {
 			return true
 		}
 	}
 	return false
-}
-
-func walkStrings(v any, fn func(string)) {
-	switch x := v.(type) {
-	case string:
-		fn(x)
-	case []any:
-		for _, item := range x {
-			walkStrings(item, fn)
-		}
-	case map[string]any:
-		for _, item := range x {
-			walkStrings(item, fn)
-		}
-	}
 }

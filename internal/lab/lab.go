@@ -140,7 +140,7 @@ type Spec struct {
 // Create makes, boots and waits for a host; it returns once sshd answers.
 // A host that fails to come up is removed again.
 func (l *Lab) Create(ctx context.Context, spec Spec) (*Host, error) {
-	if !validName(spec.Name) {
+	if !ValidName(spec.Name) {
 		return nil, fmt.Errorf("host name %q: use lower-case letters, digits and - (at most 40)", spec.Name)
 	}
 	h, err := l.reserve(ctx, spec)
@@ -249,7 +249,9 @@ func nth(p netip.Prefix, n int) netip.Addr {
 	return a
 }
 
-func validName(s string) bool {
+// ValidName reports whether s can name a lab host: lower-case letters,
+// digits and -, at most 40.
+func ValidName(s string) bool {
 	if s == "" || len(s) > 40 || s[0] == '-' {
 		return false
 	}
@@ -263,7 +265,7 @@ func validName(s string) bool {
 
 // Host finds a host by name.
 func (l *Lab) Host(name string) (*Host, error) {
-	if !validName(name) {
+	if !ValidName(name) {
 		return nil, fmt.Errorf("no lab host %q", name)
 	}
 	h, err := loadHost(filepath.Join(l.cfg.StateDir, "hosts", name))

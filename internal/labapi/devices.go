@@ -91,7 +91,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) error {
 		return fail(http.StatusUnprocessableEntity, "Metro %q is not valid: the lab has %s", in.Metro, keys(metros))
 	case operatingSystems[in.OperatingSystem][0] == "":
 		return fail(http.StatusUnprocessableEntity, "Operating system %q is not valid: the lab has %s", in.OperatingSystem, keys(operatingSystems))
-	case in.Hostname == nil || !validHostname(*in.Hostname):
+	case in.Hostname == nil || !lab.ValidName(*in.Hostname):
 		return fail(http.StatusUnprocessableEntity, "hostname is required: lower-case letters, digits and -, at most 40")
 	}
 	d := &device{
@@ -370,18 +370,6 @@ func ip(addr string, bits int, public bool, gw string) metalv1.IPAssignment {
 		a.Gateway = &gw
 	}
 	return a
-}
-
-func validHostname(s string) bool {
-	if s == "" || len(s) > 40 || s[0] == '-' {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 func keys[V any](m map[string]V) string {

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/runbookdev/runbook/internal/lab"
+	"github.com/runbookdev/runbook/internal/labapi"
 )
 
 // Require skips the test, loudly, unless it runs as root with the lab's
@@ -130,4 +132,27 @@ func Hosts(t testing.TB, l *lab.Lab, kind string, names ...string) (hosts []*lab
 		t.Fatal(err)
 	}
 	return hosts, inventory, knownHosts
+}
+
+// API serves the lab's Metal API on loopback for the test and points runs
+// at it: METAL_API_URL, METAL_AUTH_TOKEN, METAL_PROJECT_ID and
+// RUNBOOK_KNOWN_HOSTS are set for the test's duration. It returns the
+// server and the API's base URL.
+func API(t *testing.T, l *lab.Lab) (*labapi.Server, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := labapi.New(ctx, l, labapi.Options{})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	// Before the lab is torn down (cleanups run last first).
+	t.Cleanup(func() { ts.Close(); cancel(); srv.Wait() })
+	url := ts.URL + labapi.BasePath
+	t.Setenv("METAL_API_URL", url)
+	t.Setenv("METAL_AUTH_TOKEN", srv.Token())
+	t.Setenv("METAL_PROJECT_ID", srv.Project())
+	t.Setenv("RUNBOOK_KNOWN_HOSTS", l.KnownHostsFile())
+	return srv, url
 }

@@ -96,17 +96,18 @@ func renderValue(pos decode.Pos, v any, data map[string]any) (any, error) {
 	return v, nil
 }
 
-func walkStrings(v any, fn func(string)) {
+// WalkStrings calls fn on every string inside v (lists and maps included).
+func WalkStrings(v any, fn func(string)) {
 	switch x := v.(type) {
 	case string:
 		fn(x)
 	case []any:
 		for _, item := range x {
-			walkStrings(item, fn)
+			WalkStrings(item, fn)
 		}
 	case map[string]any:
 		for _, item := range x {
-			walkStrings(item, fn)
+			WalkStrings(item, fn)
 		}
 	}
 }
@@ -114,7 +115,7 @@ func walkStrings(v any, fn func(string)) {
 // refs lists the top-level names (.name) that the templates in v read.
 func refs(v any) []string {
 	var out []string
-	walkStrings(v, func(s string) {
+	WalkStrings(v, func(s string) {
 		if !decode.HasTemplate(s) {
 			return
 		}
@@ -213,7 +214,7 @@ func ParseVars(file string, n *yaml.Node) (map[string]Var, error) {
 		return out, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return nil, decode.Errorf(decode.At(file, n), "vars: want a mapping of names to values, got %s", kindOf(n))
+		return nil, decode.Errorf(decode.At(file, n), "vars: want a mapping of names to values, got %s", decode.NodeKind(n))
 	}
 	var errs decode.List
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -272,14 +273,4 @@ func checkTemplates(pos decode.Pos, v any) error {
 		}
 	}
 	return nil
-}
-
-func kindOf(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	return fmt.Sprintf("%q", n.Value)
 }

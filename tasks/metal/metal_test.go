@@ -1,9 +1,7 @@
 package metal_test
 
 import (
-	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,22 +27,12 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	l := labtest.Open(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := labapi.New(ctx, l, labapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); cancel(); srv.Wait() })
+	srv, _ := labtest.API(t, l)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "id_ed25519")
 	if _, err := sshkeys.Generate(key, "controller"); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("METAL_API_URL", ts.URL+labapi.BasePath)
-	t.Setenv("METAL_AUTH_TOKEN", srv.Token())
-	t.Setenv("METAL_PROJECT_ID", srv.Project())
-	t.Setenv("RUNBOOK_KNOWN_HOSTS", l.KnownHostsFile())
 	inv := filepath.Join(dir, "metal.yaml")
 	os.WriteFile(inv, []byte("plugin: equinix-metal\ntags: [walkthrough]\nkey: id_ed25519\n"), 0o644)
 	return &world{t: t, srv: srv, dir: dir, inventory: inv}
