@@ -3,6 +3,7 @@
 package runbooks_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -100,17 +101,36 @@ func (w *walk) capture(cmd string) (fortune string, seen bool) {
 	}
 	pcap := filepath.Join(w.t.TempDir(), "capture.pcap")
 	dump := exec.Command("tcpdump", "-i", w.lab.PrivateLink(fcs00), "--immediate-mode", "-Z", "root", "-U", "-s", "0", "-w", pcap, "tcp")
-	var errOut bytes.Buffer
-	dump.Stderr = &errOut
+	stderr, err := dump.StderrPipe()
+	if err != nil {
+		w.t.Fatal(err)
+	}
 	if err := dump.Start(); err != nil {
 		w.t.Fatalf("tcpdump: %v", err)
 	}
-	for i := 0; i < 50 && !strings.Contains(errOut.String(), "listening"); i++ {
-		time.Sleep(100 * time.Millisecond)
+	// Wait until it listens, and keep what it says for failure messages.
+	listening := make(chan struct{})
+	said := make(chan string, 1)
+	go func() {
+		var all strings.Builder
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			all.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "listening") {
+				close(listening)
+			}
+		}
+		said <- all.String()
+	}()
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		w.t.Fatal("tcpdump did not start listening")
 	}
 	fortune, code := w.sh("fcc00", cmd)
 	time.Sleep(500 * time.Millisecond)
 	dump.Process.Signal(os.Interrupt)
+	tcpdumpSaid := <-said
 	dump.Wait()
 	if code != 0 || fortune == "" {
 		w.t.Fatalf("no fortune from %q (exit %d)", cmd, code)
@@ -119,7 +139,7 @@ func (w *walk) capture(cmd string) (fortune string, seen bool) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.lastCapture = fmt.Sprintf("%d bytes captured on %s; tcpdump said: %s", len(data), w.lab.PrivateLink(fcs00), strings.TrimSpace(errOut.String()))
+	w.lastCapture = fmt.Sprintf("%d bytes captured on %s; tcpdump said: %s", len(data), w.lab.PrivateLink(fcs00), strings.TrimSpace(tcpdumpSaid))
 	// Look for the longest line: TCP may split the text, not a short line.
 	longest := ""
 	for _, l := range strings.Split(fortune, "\n") {

@@ -2,6 +2,7 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -77,13 +78,15 @@ func (cl *Cluster) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, err
 	return change, nil
 }
 
-// missing says what the cluster still lacks.
+// missing says what the cluster still lacks. An agent that answers with
+// an error (no leader yet, a server gone) is a cluster not yet as asked;
+// only an agent that cannot be reached at all is an error.
 func (cl *Cluster) missing(ctx context.Context, c *api.Client) ([]string, error) {
 	var out []string
 	q := (&api.QueryOptions{}).WithContext(ctx)
 	leader, err := c.Status().LeaderWithQueryOptions(q)
 	if err != nil {
-		return nil, fmt.Errorf("ask the agent for the leader: %w", err)
+		return answered(err, "a leader")
 	}
 	if leader == "" {
 		return []string{"a leader"}, nil
@@ -91,7 +94,7 @@ func (cl *Cluster) missing(ctx context.Context, c *api.Client) ([]string, error)
 	if cl.Voters > 0 {
 		raft, err := c.Operator().RaftGetConfiguration(q)
 		if err != nil {
-			return nil, fmt.Errorf("read the raft configuration: %w", err)
+			return answered(err, fmt.Sprintf("%d voters", cl.Voters))
 		}
 		voters := 0
 		for _, s := range raft.Servers {
@@ -106,7 +109,7 @@ func (cl *Cluster) missing(ctx context.Context, c *api.Client) ([]string, error)
 	if len(cl.Members) > 0 {
 		members, err := c.Agent().MembersOpts(api.MembersOpts{})
 		if err != nil {
-			return nil, fmt.Errorf("list members: %w", err)
+			return answered(err, "members")
 		}
 		var alive []string
 		for _, m := range members {
@@ -121,4 +124,14 @@ func (cl *Cluster) missing(ctx context.Context, c *api.Client) ([]string, error)
 		}
 	}
 	return out, nil
+}
+
+// answered turns an error the agent answered with into what is missing,
+// and passes on an agent that did not answer.
+func answered(err error, what string) ([]string, error) {
+	var se api.StatusError
+	if errors.As(err, &se) {
+		return []string{fmt.Sprintf("%s (%s)", what, strings.TrimSpace(se.Body))}, nil
+	}
+	return nil, err
 }

@@ -154,13 +154,21 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 		if start {
 			// A service can start and die at once: give it a moment and
 			// look, so the run does not report success over a crash loop.
-			res, err := h.Conn.Run(ctx, "sleep 1; systemctl show -p ActiveState,SubState --value "+tasks.Quote(s.unit()), nil)
+			// NRestarts counts automatic restarts since this start: any at
+			// all means it crashed, even if caught running again.
+			res, err := h.Conn.Run(ctx, "sleep 1; systemctl show -p ActiveState,SubState,NRestarts,Result "+tasks.Quote(s.unit()), nil)
 			if err != nil {
 				return nil, err
 			}
-			state := strings.Fields(string(res.Stdout))
-			if len(state) != 2 || state[0] == "failed" || state[0] == "inactive" || state[1] == "auto-restart" {
-				return nil, s.failure(ctx, h, "start", "it is "+strings.Join(state, " ")+" after starting")
+			st := map[string]string{}
+			for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				st[k] = v
+			}
+			if st["ActiveState"] == "failed" || st["ActiveState"] == "inactive" || st["SubState"] == "auto-restart" ||
+				st["NRestarts"] != "0" || st["Result"] != "success" {
+				return nil, s.failure(ctx, h, "start", fmt.Sprintf("after starting it is %s (%s), restarted %s times, result %s",
+					st["ActiveState"], st["SubState"], st["NRestarts"], st["Result"]))
 			}
 		}
 		return nil, nil
