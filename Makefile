@@ -40,8 +40,11 @@ vet:
 docs: build
 	./$(BIN) tasks --output markdown > docs/tasks.md
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+## bench: runbook and ansible-playbook side by side on lab hosts (needs root;
+## installs ansible-core); writes docs/benchmarks.md
+bench: setup build
+	command -v ansible-playbook >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ansible-core
+	$(GO) run ./bench -n $(or $(N),10,50,200)
 
 clean:
 	rm -rf bin

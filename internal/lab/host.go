@@ -37,6 +37,13 @@ type Host struct {
 	dir string
 }
 
+// Root is the host's file system as the machine sees it (its overlay,
+// mounted while the lab has the host).
+func (h *Host) Root() string { return h.root() }
+
+// ConsoleLog is where the machine's console (a light host's sshd log) goes.
+func (h *Host) ConsoleLog() string { return filepath.Join(h.dir, "console.log") }
+
 // Running reports whether the host's machine runs.
 func (h *Host) Running() bool { return alive(h.PID) }
 
@@ -98,6 +105,8 @@ func (l *Lab) mount(ctx context.Context, h *Host) error {
 func (l *Lab) identity(h *Host, authorized []string) error {
 	root := h.root()
 	files := map[string]string{
+		// VERBOSE logs every connection and session: the benchmark counts them.
+		"etc/ssh/sshd_config.d/runbook-lab-log.conf": "LogLevel VERBOSE\n",
 		"etc/hostname": h.Name + "\n",
 		"etc/hosts":    fmt.Sprintf("127.0.0.1 localhost\n::1 localhost\n127.0.1.1 %s\n", h.Name),
 	}
@@ -223,6 +232,20 @@ func (l *Lab) waitSSH(ctx context.Context, h *Host) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// cut stops the machine at once, as pulling its power would: its init is
+// killed, and with it everything in its PID namespace; nothing shuts down
+// cleanly (a Consul agent does not leave its cluster). The disk stays.
+func (l *Lab) cut(ctx context.Context, h *Host) error {
+	if h.Running() && strings.Contains(cmdline(h.PID), "systemd-nspawn") {
+		for _, pid := range pids() {
+			if parent(pid) == h.PID {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	return l.halt(ctx, h)
 }
 
 // halt stops the machine: cleanly (systemd shuts down), or killed after

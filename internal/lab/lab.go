@@ -296,13 +296,23 @@ func (l *Lab) Hosts() ([]*Host, error) {
 	return out, nil
 }
 
-// Stop powers a host off; its disk stays.
+// Stop shuts a host down cleanly; its disk stays.
 func (l *Lab) Stop(ctx context.Context, name string) error {
 	h, err := l.Host(name)
 	if err != nil {
 		return err
 	}
 	return l.halt(ctx, h)
+}
+
+// PowerOff cuts a host's power: it stops at once, without shutting down,
+// as a server does when its power is cut. Its disk stays.
+func (l *Lab) PowerOff(ctx context.Context, name string) error {
+	h, err := l.Host(name)
+	if err != nil {
+		return err
+	}
+	return l.cut(ctx, h)
 }
 
 // Start powers a stopped host on again, with its disk as it was.

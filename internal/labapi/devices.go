@@ -302,7 +302,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request) error {
 	switch in.Type {
 	case metalv1.DEVICEACTIONINPUTTYPE_POWER_OFF:
 		during, after = "powering_off", "inactive"
-		do = func(ctx context.Context) error { return s.lab.Stop(ctx, d.Hostname) }
+		do = func(ctx context.Context) error { return s.lab.PowerOff(ctx, d.Hostname) }
 	case metalv1.DEVICEACTIONINPUTTYPE_POWER_ON:
 		during, after = "powering_on", "active"
 		do = func(ctx context.Context) error { return s.lab.Start(ctx, d.Hostname) }
