@@ -35,6 +35,8 @@ var phases = []phase{
 	{name: "check, one file drifted per host", args: []string{"--check"}, drift: true},
 }
 
+var peerMax, peerRuns int
+
 type sample struct {
 	wall     time.Duration
 	rssKB    int64
@@ -48,7 +50,12 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per phase (the median is reported)")
 	out := flag.String("o", "docs/benchmarks.md", "the report")
 	runbookBin := flag.String("runbook", "bin/runbook", "the runbook binary")
+	flag.IntVar(&peerMax, "peer-max", 250, "measure ansible-playbook only up to this many hosts (it is slow)")
+	flag.IntVar(&peerRuns, "peer-runs", 0, "runs per phase for ansible-playbook; default: -runs")
 	flag.Parse()
+	if peerRuns == 0 {
+		peerRuns = *runs
+	}
 	if err := run(*sizes, *runs, *out, *runbookBin); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -79,17 +86,23 @@ func run(sizes string, runs int, out, runbookBin string) error {
 			return fmt.Errorf("-n: %q is not a host count from 1 to 250", field)
 		}
 		fmt.Fprintf(os.Stderr, "bench: %d light hosts\n", n)
+		start := time.Now()
 		hosts, err := grow(ctx, l, n)
 		if err != nil {
 			return err
 		}
+		fmt.Fprintf(os.Stderr, "bench: %d hosts up in %s\n", n, time.Since(start).Round(time.Second))
 		b := &bench{lab: l, hosts: hosts[:n], dir: work, runbook: runbookBin, ansible: ansible}
 		if err := b.write(); err != nil {
 			return err
 		}
 		results := map[string][][]sample{} // tool -> phase -> runs
 		for _, tool := range b.tools() {
-			for r := 0; r < runs; r++ {
+			times := runs
+			if tool == "ansible" {
+				times = peerRuns
+			}
+			for r := 0; r < times; r++ {
 				if err := b.reset(); err != nil {
 					return err
 				}
@@ -146,7 +159,7 @@ type bench struct {
 }
 
 func (b *bench) tools() []string {
-	if b.ansible == "" {
+	if b.ansible == "" || len(b.hosts) > peerMax {
 		return []string{"runbook"}
 	}
 	return []string{"runbook", "ansible"}
@@ -270,7 +283,11 @@ func median(xs []sample, f func(sample) float64) float64 {
 
 func (b *bench) table(w *strings.Builder, results map[string][][]sample) {
 	n := len(b.hosts)
-	fmt.Fprintf(w, "\n### %d hosts\n\n| phase | runbook | ansible-playbook | ratio | runbook peak RSS | SSH connections (runbook / ansible) | remote commands per host per step (runbook / ansible) |\n|---|---|---|---|---|---|---|\n", n)
+	peerDone := 0
+	if an, ok := results["ansible"]; ok {
+		peerDone = len(an[0])
+	}
+	fmt.Fprintf(w, "\n### %d hosts\n\n%d runs of runbook, %d of ansible-playbook.\n\n| phase | runbook | ansible-playbook | ratio | runbook peak RSS | SSH connections (runbook / ansible) | remote commands per host per step (runbook / ansible) |\n|---|---|---|---|---|---|---|\n", n, len(results["runbook"][0]), peerDone)
 	steps := 20.0
 	for i, p := range phases {
 		rb := results["runbook"][i]
@@ -278,7 +295,7 @@ func (b *bench) table(w *strings.Builder, results map[string][][]sample) {
 		rss := median(rb, func(s sample) float64 { return float64(s.rssKB) / 1024 })
 		conns := median(rb, func(s sample) float64 { return float64(s.conns) })
 		cmds := median(rb, func(s sample) float64 { return float64(s.commands) }) / float64(n) / steps
-		peer, ratio, peerConns, peerCmds := "not run", "", "-", "-"
+		peer, ratio, peerConns, peerCmds := "not run", "-", "-", "-"
 		if an, ok := results["ansible"]; ok {
 			aw := median(an[i], func(s sample) float64 { return s.wall.Seconds() })
 			peer = fmt.Sprintf("%.2fs", aw)
@@ -290,24 +307,48 @@ func (b *bench) table(w *strings.Builder, results map[string][][]sample) {
 	}
 }
 
+// writeReport puts the tables after the report's results mark, replacing
+// the sections of the host counts measured now and keeping the others, so
+// that sizes can be measured in separate runs.
 func writeReport(path, tables string, withAnsible bool) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
 	const mark = "<!-- results -->"
-	head, _, ok := strings.Cut(string(data), mark)
+	head, old, ok := strings.Cut(string(data), mark)
 	if !ok {
 		return fmt.Errorf("%s has no %s line to put the results after", path, mark)
 	}
+	sections := map[string]string{}
+	var order []string
+	old, _, _ = strings.Cut(old, "\nLast measured ")
+	for _, sec := range strings.Split(old+tables, "\n### ")[1:] {
+		title, _, _ := strings.Cut(sec, "\n")
+		if _, seen := sections[title]; !seen {
+			order = append(order, title)
+		}
+		sections[title] = "\n### " + strings.TrimRight(sec, "\n") + "\n"
+	}
+	slices.SortFunc(order, func(a, b string) int { return hostCount(a) - hostCount(b) })
 	host, _ := os.Hostname()
 	note := ""
 	if !withAnsible {
-		note = "\nansible-playbook was not installed: only runbook was measured.\n"
+		note = " ansible-playbook was not installed: only runbook was measured."
 	}
-	body := fmt.Sprintf("%s%s\n\nMeasured %s on %s (%d cores). Wall time is the median of the runs; SSH connections and remote commands are counted in the hosts' own sshd logs.%s%s",
-		head, mark, time.Now().UTC().Format("2006-01-02"), host, numCPU(), note, tables)
-	return os.WriteFile(path, []byte(body), 0o644)
+	var body strings.Builder
+	fmt.Fprintf(&body, "%s%s\n", head, mark)
+	for _, title := range order {
+		body.WriteString(sections[title])
+	}
+	fmt.Fprintf(&body, "\nLast measured %s on %s (%d cores). Wall time is the median of the runs; SSH connections and remote commands are counted in the hosts' own sshd logs.%s\n",
+		time.Now().UTC().Format("2006-01-02"), host, numCPU(), note)
+	return os.WriteFile(path, []byte(body.String()), 0o644)
+}
+
+func hostCount(title string) int {
+	n, _ := strconv.Atoi(strings.Fields(title)[0])
+	return n
 }
 
 func numCPU() int {

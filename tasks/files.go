@@ -63,11 +63,14 @@ func (f *FileInfo) InGroup(group string) bool { return group == f.Group || group
 // regular file when hash is set, its SHA-256. A symlink is reported as such,
 // not followed.
 func Stat(ctx context.Context, c Conn, path string, hash bool) (*FileInfo, error) {
+	// Shell builtins where they do: every process spawned on the host
+	// costs, across a fleet.
 	script := fmt.Sprintf(`p=%s
-if [ -d "$(dirname -- "$p")" ]; then echo parent; fi
+d=${p%%/*}
+if [ -d "${d:-/}" ]; then echo parent; fi
 if [ -e "$p" ] || [ -L "$p" ]; then
   LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p" || exit 1
-  if [ %t = true ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum -- "$p" | cut -d' ' -f1; fi
+  if [ %t = true ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum -- "$p"; fi
 fi`, Quote(path), hash)
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
@@ -94,8 +97,8 @@ func parseStat(path, out string) (*FileInfo, error) {
 			size, _ := strconv.ParseInt(f[7], 10, 64)
 			fi.Exists, fi.Type, fi.Mode = true, fileType(f[1]), Mode(mode)
 			fi.Owner, fi.UID, fi.Group, fi.GID, fi.Size = f[3], f[4], f[5], f[6], size
-		case len(line) == 64:
-			fi.SHA256 = line
+		case isSHA256Line(line):
+			fi.SHA256 = line[:64]
 		}
 	}
 	return fi, nil
@@ -146,12 +149,14 @@ func (m Mode) Perm() fs.FileMode { return fs.FileMode(m) & fs.ModePerm }
 // in one command. Files larger than limit are refused.
 func ReadWithInfo(ctx context.Context, c Conn, path string, limit int64) (*FileInfo, []byte, error) {
 	script := fmt.Sprintf(`p=%s
-if [ -d "$(dirname -- "$p")" ]; then echo parent; fi
+d=${p%%/*}
+if [ -d "${d:-/}" ]; then echo parent; fi
 if [ -e "$p" ] || [ -L "$p" ]; then
-  LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p" || exit 1
+  s=$(LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p") || exit 1
+  echo "$s"
   if [ -f "$p" ] && [ ! -L "$p" ]; then
-    sha256sum -- "$p" | cut -d' ' -f1
-    if [ "$(stat -c %%s -- "$p")" -le %d ]; then echo content; cat -- "$p"; fi
+    sha256sum -- "$p"
+    if [ "${s##*|}" -le %d ]; then echo content; cat -- "$p"; fi
   fi
 fi`, Quote(path), limit)
 	res, err := c.Run(ctx, script, nil)
@@ -170,4 +175,17 @@ fi`, Quote(path), limit)
 		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
 	return fi, body, nil
+}
+
+// isSHA256Line tells sha256sum's output: 64 hex digits, then the name.
+func isSHA256Line(line string) bool {
+	if len(line) < 64 || len(line) > 64 && line[64] != ' ' {
+		return false
+	}
+	for _, r := range line[:64] {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }

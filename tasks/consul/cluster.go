@@ -54,26 +54,21 @@ func (cl *Cluster) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, err
 	}
 	change := &tasks.Change{Summary: []string{"wait for " + strings.Join(missing, ", ")}}
 	change.Apply = func(ctx context.Context) (map[string]any, error) {
-		start := time.Now()
-		for {
+		waited, why, err := tasks.Poll(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) {
 			missing, err := cl.missing(ctx, c)
-			if err == nil && len(missing) == 0 {
-				change.Summary = []string{fmt.Sprintf("cluster ready after %s", time.Since(start).Round(100*time.Millisecond))}
-				return nil, nil
-			}
-			why := strings.Join(missing, ", ")
 			if err != nil {
-				why = err.Error()
+				return false, err.Error(), nil // the agent may be starting: keep looking
 			}
-			if time.Since(start) > timeout {
-				return nil, fmt.Errorf("the cluster is not ready after %s: still %s", timeout, why)
-			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(interval):
-			}
+			return len(missing) == 0, strings.Join(missing, ", "), nil
+		})
+		if errors.Is(err, tasks.ErrGaveUp) {
+			return nil, fmt.Errorf("the cluster is not ready after %s: still %s", timeout, why)
 		}
+		if err != nil {
+			return nil, err
+		}
+		change.Summary = []string{fmt.Sprintf("cluster ready after %s", waited.Round(100*time.Millisecond))}
+		return nil, nil
 	}
 	return change, nil
 }

@@ -238,25 +238,17 @@ func unhealthy(ctx context.Context, c *api.Client, ids []string) ([]string, erro
 }
 
 func waitPassing(ctx context.Context, h *tasks.Host, c *api.Client, ids []string, timeout, interval time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	_, why, err := tasks.Poll(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) {
 		bad, err := unhealthy(ctx, c, ids)
-		if err != nil {
-			return err
-		}
-		if len(bad) == 0 {
-			h.Say("%s passing", strings.Join(ids, ", "))
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not healthy after %s: %s", timeout, strings.Join(bad, "; "))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
+		return len(bad) == 0, strings.Join(bad, "; "), err
+	})
+	if errors.Is(err, tasks.ErrGaveUp) {
+		return fmt.Errorf("not healthy after %s: %s", timeout, why)
 	}
+	if err == nil {
+		h.Say("%s passing", strings.Join(ids, ", "))
+	}
+	return err
 }
 
 func notFound(err error) bool {

@@ -117,27 +117,16 @@ func (w *Wait) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 	}
 	c := &tasks.Change{Summary: []string{fmt.Sprintf("wait for %s (up to %s)", w.what(), timeout)}}
 	c.Apply = func(ctx context.Context) (map[string]any, error) {
-		start := time.Now()
-		deadline := start.Add(timeout)
-		for {
-			ok, last, err := w.try(ctx, h)
-			if err != nil {
-				return nil, err
-			}
-			waited := time.Since(start).Round(10 * time.Millisecond)
-			if ok {
-				c.Summary = []string{fmt.Sprintf("waited %s for %s", waited, w.what())}
-				return map[string]any{"waited_ms": waited.Milliseconds()}, nil
-			}
-			if time.Now().Add(interval).After(deadline) {
-				return nil, fmt.Errorf("gave up waiting for %s after %s%s", w.what(), waited, last)
-			}
-			select {
-			case <-time.After(interval):
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+		waited, last, err := tasks.Poll(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) { return w.try(ctx, h) })
+		waited = waited.Round(10 * time.Millisecond)
+		if errors.Is(err, tasks.ErrGaveUp) {
+			return nil, fmt.Errorf("gave up waiting for %s after %s%s", w.what(), waited, last)
 		}
+		if err != nil {
+			return nil, err
+		}
+		c.Summary = []string{fmt.Sprintf("waited %s for %s", waited, w.what())}
+		return map[string]any{"waited_ms": waited.Milliseconds()}, nil
 	}
 	return c, nil
 }
