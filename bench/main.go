@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -35,13 +36,18 @@ var phases = []phase{
 	{name: "check, one file drifted per host", args: []string{"--check"}, drift: true},
 }
 
-var peerMax, peerRuns int
+var (
+	peerMax, peerRuns int
+	keep              bool
+)
 
 type sample struct {
 	wall     time.Duration
 	rssKB    int64
-	conns    int
-	commands int
+	cpu      time.Duration // the tool's own CPU time, user and system, children included
+	conns    int           // SSH connections accepted, from the hosts' sshd logs
+	sessions int           // SSH sessions that ran a command, from the same logs
+	commands int           // remote commands run: runbook's own count; for ansible, its sessions
 	exit     int
 }
 
@@ -52,32 +58,59 @@ func main() {
 	runbookBin := flag.String("runbook", "bin/runbook", "the runbook binary")
 	flag.IntVar(&peerMax, "peer-max", 250, "measure ansible-playbook only up to this many hosts (it is slow)")
 	flag.IntVar(&peerRuns, "peer-runs", 0, "runs per phase for ansible-playbook; default: -runs")
+	flag.BoolVar(&keep, "keep", false, "leave the hosts and the work directory (inventory, known_hosts) for a closer look; -down removes them")
+	down := flag.Bool("down", false, "only take down the hosts that -keep left")
 	flag.Parse()
 	if peerRuns == 0 {
 		peerRuns = *runs
 	}
-	if err := run(*sizes, *runs, *out, *runbookBin); err != nil {
+	var err error
+	if *down {
+		err = takeDown()
+	} else {
+		err = run(*sizes, *runs, *out, *runbookBin)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sizes string, runs int, out, runbookBin string) error {
-	ctx := context.Background()
+// labConfig is the benchmark's own lab, apart from the user's.
+func labConfig() lab.Config {
 	cfg := lab.DefaultConfig()
 	cfg.StateDir, cfg.Prefix = "/var/lib/runbook/bench-lab", "rbb"
 	cfg.Public, cfg.Private = netip.MustParsePrefix("10.76.1.0/24"), netip.MustParsePrefix("10.76.2.0/24")
-	l, err := lab.Open(ctx, cfg, func(msg string) { fmt.Fprintln(os.Stderr, "lab:", msg) })
+	return cfg
+}
+
+func takeDown() error {
+	l, err := lab.Attach(labConfig())
 	if err != nil {
 		return err
 	}
-	defer l.Down(context.Background())
+	return l.Down(context.Background())
+}
+
+func run(sizes string, runs int, out, runbookBin string) error {
+	ctx := context.Background()
+	l, err := lab.Open(ctx, labConfig(), func(msg string) { fmt.Fprintln(os.Stderr, "lab:", msg) })
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer l.Down(context.Background())
+	}
 	ansible, _ := exec.LookPath("ansible-playbook")
 	work, err := os.MkdirTemp("", "runbook-bench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	if keep {
+		defer fmt.Fprintf(os.Stderr, "bench: hosts left up; inventory and known_hosts in %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
 
 	var report strings.Builder
 	for _, field := range strings.Split(sizes, ",") {
@@ -115,7 +148,7 @@ func run(sizes string, runs int, out, runbookBin string) error {
 						results[tool] = make([][]sample, len(phases))
 					}
 					results[tool][i] = append(results[tool][i], s)
-					fmt.Fprintf(os.Stderr, "bench: n=%d %s %q: %s exit %d, %d connections, %d commands\n", n, tool, p.name, s.wall.Round(time.Millisecond), s.exit, s.conns, s.commands)
+					fmt.Fprintf(os.Stderr, "bench: n=%d %s %q: %s exit %d, %d connections, %d sessions, %d commands\n", n, tool, p.name, s.wall.Round(time.Millisecond), s.exit, s.conns, s.sessions, s.commands)
 				}
 			}
 		}
@@ -225,7 +258,7 @@ func (b *bench) measure(tool string, p phase) (sample, error) {
 	}
 	var cmd *exec.Cmd
 	if tool == "runbook" {
-		args := append([]string{"apply", "-i", filepath.Join(b.dir, "hosts.yaml"), "--known-hosts", filepath.Join(b.dir, "known_hosts"), "--forks", strconv.Itoa(len(b.hosts))}, p.args...)
+		args := append([]string{"apply", "-i", filepath.Join(b.dir, "hosts.yaml"), "--known-hosts", filepath.Join(b.dir, "known_hosts"), "--forks", strconv.Itoa(len(b.hosts)), "--output", "json"}, p.args...)
 		cmd = exec.Command(b.runbook, append(args, "bench/site.yaml")...)
 	} else {
 		args := []string{"-i", filepath.Join(b.dir, "hosts.ini"), "bench/site.ansible.yml"}
@@ -237,7 +270,7 @@ func (b *bench) measure(tool string, p phase) (sample, error) {
 	}
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
-	conns0, cmds0 := b.count()
+	conns0, sessions0 := b.count()
 	start := time.Now()
 	err := cmd.Run()
 	s := sample{wall: time.Since(start)}
@@ -248,28 +281,53 @@ func (b *bench) measure(tool string, p phase) (sample, error) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		s.rssKB = ru.Maxrss
 	}
+	s.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	// runbook's check mode exits 2 when it finds drift.
 	if s.exit != 0 && !(tool == "runbook" && p.drift && s.exit == 2) {
 		return s, fmt.Errorf("%s %q exited %d:\n%s", tool, p.name, s.exit, tail(output.String(), 30))
 	}
 	time.Sleep(200 * time.Millisecond) // let sshd write its last lines
-	conns1, cmds1 := b.count()
-	s.conns, s.commands = conns1-conns0, cmds1-cmds0
+	conns1, sessions1 := b.count()
+	s.conns, s.sessions, s.commands = conns1-conns0, sessions1-sessions0, sessions1-sessions0
+	if tool == "runbook" {
+		if s.commands, err = recapCommands(output.Bytes()); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
+}
+
+// recapCommands adds up the commands runbook says (in its JSON recap) it
+// ran on the hosts. Its sessions are not its commands: they run in one
+// long-lived shell per host.
+func recapCommands(out []byte) (int, error) {
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	var ev struct {
+		Type  string                            `json:"type"`
+		Recap map[string]struct{ Commands int } `json:"recap"`
+	}
+	if err := json.Unmarshal(lines[len(lines)-1], &ev); err != nil || ev.Type != "recap" {
+		return 0, fmt.Errorf("runbook's output does not end with its recap: %s", tail(string(out), 3))
+	}
+	n := 0
+	for _, h := range ev.Recap {
+		n += h.Commands
+	}
+	return n, nil
 }
 
 // count adds up, over every host's sshd log, the connections accepted and
 // the sessions that ran a command.
-func (b *bench) count() (conns, commands int) {
+func (b *bench) count() (conns, sessions int) {
 	for _, h := range b.hosts {
 		data, err := os.ReadFile(h.ConsoleLog())
 		if err != nil {
 			continue
 		}
 		conns += bytes.Count(data, []byte("Accepted publickey"))
-		commands += bytes.Count(data, []byte("Starting session: command"))
+		sessions += bytes.Count(data, []byte("Starting session: command"))
 	}
-	return conns, commands
+	return conns, sessions
 }
 
 func median(xs []sample, f func(sample) float64) float64 {
@@ -287,23 +345,30 @@ func (b *bench) table(w *strings.Builder, results map[string][][]sample) {
 	if an, ok := results["ansible"]; ok {
 		peerDone = len(an[0])
 	}
-	fmt.Fprintf(w, "\n### %d hosts\n\n%d runs of runbook, %d of ansible-playbook.\n\n| phase | runbook | ansible-playbook | ratio | runbook peak RSS | SSH connections (runbook / ansible) | remote commands per host per step (runbook / ansible) |\n|---|---|---|---|---|---|---|\n", n, len(results["runbook"][0]), peerDone)
+	fmt.Fprintf(w, "\n### %d hosts\n\n%d runs of runbook, %d of ansible-playbook.\n\n| phase | runbook | ansible-playbook | ratio | runbook CPU | runbook peak RSS | SSH connections (runbook / ansible) | SSH sessions per host (runbook / ansible) | remote commands per host per step (runbook / ansible) |\n|---|---|---|---|---|---|---|---|---|\n", n, len(results["runbook"][0]), peerDone)
 	steps := 20.0
+	perHost := func(xs []sample, f func(sample) int) float64 {
+		return median(xs, func(s sample) float64 { return float64(f(s)) }) / float64(n)
+	}
+	conns := func(s sample) int { return s.conns }
+	sessions := func(s sample) int { return s.sessions }
+	commands := func(s sample) int { return s.commands }
 	for i, p := range phases {
 		rb := results["runbook"][i]
 		wall := median(rb, func(s sample) float64 { return s.wall.Seconds() })
 		rss := median(rb, func(s sample) float64 { return float64(s.rssKB) / 1024 })
-		conns := median(rb, func(s sample) float64 { return float64(s.conns) })
-		cmds := median(rb, func(s sample) float64 { return float64(s.commands) }) / float64(n) / steps
-		peer, ratio, peerConns, peerCmds := "not run", "-", "-", "-"
+		cpu := median(rb, func(s sample) float64 { return s.cpu.Seconds() })
+		peer, ratio, peerConns, peerSessions, peerCmds := "not run", "-", "-", "-", "-"
 		if an, ok := results["ansible"]; ok {
 			aw := median(an[i], func(s sample) float64 { return s.wall.Seconds() })
 			peer = fmt.Sprintf("%.2fs", aw)
 			ratio = fmt.Sprintf("%.1fx", aw/wall)
-			peerConns = fmt.Sprintf("%.0f", median(an[i], func(s sample) float64 { return float64(s.conns) }))
-			peerCmds = fmt.Sprintf("%.2f", median(an[i], func(s sample) float64 { return float64(s.commands) })/float64(n)/steps)
+			peerConns = fmt.Sprintf("%.0f", perHost(an[i], conns)*float64(n))
+			peerSessions = fmt.Sprintf("%.1f", perHost(an[i], sessions))
+			peerCmds = fmt.Sprintf("%.2f", perHost(an[i], commands)/steps)
 		}
-		fmt.Fprintf(w, "| %s | %.2fs | %s | %s | %.0f MB | %.0f / %s | %.2f / %s |\n", p.name, wall, peer, ratio, rss, conns, peerConns, cmds, peerCmds)
+		fmt.Fprintf(w, "| %s | %.2fs | %s | %s | %.2fs | %.0f MB | %.0f / %s | %.1f / %s | %.2f / %s |\n", p.name, wall, peer, ratio, cpu, rss,
+			perHost(rb, conns)*float64(n), peerConns, perHost(rb, sessions), peerSessions, perHost(rb, commands)/steps, peerCmds)
 	}
 }
 
@@ -341,7 +406,7 @@ func writeReport(path, tables string, withAnsible bool) error {
 	for _, title := range order {
 		body.WriteString(sections[title])
 	}
-	fmt.Fprintf(&body, "\nLast measured %s on %s (%d cores). Wall time is the median of the runs; SSH connections and remote commands are counted in the hosts' own sshd logs.%s\n",
+	fmt.Fprintf(&body, "\nLast measured %s on %s (%d cores). Wall time is the median of the runs; SSH connections and sessions are counted in the hosts' own sshd logs, runbook's remote commands in its JSON recap, ansible-playbook's as its sessions.%s\n",
 		time.Now().UTC().Format("2006-01-02"), host, numCPU(), note)
 	return os.WriteFile(path, []byte(body.String()), 0o644)
 }

@@ -3,13 +3,19 @@ package tasks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
+	pathpkg "path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/internal/transport"
 	"gopkg.in/yaml.v3"
 )
 
@@ -59,19 +65,55 @@ func (f *FileInfo) OwnedBy(user string) bool { return user == f.Owner || user ==
 // InGroup reports whether the file's group is group, by name or number.
 func (f *FileInfo) InGroup(group string) bool { return group == f.Group || group == f.GID }
 
-// Stat inspects path in one command: type, mode, ownership, size and, for a
-// regular file when hash is set, its SHA-256. A symlink is reported as such,
-// not followed.
-func Stat(ctx context.Context, c Conn, path string, hash bool) (*FileInfo, error) {
-	// Shell builtins where they do: every process spawned on the host
-	// costs, across a fleet.
+// OwnerName is the owner's name when it was asked for, else its uid.
+func (f *FileInfo) OwnerName() string { return cmpOr(f.Owner, f.UID) }
+
+// GroupName is the group's name when it was asked for, else its gid.
+func (f *FileInfo) GroupName() string { return cmpOr(f.Group, f.GID) }
+
+// Want says what Stat must find out beyond type, mode, owner and group ids
+// and size.
+type Want uint8
+
+const (
+	WantHash  Want = 1 << iota // the SHA-256 of a regular file
+	WantNames                  // the owner's and group's names
+)
+
+// WantNamesFor is WantNames when owner or group is given as a name rather
+// than a number: comparing then needs the file's owner's name.
+func WantNamesFor(owner, group string) Want {
+	for _, s := range []string{owner, group} {
+		if _, err := strconv.ParseUint(s, 10, 32); s != "" && err != nil {
+			return WantNames
+		}
+	}
+	return 0
+}
+
+// Stat inspects path in one round trip: type, mode, ownership, size and,
+// for a regular file when asked, its SHA-256. A symlink is reported as
+// such, not followed.
+//
+// Every process started on a host costs, across a fleet, more than the
+// round trip itself. So where the connection can look at files without a
+// command (transport.Inspector: SFTP for the login user), that is how it
+// is done, and a command runs only for the hash, all at once.
+func Stat(ctx context.Context, c Conn, path string, want Want) (*FileInfo, error) {
+	if in, ok := c.(transport.Inspector); ok && want&WantNames == 0 {
+		fi, _, err := inspect(ctx, c, in, path, want&WantHash != 0, 0)
+		if !errors.Is(err, transport.ErrCannotInspect) {
+			return fi, err
+		}
+	}
+	// Shell builtins where they do, for the same reason.
 	script := fmt.Sprintf(`p=%s
 d=${p%%/*}
 if [ -d "${d:-/}" ]; then echo parent; fi
 if [ -e "$p" ] || [ -L "$p" ]; then
   LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p" || exit 1
   if [ %t = true ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum -- "$p"; fi
-fi`, Quote(path), hash)
+fi`, Quote(path), want&WantHash != 0)
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
@@ -145,9 +187,79 @@ func ContentDiff(ctx context.Context, c Conn, path string, fi *FileInfo, want []
 // Perm is the mode as file permission bits.
 func (m Mode) Perm() fs.FileMode { return fs.FileMode(m) & fs.ModePerm }
 
+// inspect is Stat through an Inspector. The path, its parent directory
+// and, when asked, the file's hash or content (at most limit bytes, and one
+// more to tell a larger file) are looked at concurrently: one round trip.
+func inspect(ctx context.Context, c Conn, in transport.Inspector, p string, hash bool, limit int64) (*FileInfo, []byte, error) {
+	var (
+		wg      sync.WaitGroup
+		st      transport.FileStat
+		stErr   error
+		parent  bool
+		res     transport.Result
+		runErr  error
+		read    = limit > 0
+		command string
+	)
+	switch {
+	case read:
+		command = fmt.Sprintf(`p=%s
+if [ -f "$p" ] && [ ! -L "$p" ]; then exec head -c %d -- "$p"; fi`, Quote(p), limit+1)
+	case hash:
+		command = fmt.Sprintf(`p=%s
+if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum -- "$p"; fi`, Quote(p))
+	}
+	wg.Go(func() { st, stErr = in.Inspect(ctx, p, false) })
+	wg.Go(func() {
+		d, err := in.Inspect(ctx, pathpkg.Dir(p), true)
+		parent = err == nil && d.Type == "directory"
+	})
+	if command != "" {
+		wg.Go(func() { res, runErr = c.Run(ctx, command, nil) })
+	}
+	wg.Wait()
+	fi := &FileInfo{ParentDir: parent}
+	switch {
+	case errors.Is(stErr, fs.ErrNotExist):
+		return fi, nil, nil
+	case stErr != nil:
+		return nil, nil, stErr
+	case runErr != nil:
+		return nil, nil, fmt.Errorf("inspect %s: %w", p, runErr)
+	case !res.OK():
+		return nil, nil, fmt.Errorf("inspect %s: %s", p, res.Failure())
+	}
+	fi.Exists, fi.Type, fi.Mode, fi.Size = true, st.Type, Mode(st.Perm), st.Size
+	fi.UID, fi.GID = strconv.FormatUint(uint64(st.UID), 10), strconv.FormatUint(uint64(st.GID), 10)
+	if fi.Type != "file" {
+		return fi, nil, nil
+	}
+	out := string(res.Stdout)
+	switch {
+	case read && int64(len(res.Stdout)) > limit:
+		return nil, nil, fmt.Errorf("%s is larger than %d bytes", p, limit)
+	case read:
+		sum := sha256.Sum256(res.Stdout)
+		fi.SHA256 = hex.EncodeToString(sum[:])
+		return fi, res.Stdout, nil
+	case hash && isSHA256Line(strings.TrimSpace(out)):
+		fi.SHA256 = out[:64]
+	case hash:
+		// Replaced by something else between the two looks.
+		return nil, nil, fmt.Errorf("inspect %s: it changed while being inspected; run again", p)
+	}
+	return fi, nil, nil
+}
+
 // ReadWithInfo inspects path and, when it is a regular file, reads it, all
-// in one command. Files larger than limit are refused.
+// in one round trip. Files larger than limit are refused.
 func ReadWithInfo(ctx context.Context, c Conn, path string, limit int64) (*FileInfo, []byte, error) {
+	if in, ok := c.(transport.Inspector); ok {
+		fi, data, err := inspect(ctx, c, in, path, false, max(limit, 1))
+		if !errors.Is(err, transport.ErrCannotInspect) {
+			return fi, data, err
+		}
+	}
 	script := fmt.Sprintf(`p=%s
 d=${p%%/*}
 if [ -d "${d:-/}" ]; then echo parent; fi

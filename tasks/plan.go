@@ -104,7 +104,11 @@ type FileSpec struct {
 // for a diff the user asked for. The new content replaces the old
 // atomically, and ownership and mode are set in one more command.
 func PlanFile(ctx context.Context, h *Host, spec FileSpec) (*Change, error) {
-	fi, err := Stat(ctx, h.Conn, path.Clean(spec.Path), spec.Content != nil)
+	want := WantNamesFor(spec.Owner, spec.Group)
+	if spec.Content != nil {
+		want |= WantHash
+	}
+	fi, err := Stat(ctx, h.Conn, path.Clean(spec.Path), want)
 	if err != nil {
 		return nil, err
 	}
@@ -201,10 +205,10 @@ func Ownership(c *Change, p string, fi *FileInfo, owner, group string) []string 
 		return nil
 	}
 	if fi.Exists && owner != "" && owner != fi.UID {
-		c.Summary = append(c.Summary, fmt.Sprintf("~ owner %s -> %s", fi.Owner, owner))
+		c.Summary = append(c.Summary, fmt.Sprintf("~ owner %s -> %s", fi.OwnerName(), owner))
 	}
 	if fi.Exists && group != "" && group != fi.GID {
-		c.Summary = append(c.Summary, fmt.Sprintf("~ group %s -> %s", fi.Group, group))
+		c.Summary = append(c.Summary, fmt.Sprintf("~ group %s -> %s", fi.GroupName(), group))
 	}
 	spec := owner
 	if group != "" {

@@ -156,6 +156,9 @@ func (e *Engine) summary() *Summary {
 	sum := &Summary{Hosts: map[string]*Stats{}, Check: e.opts.Check}
 	for name, h := range e.hosts {
 		st := h.stats
+		if e.pool != nil {
+			st.Commands = e.pool.Commands(name)
+		}
 		sum.Hosts[name] = &st
 	}
 	return sum

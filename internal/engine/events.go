@@ -61,6 +61,9 @@ type Stats struct {
 	Skipped     int `json:"skipped"`
 	Unreachable int `json:"unreachable"`
 	Ignored     int `json:"ignored"`
+	// Commands counts the commands runbook ran on the host over SSH:
+	// probes, changes, handlers, facts; file transfers are not counted.
+	Commands int `json:"commands"`
 }
 
 func (s *Stats) add(st Status, ignored bool) {

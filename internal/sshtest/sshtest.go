@@ -32,6 +32,7 @@ type Server struct {
 	HostKey    ssh.PublicKey
 	Dir        string
 	cmd        *exec.Cmd
+	noSFTP     bool
 }
 
 // Require skips the test when sshd is not installed, loudly, or fails it
@@ -47,8 +48,14 @@ func Require(t testing.TB) {
 	}
 }
 
+// Option changes the server's configuration.
+type Option func(*Server)
+
+// WithoutSFTP leaves out the SFTP subsystem, as some hardened hosts do.
+func WithoutSFTP(s *Server) { s.noSFTP = true }
+
 // Start starts an sshd that lives as long as the test.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	Require(t)
 	dir := t.TempDir()
@@ -67,6 +74,9 @@ func Start(t testing.TB) *Server {
 		_ = os.MkdirAll("/run/sshd", 0o755)
 	}
 	s := &Server{Addr: "127.0.0.1", User: u.Username, KeyFile: filepath.Join(dir, "client_key"), HostKey: hostPub, Dir: dir}
+	for _, o := range opts {
+		o(s)
+	}
 	var lastErr error
 	for range 5 {
 		s.Port = freePort(t)
@@ -102,7 +112,7 @@ func (s *Server) start(t testing.TB) error {
 		"KbdInteractiveAuthentication no",
 		"PubkeyAuthentication yes",
 		"PermitRootLogin prohibit-password",
-		"Subsystem sftp internal-sftp",
+		map[bool]string{false: "Subsystem sftp internal-sftp", true: "# no sftp subsystem"}[s.noSFTP],
 		"MaxSessions 64",
 		"MaxStartups 512",
 		"LogLevel ERROR",

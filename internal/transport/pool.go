@@ -114,6 +114,24 @@ func (p *Pool) dial(ctx context.Context, t Target) (Conn, io.Closer, error) {
 // Opened counts the SSH connections made.
 func (p *Pool) Opened() int { return int(p.opened.Load()) }
 
+// Commands counts the commands run on host over SSH so far.
+func (p *Pool) Commands(host string) int {
+	p.mu.Lock()
+	e := p.conns[host]
+	p.mu.Unlock()
+	if e == nil {
+		return 0
+	}
+	select {
+	case <-e.ready:
+		if c, ok := e.conn.(interface{ Commands() int }); ok {
+			return c.Commands()
+		}
+	default:
+	}
+	return 0
+}
+
 // Close ends every connection.
 func (p *Pool) Close() error {
 	p.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/melbahja/goph"
@@ -37,8 +38,17 @@ type SSH struct {
 	user   string
 	client *goph.Client
 
-	sftpMu sync.Mutex
-	sftp   *sftp.Client
+	sftpMu  sync.Mutex
+	sftp    *sftp.Client
+	sftpErr error
+
+	// shMu is held while a command runs in sh; noShell is set when the
+	// host cannot run one, and commands then get a session each.
+	shMu    sync.Mutex
+	sh      *shell
+	noShell bool
+
+	commands atomic.Int64
 }
 
 // DialSSH connects to a host and verifies its key.
@@ -90,6 +100,9 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	}
 }
 
+// Commands counts the commands run on the host (not file transfers).
+func (s *SSH) Commands() int { return int(s.commands.Load()) }
+
 // LoginUser is the user the connection is logged in as.
 func (s *SSH) LoginUser() string { return s.user }
 
@@ -105,6 +118,12 @@ func (s *SSH) DialContext(ctx context.Context, network, addr string) (net.Conn, 
 
 // Close ends the connection.
 func (s *SSH) Close() error {
+	s.shMu.Lock()
+	if s.sh != nil {
+		s.sh.close()
+		s.sh = nil
+	}
+	s.shMu.Unlock()
 	s.sftpMu.Lock()
 	if s.sftp != nil {
 		s.sftp.Close()
@@ -113,9 +132,60 @@ func (s *SSH) Close() error {
 	return s.client.Close()
 }
 
-// Run runs cmd in a new session. When ctx is cancelled the remote command
-// is sent SIGTERM and the session closed.
+// Run runs cmd in the connection's long-lived shell (see shell), or in a
+// session of its own when it reads stdin or the shell is busy with another
+// command. When ctx is cancelled the remote command is sent SIGTERM.
 func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
+	s.commands.Add(1)
+	if stdin == nil && s.shMu.TryLock() {
+		res, err, ok := s.runInShell(ctx, cmd)
+		s.shMu.Unlock()
+		if ok {
+			return res, err
+		}
+	}
+	return s.runSession(ctx, cmd, stdin)
+}
+
+// runInShell runs cmd in the shell, starting it on first use; ok is false
+// when the host cannot run one, and nothing was run. The caller holds shMu.
+func (s *SSH) runInShell(ctx context.Context, cmd string) (res Result, err error, ok bool) {
+	if s.noShell {
+		return Result{}, nil, false
+	}
+	if s.sh == nil {
+		sh, err := startShell(ctx, s.client.Client)
+		if err != nil {
+			if ctx.Err() != nil {
+				return Result{}, ctx.Err(), true
+			}
+			if !s.alive() {
+				return Result{}, &ConnError{Host: s.host, Err: err}, true
+			}
+			s.noShell = true
+			return Result{}, nil, false
+		}
+		s.sh = sh
+	}
+	res, err = s.sh.run(ctx, cmd)
+	if err != nil {
+		s.sh.close()
+		s.sh = nil
+		if ctx.Err() == nil && !s.alive() {
+			err = &ConnError{Host: s.host, Err: fmt.Errorf("connection lost during the command: %w", err)}
+		}
+	}
+	return res, err, true
+}
+
+// alive asks the server whether the connection still stands.
+func (s *SSH) alive() bool {
+	_, _, err := s.client.SendRequest("keepalive@openssh.com", true, nil)
+	return err == nil
+}
+
+// runSession runs cmd in a new session.
+func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
 	sess, err := s.client.NewSession()
 	if err != nil {
 		return Result{}, &ConnError{Host: s.host, Err: fmt.Errorf("open session: %w", err)}
@@ -159,11 +229,16 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, err
 func (s *SSH) files() (*sftp.Client, error) {
 	s.sftpMu.Lock()
 	defer s.sftpMu.Unlock()
-	if s.sftp != nil {
-		return s.sftp, nil
+	if s.sftp != nil || s.sftpErr != nil {
+		return s.sftp, s.sftpErr
 	}
 	c, err := s.client.NewSftp(sftp.UseConcurrentWrites(true))
 	if err != nil {
+		if s.alive() {
+			// The server has no SFTP subsystem: remembered for the run.
+			s.sftpErr = fmt.Errorf("start sftp on %s (is sshd's sftp subsystem enabled?): %w", s.host, err)
+			return nil, s.sftpErr
+		}
 		return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start sftp: %w", err)}
 	}
 	s.sftp = c

@@ -125,15 +125,37 @@ func TestSSHCancelStopsCommand(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "done")
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(300 * time.Millisecond); cancel() }()
-	_, err = c.Run(ctx, "sleep 30; touch "+marker, nil)
+	_, err = c.Run(ctx, "sleep 31.5; touch "+marker, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	// What the command started is stopped, and the rest of it never runs.
+	for deadline := time.Now().Add(5 * time.Second); sleeping("31.5"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the cancelled command's sleep is still running")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the cancelled command went on to its end")
 	}
 	// The connection is still usable after a cancelled command.
 	res, err := c.Run(context.Background(), "true", nil)
 	if err != nil || !res.OK() {
 		t.Fatalf("Run after cancel = %v %v", res, err)
 	}
+}
+
+// sleeping reports whether a `sleep arg` process runs on this machine.
+func sleeping(arg string) bool {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range cmdlines {
+		if b, err := os.ReadFile(f); err == nil && string(b) == "sleep\x00"+arg+"\x00" {
+			return true
+		}
+	}
+	return false
 }
 
 func TestHostKeyUnknownIsRefused(t *testing.T) {

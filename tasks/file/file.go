@@ -71,7 +71,7 @@ func (f *File) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 		}
 		return tasks.PlanFile(ctx, h, spec)
 	}
-	fi, err := tasks.Stat(ctx, h.Conn, p, false)
+	fi, err := tasks.Stat(ctx, h.Conn, p, tasks.WantNamesFor(f.Owner, f.Group))
 	if err != nil {
 		return nil, err
 	}

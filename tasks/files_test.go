@@ -1,0 +1,129 @@
+package tasks_test
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runbookdev/runbook/internal/sshtest"
+	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/tasks"
+)
+
+// commandsOnly hides a connection's Inspector, so that Stat and
+// ReadWithInfo take the path they take when becoming another user.
+type commandsOnly struct{ c transport.Conn }
+
+func (c commandsOnly) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.Result, error) {
+	return c.c.Run(ctx, cmd, stdin)
+}
+func (c commandsOnly) WriteFile(ctx context.Context, p string, r io.Reader, m fs.FileMode) error {
+	return c.c.WriteFile(ctx, p, r, m)
+}
+func (c commandsOnly) ReadFile(ctx context.Context, p string, w io.Writer) error {
+	return c.c.ReadFile(ctx, p, w)
+}
+
+// Looking at files through SFTP (or the controller's kernel) and through
+// commands must see the same thing.
+func TestStatWaysAgree(t *testing.T) {
+	s := sshtest.Start(t)
+	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
+	defer pool.Close()
+	remote, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, content string, mode fs.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // past the umask, with setuid
+			t.Fatal(err)
+		}
+		return p
+	}
+	file := write("file", "hello\n", 0o640)
+	setuid := write("setuid", "", 0o755|fs.ModeSetuid)
+	big := write("big", strings.Repeat("x", 100), 0o644)
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o750)
+	link := filepath.Join(dir, "link")
+	os.Symlink(file, link)
+	paths := []string{file, setuid, big, sub, link, filepath.Join(dir, "missing"), filepath.Join(dir, "nodir", "x"), filepath.Join(file, "x"), "/"}
+
+	ctx := context.Background()
+	for _, conn := range []struct {
+		name string
+		c    transport.Conn
+	}{{"ssh", remote}, {"local", transport.Local{}}} {
+		if _, ok := conn.c.(transport.Inspector); !ok {
+			t.Fatalf("%s connection is not an Inspector", conn.name)
+		}
+		for _, p := range paths {
+			fast, err1 := tasks.Stat(ctx, conn.c, p, tasks.WantHash)
+			slow, err2 := tasks.Stat(ctx, commandsOnly{conn.c}, p, tasks.WantHash)
+			if err1 != nil || err2 != nil {
+				t.Errorf("%s: Stat(%s): %v / %v", conn.name, p, err1, err2)
+				continue
+			}
+			slow.Owner, slow.Group = "", "" // names are only asked for with WantNames
+			if p == setuid && fast.Mode != 0o4755 {
+				t.Errorf("%s: %s has mode %s, want 4755", conn.name, p, fast.Mode)
+			}
+			if *fast != *slow {
+				t.Errorf("%s: Stat(%s):\n inspected %+v\n commands  %+v", conn.name, p, *fast, *slow)
+			}
+
+			fi1, data1, err1 := tasks.ReadWithInfo(ctx, conn.c, p, 50)
+			fi2, data2, err2 := tasks.ReadWithInfo(ctx, commandsOnly{conn.c}, p, 50)
+			if (err1 == nil) != (err2 == nil) || string(data1) != string(data2) {
+				t.Errorf("%s: ReadWithInfo(%s) = %q, %v / %q, %v", conn.name, p, data1, err1, data2, err2)
+				continue
+			}
+			if err1 == nil {
+				fi2.Owner, fi2.Group = "", ""
+				if *fi1 != *fi2 {
+					t.Errorf("%s: ReadWithInfo(%s):\n inspected %+v\n commands  %+v", conn.name, p, *fi1, *fi2)
+				}
+			}
+		}
+	}
+}
+
+// A host without an SFTP subsystem is inspected with commands, and a file
+// cannot be written to it: the error says why, and the host is not taken
+// for unreachable.
+func TestStatWithoutSFTP(t *testing.T) {
+	s := sshtest.Start(t, sshtest.WithoutSFTP)
+	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
+	defer pool.Close()
+	c, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fi, err := tasks.Stat(ctx, c, p, tasks.WantHash)
+	if err != nil || !fi.Exists || fi.Mode != 0o600 || fi.SHA256 == "" {
+		t.Fatalf("Stat = %+v, %v", fi, err)
+	}
+	_, data, err := tasks.ReadWithInfo(ctx, c, p, 100)
+	if err != nil || string(data) != "x\n" {
+		t.Fatalf("ReadWithInfo = %q, %v", data, err)
+	}
+	err = c.WriteFile(ctx, p, strings.NewReader("y"), 0o600)
+	if err == nil || transport.IsConnError(err) || !strings.Contains(err.Error(), "sftp subsystem") {
+		t.Fatalf("WriteFile = %v, want an error about the sftp subsystem", err)
+	}
+}
