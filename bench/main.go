@@ -46,7 +46,7 @@ type sample struct {
 	rssKB    int64
 	cpu      time.Duration // the tool's own CPU time, user and system, children included
 	conns    int           // SSH connections accepted, from the hosts' sshd logs
-	sessions int           // SSH sessions that ran a command, from the same logs
+	sessions int           // SSH sessions that ran a command (not SFTP), from the same logs
 	commands int           // remote commands run: runbook's own count; for ansible, its sessions
 	exit     int
 }

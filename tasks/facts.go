@@ -7,16 +7,20 @@ import (
 	"strings"
 )
 
-// factsScript prints everything facts are made of, in one command.
-const factsScript = `echo "hostname=$(hostname 2>/dev/null || cat /etc/hostname)"
+// factsScript prints everything facts are made of, in one command. It
+// reads what it can with shell builtins and starts two programs (uname,
+// ip): every process started on a host costs, across a fleet.
+const factsScript = `if IFS= read -r h </proc/sys/kernel/hostname; then echo "hostname=$h"
+else echo "hostname=$(hostname || cat /etc/hostname)"; fi 2>/dev/null
 ( . /etc/os-release 2>/dev/null; echo "os_id=$ID"; echo "os_version=$VERSION_ID"; echo "os_like=$ID_LIKE"; echo "os_name=$PRETTY_NAME" )
-echo "arch=$(uname -m)"
-echo "kernel=$(uname -r)"
-echo "--addr"
-ip -j addr show 2>/dev/null
-echo
-echo "--route"
-ip -j route show default 2>/dev/null
+set -- $(uname -rm)
+echo "kernel=$1"
+echo "arch=$2"
+echo "--ip"
+ip -j -batch - <<'EOF' 2>/dev/null
+addr show
+route show default
+EOF
 echo`
 
 // GatherFacts reads the host's facts: hostname, OS, CPU architecture,
@@ -31,8 +35,7 @@ func GatherFacts(ctx context.Context, c Conn) (map[string]any, error) {
 		return nil, fmt.Errorf("gather facts: %s", res.Failure())
 	}
 	out := string(res.Stdout)
-	head, rest, _ := strings.Cut(out, "--addr\n")
-	addrJSON, routeJSON, _ := strings.Cut(rest, "--route\n")
+	head, ipJSON, _ := strings.Cut(out, "--ip\n")
 	kv := map[string]string{}
 	for _, line := range strings.Split(head, "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok {
@@ -58,10 +61,18 @@ func GatherFacts(ctx context.Context, c Conn) (map[string]any, error) {
 			Prefix int    `json:"prefixlen"`
 		} `json:"addr_info"`
 	}
-	if s := strings.TrimSpace(addrJSON); s != "" {
-		if err := json.Unmarshal([]byte(s), &links); err != nil {
+	var routes []struct {
+		Dev     string `json:"dev"`
+		Gateway string `json:"gateway"`
+	}
+	// Two JSON arrays one after the other: addresses, then the default
+	// route. No ip, or one too old for -j, leaves both empty.
+	if s := strings.TrimSpace(ipJSON); s != "" {
+		dec := json.NewDecoder(strings.NewReader(s))
+		if err := dec.Decode(&links); err != nil {
 			return nil, fmt.Errorf("gather facts: read `ip -j addr`: %w", err)
 		}
+		_ = dec.Decode(&routes)
 	}
 	ifaces := map[string]any{}
 	for _, l := range links {
@@ -77,13 +88,6 @@ func GatherFacts(ctx context.Context, c Conn) (map[string]any, error) {
 		ifaces[l.Name] = map[string]any{"ipv4": v4, "ipv6": v6}
 	}
 	facts["interfaces"] = ifaces
-	var routes []struct {
-		Dev     string `json:"dev"`
-		Gateway string `json:"gateway"`
-	}
-	if s := strings.TrimSpace(routeJSON); s != "" {
-		_ = json.Unmarshal([]byte(s), &routes)
-	}
 	facts["default_interface"], facts["default_ipv4"], facts["default_gateway"] = "", "", ""
 	if len(routes) > 0 {
 		facts["default_interface"], facts["default_gateway"] = routes[0].Dev, routes[0].Gateway

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -125,15 +124,12 @@ func startShell(ctx context.Context, client *ssh.Client) (*shell, error) {
 // the command started still holds them), so the caller must not touch what
 // it writes to.
 func (sh *shell) await(ctx context.Context, read func() error) error {
-	done := make(chan error, 1)
-	go func() { done <- read() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
+	err := withCtx(ctx, read)
+	if err != nil && ctx.Err() != nil {
 		sh.kill()
 		return ctx.Err()
 	}
+	return err
 }
 
 // kill stops the running command and ends the shell. It waits for the
@@ -204,17 +200,17 @@ func (sh *shell) run(ctx context.Context, cmd string) (Result, error) {
 // framed reads one of the shell's output streams up to the markers that
 // end each command's part of it.
 type framed struct {
-	r       *bufio.Reader
-	pending []byte
+	r       io.Reader
+	chunk   []byte // read buffer, kept for the run
+	pending []byte // read but not yet passed on
 }
 
-func newFramed(r io.Reader) *framed { return &framed{r: bufio.NewReaderSize(r, 32<<10)} }
+func newFramed(r io.Reader) *framed { return &framed{r: r, chunk: make([]byte, 32<<10)} }
 
 // until copies the stream to w up to marker, and consumes the marker.
 // Output is passed on as it comes, holding back only what could be the
 // start of the marker.
 func (f *framed) until(marker []byte, w io.Writer) error {
-	buf := make([]byte, 32<<10)
 	for {
 		if i := bytes.Index(f.pending, marker); i >= 0 {
 			_, _ = w.Write(f.pending[:i])
@@ -226,8 +222,8 @@ func (f *framed) until(marker []byte, w io.Writer) error {
 			_, _ = w.Write(f.pending[:cut])
 			f.pending = append(f.pending[:0], f.pending[cut:]...)
 		}
-		n, err := f.r.Read(buf)
-		f.pending = append(f.pending, buf[:n]...)
+		n, err := f.r.Read(f.chunk)
+		f.pending = append(f.pending, f.chunk[:n]...)
 		if err != nil && n == 0 {
 			return err
 		}

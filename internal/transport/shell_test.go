@@ -11,14 +11,21 @@ import (
 	"github.com/runbookdev/runbook/internal/transport"
 )
 
-// The commands of a run share one shell on the host; each must still
-// behave as if it had a shell of its own.
-func TestSSHShellFraming(t *testing.T) {
+// connect is a connection to a new sshd of the test's own.
+func connect(t *testing.T) transport.Conn {
+	t.Helper()
 	s := sshtest.Start(t)
 	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// The commands of a run share one shell on the host; each must still
+// behave as if it had a shell of its own.
+func TestSSHShellFraming(t *testing.T) {
+	c := connect(t)
 	ctx := context.Background()
 	run := func(cmd string) transport.Result {
 		t.Helper()
@@ -74,13 +81,9 @@ func TestSSHShellFraming(t *testing.T) {
 // When the shell is killed under a command, the command fails, and the
 // next one gets a new shell.
 func TestSSHShellKilled(t *testing.T) {
-	s := sshtest.Start(t)
-	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connect(t)
 	ctx := context.Background()
-	_, err = c.Run(ctx, "read -r s </proc/self/stat; set -- $s; kill -KILL $4; sleep 1", nil)
+	_, err := c.Run(ctx, "read -r s </proc/self/stat; set -- $s; kill -KILL $4; sleep 1", nil)
 	if err == nil || transport.IsConnError(err) {
 		t.Fatalf("Run = %v, want an error that is not about the connection", err)
 	}
@@ -92,11 +95,7 @@ func TestSSHShellKilled(t *testing.T) {
 
 // Commands of one host that overlap do not wait for each other.
 func TestSSHConcurrentRuns(t *testing.T) {
-	s := sshtest.Start(t)
-	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connect(t)
 	var wg sync.WaitGroup
 	outs := make([][]byte, 6)
 	for i := range outs {
