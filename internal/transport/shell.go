@@ -21,11 +21,15 @@ import (
 // (sshd's fork, a login shell's exec): on a fleet it is most of the cost of
 // a step that finds nothing to change.
 //
-// Each command runs in a subshell with stdin from /dev/null, so it cannot
-// change the shell's directory, variables or options, nor end it with exit.
-// Output is framed by a random nonce that is fresh for every command:
+// The shell reads its input as any script, in blocks (a shell's read
+// builtin would take a system call per byte), and each command arrives as
+// one call of a function defined first, with the command single-quoted.
+// Each runs in a subshell with stdin from /dev/null and no positional
+// parameters, so it cannot change the shell's directory, variables or
+// options, nor end it with exit, nor read the shell's input. Output is
+// framed by a random nonce that is fresh for every command:
 //
-//	controller -> shell:  <nonce>\n<command lines>\n<nonce>\n
+//	controller -> shell:  rb <nonce> '<command>'\n
 //	shell -> stderr:      <stderr>\n<nonce>\n
 //	shell -> stdout:      <stdout>\n<nonce> <exit status>\n
 //
@@ -39,22 +43,19 @@ type shell struct {
 	stderr *framed
 }
 
-// shellScript is what the session runs, in /bin/sh (started by the login
-// shell, as any session command is). It says it is ready with its pid,
-// which a cancellation needs (see kill).
-const shellScript = `printf '%s %s\n' "$1" "$$"
-while IFS= read -r rb_n; do
-  rb_c=
-  while IFS= read -r rb_l; do
-    [ "$rb_l" = "$rb_n" ] && break
-    rb_c="$rb_c$rb_l
-"
-  done
-  (eval "$rb_c") </dev/null
+// shellPrelude is the first input of the shell, /bin/sh reading its
+// script from stdin (started by the login shell, as any session command
+// is). It says it is ready with its pid, which a cancellation needs (see
+// kill).
+const shellPrelude = `set --
+rb() {
+  (rb_c=$2; shift 2; eval "$rb_c") </dev/null
   rb_s=$?
-  printf '\n%s\n' "$rb_n" >&2
-  printf '\n%s %d\n' "$rb_n" "$rb_s"
-done`
+  printf '\n%s\n' "$1" >&2
+  printf '\n%s %d\n' "$1" "$rb_s"
+}
+printf '%s %s\n' READY "$$"
+`
 
 // killScript stops the processes below the shell (the running command and
 // what it started), parents first so none starts another meanwhile, then
@@ -101,7 +102,10 @@ func startShell(ctx context.Context, client *ssh.Client) (*shell, error) {
 	}
 	ready := nonce()
 	if err == nil {
-		err = sess.Start("sh -c " + quote(shellScript) + " sh " + ready)
+		err = sess.Start("sh -s")
+	}
+	if err == nil {
+		_, err = io.WriteString(sh.stdin, strings.Replace(shellPrelude, "READY", ready, 1))
 	}
 	if err == nil {
 		err = sh.await(ctx, func() error {
@@ -167,17 +171,12 @@ var errShellEnded = errors.New("the host's shell ended before the command did")
 // unusable.
 func (sh *shell) run(ctx context.Context, cmd string) (Result, error) {
 	n := nonce()
-	var msg strings.Builder
-	msg.WriteString(n + "\n" + cmd)
-	if !strings.HasSuffix(cmd, "\n") {
-		msg.WriteByte('\n')
-	}
-	msg.WriteString(n + "\n")
+	msg := "rb " + n + " " + quote(cmd) + "\n"
 
 	var out, errOut capped
 	code := -1
 	err := sh.await(ctx, func() error {
-		if _, err := io.WriteString(sh.stdin, msg.String()); err != nil {
+		if _, err := io.WriteString(sh.stdin, msg); err != nil {
 			return err
 		}
 		stderrDone := make(chan error, 1)

@@ -51,6 +51,8 @@ func TestSSHShellFraming(t *testing.T) {
 		{cmd: "echo one\necho two\n", stdout: "one\ntwo\n"},
 		{cmd: "cat <<'X'\nrb-0000\n\nX", stdout: "rb-0000\n\n"},
 		{cmd: "exit 3", code: 3},
+		{cmd: `echo "[$#$1]"`, stdout: "[0]\n"}, // no positional parameters
+		{cmd: "echo 'it'\\''s' \"$(echo '\\')\"", stdout: "it's \\\n"},
 	} {
 		res := run(tc.cmd)
 		if string(res.Stdout) != tc.stdout || string(res.Stderr) != tc.stderr || res.Code != tc.code {
