@@ -250,9 +250,32 @@ func TestWalkthrough(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	for i := range 10 {
-		if out, code := w.sh("fcc00", "socat -u TCP:127.0.0.1:9191,connect-timeout=5 -"); code != 0 || out == "" {
-			t.Errorf("read %d through the mesh failed with fcs01 down (exit %d)", i, code)
+	// fcc00's sidecar learns of it through its own agent, a moment later.
+	for {
+		passing, _ := w.sh("fcc00", "curl -s '127.0.0.1:8500/v1/health/connect/fcs?passing'")
+		if strings.Contains(passing, `"fcs00"`) && !strings.Contains(passing, `"fcs01"`) {
+			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fcc00's agent still offers fcs01 to the mesh: %s", passing)
+		}
+		time.Sleep(time.Second)
+	}
+	// Then every read succeeds: ten in a row, and the proxy is given a
+	// few seconds to apply the change it was told of.
+	var failures []string
+	for ok, start := 0, time.Now(); ok < 10; {
+		if out, code := w.sh("fcc00", "socat -u TCP:127.0.0.1:9191,connect-timeout=5 -"); code != 0 || out == "" {
+			failures = append(failures, fmt.Sprintf("%s: exit %d, %d bytes", time.Since(start).Round(100*time.Millisecond), code, len(out)))
+			ok = 0
+		} else {
+			ok++
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("reads through the mesh keep failing with fcs01 down: %s", strings.Join(failures, "; "))
+		}
+	}
+	if len(failures) > 0 {
+		t.Logf("reads that failed while fcc00's sidecar caught up: %s", strings.Join(failures, "; "))
 	}
 }

@@ -25,7 +25,9 @@ func TestWaitForPort(t *testing.T) {
 	}
 	opened := make(chan net.Listener, 1)
 	go func() {
-		time.Sleep(500 * time.Millisecond)
+		// Long enough that the apply, even on a loaded machine, finds
+		// the port closed first and has to wait.
+		time.Sleep(2 * time.Second)
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			t.Error(err)
