@@ -57,7 +57,14 @@ type FileInfo struct {
 	Size      int64
 	SHA256    string // for regular files, when asked
 	ParentDir bool   // the parent directory exists
+	// ParentTrusted says the parent directory is root's and writable by
+	// nobody else: no other user can swap the path for a symlink, so it
+	// may be changed in place by name.
+	ParentTrusted bool
 }
+
+// trusted tells a directory that only root can change (see ParentTrusted).
+func trusted(uid, perm uint32) bool { return uid == 0 && perm&0o022 == 0 }
 
 // OwnedBy reports whether the file's owner is user, by name or number.
 func (f *FileInfo) OwnedBy(user string) bool { return user == f.Owner || user == f.UID }
@@ -97,8 +104,8 @@ func WantNamesFor(owner, group string) Want {
 //
 // Every process started on a host costs, across a fleet, more than the
 // round trip itself. So where the connection can look at files without a
-// command (transport.Inspector: SFTP for the login user), that is how it
-// is done, and a command runs only for the hash, all at once.
+// command (transport.Inspector: SFTP), that is how it is done, and a
+// command runs only for the hash, all at once.
 func Stat(ctx context.Context, c Conn, path string, want Want) (*FileInfo, error) {
 	if in, ok := c.(transport.Inspector); ok && want&WantNames == 0 {
 		fi, _, err := inspect(ctx, c, in, path, want&WantHash != 0, 0)
@@ -108,12 +115,11 @@ func Stat(ctx context.Context, c Conn, path string, want Want) (*FileInfo, error
 	}
 	// Shell builtins where they do, for the same reason.
 	script := fmt.Sprintf(`p=%s
-d=${p%%/*}
-if [ -d "${d:-/}" ]; then echo parent; fi
+%s
 if [ -e "$p" ] || [ -L "$p" ]; then
   LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p" || exit 1
   if [ %t = true ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum -- "$p"; fi
-fi`, Quote(path), want&WantHash != 0)
+fi`, Quote(path), parentScript, want&WantHash != 0)
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
@@ -124,12 +130,21 @@ fi`, Quote(path), want&WantHash != 0)
 	return parseStat(path, string(res.Stdout))
 }
 
+// parentScript prints the parent directory of $p, when it exists, as
+// parent|UID|MODE.
+const parentScript = `d=${p%/*}
+if [ -d "${d:-/}" ]; then LC_ALL=C stat -L -c 'parent|%u|%a' -- "${d:-/}" || echo parent; fi`
+
 func parseStat(path, out string) (*FileInfo, error) {
 	fi := &FileInfo{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		switch {
-		case line == "parent":
+		case line == "parent" || strings.HasPrefix(line, "parent|"):
+			f := strings.Split(line, "|")
+			uid, err1 := strconv.ParseUint(f[1], 10, 32)
+			perm, err2 := strconv.ParseUint(f[len(f)-1], 8, 32)
 			fi.ParentDir = true
+			fi.ParentTrusted = len(f) == 3 && err1 == nil && err2 == nil && trusted(uint32(uid), uint32(perm))
 		case strings.HasPrefix(line, "stat|"):
 			f := strings.Split(line, "|")
 			if len(f) != 8 {
@@ -187,19 +202,31 @@ func ContentDiff(ctx context.Context, c Conn, path string, fi *FileInfo, want []
 // Perm is the mode as file permission bits.
 func (m Mode) Perm() fs.FileMode { return fs.FileMode(m) & fs.ModePerm }
 
+// FileMode is the mode as Go has it, with setuid, setgid and sticky.
+func (m Mode) FileMode() fs.FileMode {
+	fm := m.Perm()
+	for bit, flag := range map[Mode]fs.FileMode{0o4000: fs.ModeSetuid, 0o2000: fs.ModeSetgid, 0o1000: fs.ModeSticky} {
+		if m&bit != 0 {
+			fm |= flag
+		}
+	}
+	return fm
+}
+
 // inspect is Stat through an Inspector. The path, its parent directory
 // and, when asked, the file's hash or content (at most limit bytes, and one
 // more to tell a larger file) are looked at concurrently: one round trip.
 func inspect(ctx context.Context, c Conn, in transport.Inspector, p string, hash bool, limit int64) (*FileInfo, []byte, error) {
 	var (
-		wg      sync.WaitGroup
-		st      transport.FileStat
-		stErr   error
-		parent  bool
-		res     transport.Result
-		runErr  error
-		read    = limit > 0
-		command string
+		wg            sync.WaitGroup
+		st            transport.FileStat
+		stErr         error
+		parent        bool
+		parentTrusted bool
+		res           transport.Result
+		runErr        error
+		read          = limit > 0
+		command       string
 	)
 	switch {
 	case read:
@@ -213,12 +240,13 @@ if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum -- "$p"; fi`, Quote(p))
 	wg.Go(func() {
 		d, err := in.Inspect(ctx, pathpkg.Dir(p), true)
 		parent = err == nil && d.Type == "directory"
+		parentTrusted = parent && trusted(d.UID, d.Perm)
 	})
 	if command != "" {
 		wg.Go(func() { res, runErr = c.Run(ctx, command, nil) })
 	}
 	wg.Wait()
-	fi := &FileInfo{ParentDir: parent}
+	fi := &FileInfo{ParentDir: parent, ParentTrusted: parentTrusted}
 	switch {
 	case errors.Is(stErr, fs.ErrNotExist):
 		return fi, nil, nil
@@ -261,8 +289,7 @@ func ReadWithInfo(ctx context.Context, c Conn, path string, limit int64) (*FileI
 		}
 	}
 	script := fmt.Sprintf(`p=%s
-d=${p%%/*}
-if [ -d "${d:-/}" ]; then echo parent; fi
+%s
 if [ -e "$p" ] || [ -L "$p" ]; then
   s=$(LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p") || exit 1
   echo "$s"
@@ -270,7 +297,7 @@ if [ -e "$p" ] || [ -L "$p" ]; then
     sha256sum -- "$p"
     if [ "${s##*|}" -le %d ]; then echo content; cat -- "$p"; fi
   fi
-fi`, Quote(path), limit)
+fi`, Quote(path), parentScript, limit)
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)

@@ -7,9 +7,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -154,70 +154,151 @@ func PlanFileAt(ctx context.Context, h *Host, spec FileSpec, fi *FileInfo) (*Cha
 			}
 		}
 	}
-	var cmds []string
-	if write && fi.Exists {
-		// The new content is a new file, owned by whoever wrote it: it
-		// gets the old file's owner and group unless told otherwise.
-		Ownership(c, p, fi, spec.Owner, spec.Group)
-		cmds = append(cmds, "chown "+Quote(cmpOr(spec.Owner, fi.UID)+":"+cmpOr(spec.Group, fi.GID))+" "+Quote(p))
-	} else {
-		cmds = append(cmds, Ownership(c, p, fi, spec.Owner, spec.Group)...)
-	}
+	owner, group := Ownership(c, p, fi, spec.Owner, spec.Group)
 	if fi.Exists && mode != fi.Mode {
 		c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, mode))
 	}
-	// chown clears setuid and setgid, and the upload cannot set them.
-	if !write && mode != fi.Mode || len(cmds) > 0 && mode.Perm() != fs.FileMode(mode) || write && mode.Perm() != fs.FileMode(mode) {
-		cmds = append(cmds, chmod(mode, p))
-	}
-	if !write && len(cmds) == 0 {
-		return c, nil
-	}
-	c.Apply = func(ctx context.Context) (map[string]any, error) {
-		if write {
+	if write {
+		c.Apply = func(ctx context.Context) (map[string]any, error) {
+			// The new content is a new file: it keeps the old one's owner
+			// and group unless told otherwise.
+			uid, gid, err := ids(ctx, h.Conn, cmpOr(owner, fi.UID), cmpOr(group, fi.GID))
+			if err != nil {
+				return nil, err
+			}
 			r, err := content.open()
 			if err != nil {
 				return nil, err
 			}
 			defer r.Close()
-			if err := h.Conn.WriteFile(ctx, p, r, mode.Perm()); err != nil {
-				return nil, err
-			}
+			attrs := FileAttrs{Mode: mode.FileMode(), UID: uid, GID: gid, Size: content.Size()}
+			return nil, h.Conn.WriteFile(ctx, p, r, attrs)
 		}
-		if len(cmds) == 0 {
-			return nil, nil
+		return c, nil
+	}
+	var newMode *Mode
+	if mode != fi.Mode {
+		newMode = &mode
+	}
+	if cmd := AttrsCommand(p, fi, owner, group, newMode); cmd != "" {
+		c.Apply = func(ctx context.Context) (map[string]any, error) {
+			return nil, RunOK(ctx, h.Conn, cmd)
 		}
-		return nil, RunOK(ctx, h.Conn, strings.Join(cmds, " && "))
 	}
 	return c, nil
 }
 
-// Ownership returns the chown that gives p the wanted owner and group, if
-// it needs one, and says so in c.
-func Ownership(c *Change, p string, fi *FileInfo, owner, group string) []string {
+// Ownership says in c how the owner and group of the file at p change,
+// and returns those that do ("" for none).
+func Ownership(c *Change, p string, fi *FileInfo, owner, group string) (string, string) {
 	if owner != "" && fi.Exists && fi.OwnedBy(owner) {
 		owner = ""
 	}
 	if group != "" && fi.Exists && fi.InGroup(group) {
 		group = ""
 	}
-	if owner == "" && group == "" {
-		return nil
-	}
-	if fi.Exists && owner != "" && owner != fi.UID {
+	if fi.Exists && owner != "" {
 		c.Summary = append(c.Summary, fmt.Sprintf("~ owner %s -> %s", fi.OwnerName(), owner))
 	}
-	if fi.Exists && group != "" && group != fi.GID {
+	if fi.Exists && group != "" {
 		c.Summary = append(c.Summary, fmt.Sprintf("~ group %s -> %s", fi.GroupName(), group))
 	}
-	spec := owner
-	if group != "" {
-		spec += ":" + group
-	}
-	return []string{"chown " + Quote(spec) + " " + Quote(p)}
+	return owner, group
 }
 
-func chmod(m Mode, p string) string { return fmt.Sprintf("chmod %s %s", m, Quote(p)) }
+// AttrsCommand is the command that gives the existing file or directory at
+// p (as fi describes it) the owner, group and mode given ("" and nil:
+// leave alone), or "" when there is nothing to do. It never follows a
+// symlink at p, whatever another user puts there meanwhile:
+//
+//   - where nobody but root can change p's directory (fi.ParentTrusted),
+//     nobody can put one there: chown -h and chmod by name;
+//   - elsewhere (a service's own directory), p is opened with O_NOFOLLOW
+//     and changed through the descriptor (fchown, fchmod), by perl, which
+//     every Debian and Ubuntu host has (perl-base is essential).
+func AttrsCommand(p string, fi *FileInfo, owner, group string, mode *Mode) string {
+	if owner == "" && group == "" && mode == nil {
+		return ""
+	}
+	if fi.ParentTrusted {
+		var cmds []string
+		if owner != "" || group != "" {
+			spec := owner
+			if group != "" {
+				spec += ":" + group
+			}
+			cmds = append(cmds, "chown -h "+Quote(spec)+" -- "+Quote(p))
+		}
+		// chown clears setuid and setgid: the mode comes after it.
+		if mode != nil {
+			cmds = append(cmds, fmt.Sprintf("chmod %s -- %s", *mode, Quote(p)))
+		}
+		return strings.Join(cmds, " && ")
+	}
+	m := ""
+	if mode != nil {
+		m = mode.String()
+	}
+	dir := "0"
+	if fi.Type == "directory" {
+		dir = "1"
+	}
+	return fmt.Sprintf("command -v perl >/dev/null || { echo %s >&2; exit 1; }\nexec perl -e %s -- %s %s %s %s %s",
+		Quote("perl is needed to change the owner or mode of "+p+" safely: its directory is writable by another user than root"),
+		Quote(attrsPerl), Quote(p), dir, Quote(m), Quote(owner), Quote(group))
+}
+
+// attrsPerl changes a file through a descriptor opened without following
+// a symlink (nor blocking on a FIFO put in its place).
+const attrsPerl = `use Fcntl;
+my ($p, $dir, $mode, $u, $g) = @ARGV;
+sysopen(my $fh, $p, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|($dir ? O_DIRECTORY : 0)) or die "open $p: $!\n";
+stat($fh) or die "stat $p: $!\n";
+($dir ? -d _ : -f _) or die "$p was replaced by something else: run again\n";
+if ($u ne "" || $g ne "") {
+  my $uid = $u eq "" ? -1 : $u =~ /^\d+$/ ? $u : (getpwnam($u))[2];
+  defined $uid or die "no user $u on this host\n";
+  my $gid = $g eq "" ? -1 : $g =~ /^\d+$/ ? $g : (getgrnam($g))[2];
+  defined $gid or die "no group $g on this host\n";
+  chown($uid, $gid, $fh) or die "chown $p: $!\n";
+}
+if ($mode ne "") { chmod(oct($mode), $fh) or die "chmod $p: $!\n"; }`
+
+// ids resolves an owner and a group, by name or number ("": leave the
+// writer's), to numbers: one command when either is a name.
+func ids(ctx context.Context, c Conn, owner, group string) (int, int, error) {
+	uid, uerr := strconv.Atoi(cmpOr(owner, "-1"))
+	gid, gerr := strconv.Atoi(cmpOr(group, "-1"))
+	if uerr == nil && gerr == nil {
+		return uid, gid, nil
+	}
+	script := fmt.Sprintf(`u=%s g=%s
+if [ -n "$u" ]; then id -u -- "$u" || exit 1; else echo -1; fi
+if [ -n "$g" ]; then getent group "$g" | cut -d: -f3 | grep . || { echo "no group $g on this host" >&2; exit 1; }; else echo -1; fi`,
+		Quote(map[bool]string{true: "", false: owner}[uerr == nil]), Quote(map[bool]string{true: "", false: group}[gerr == nil]))
+	res, err := c.Run(ctx, script, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("look up owner %q and group %q: %w", owner, group, err)
+	}
+	if !res.OK() {
+		return 0, 0, fmt.Errorf("look up owner %q and group %q: %s", owner, group, res.Failure())
+	}
+	f := strings.Fields(string(res.Stdout))
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("look up owner %q and group %q: unexpected answer %q", owner, group, res.Stdout)
+	}
+	if uerr != nil {
+		if uid, uerr = strconv.Atoi(f[0]); uerr != nil {
+			return 0, 0, fmt.Errorf("look up owner %q: unexpected answer %q", owner, f[0])
+		}
+	}
+	if gerr != nil {
+		if gid, gerr = strconv.Atoi(f[1]); gerr != nil {
+			return 0, 0, fmt.Errorf("look up group %q: unexpected answer %q", group, f[1])
+		}
+	}
+	return uid, gid, nil
+}
 
 func cmpOr(a, b string) string {
 	if a != "" {

@@ -1,19 +1,19 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
+	"strconv"
 	"strings"
 )
 
 // Become returns a view of c that does everything as user through sudo,
-// which must not ask for a password (sudo -n). Files are streamed through
-// the command's stdin, so they never pass through a world-readable place.
-// When the connection is already logged in as user, c is returned as is.
+// which must not ask for a password (sudo -n). Files are written and read
+// through an SFTP server started as user (see writeFile), so they never
+// pass through a place another user can read or swap. When the
+// connection is already logged in as user, c is returned as is.
 func Become(c Conn, user string) Conn {
 	if user == "" {
 		user = "root"
@@ -29,46 +29,70 @@ type becomeConn struct {
 	user string
 }
 
-func (b becomeConn) wrap(cmd string) string {
-	return "sudo -n -H -u " + quote(b.user) + " -- sh -c " + quote(cmd)
-}
-
+// Run runs cmd as the user. The command is not an argument of sudo or of
+// the shell it starts, where every local user would see it in ps: the
+// shell reads it from the first bytes of its stdin (see stdinScript).
 func (b becomeConn) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
-	return b.c.Run(ctx, b.wrap(cmd), stdin)
+	sudo := "sudo -n -H -u " + quote(b.user) + " -- " + stdinScript(cmd)
+	if stdin == nil {
+		// printf is a builtin: the command is not in anybody's argv here
+		// either, and the connection may run this in its long-lived shell.
+		return b.c.Run(ctx, "printf %s "+quote(cmd)+" | "+sudo, nil)
+	}
+	return b.c.Run(ctx, sudo, io.MultiReader(strings.NewReader(cmd), stdin))
 }
 
-func (b becomeConn) WriteFile(ctx context.Context, p string, r io.Reader, mode fs.FileMode) error {
-	script := fmt.Sprintf(`set -e
-t=$(mktemp "$(dirname -- %[1]s)/.runbook-XXXXXX")
-trap 'rm -f "$t"' EXIT
-cat > "$t"
-chmod %[2]o "$t"
-mv -f "$t" %[1]s
-trap - EXIT`, quote(p), mode.Perm())
-	res, err := b.Run(ctx, script, r)
+// stdinScript is a command for sh that runs the script held in the first
+// len(script) bytes of its stdin, leaving the rest of stdin to it.
+// GNU and busybox head read no more than they are asked for.
+func stdinScript(script string) string {
+	return `sh -c 'eval "$(head -c ` + strconv.Itoa(len(script)) + `)"'`
+}
+
+func (b becomeConn) starter() (serverStarter, error) {
+	st, ok := b.c.(serverStarter)
+	if !ok {
+		return nil, fmt.Errorf("this connection cannot move files as %s", b.user)
+	}
+	return st, nil
+}
+
+func (b becomeConn) WriteFile(ctx context.Context, p string, r io.Reader, attrs FileAttrs) error {
+	st, err := b.starter()
 	if err != nil {
-		return fmt.Errorf("write %s as %s: %w", p, b.user, err)
+		return fmt.Errorf("write %s: %w", p, err)
 	}
-	if !res.OK() {
-		return fmt.Errorf("write %s as %s: %s", p, b.user, res.Failure())
-	}
-	return nil
+	return writeSFTP(ctx, st, b.user, p, r, attrs)
 }
 
 func (b becomeConn) ReadFile(ctx context.Context, p string, w io.Writer) error {
-	res, err := b.Run(ctx, fmt.Sprintf("[ -e %[1]s ] || exit 44; cat -- %[1]s", quote(p)), nil)
-	switch {
-	case err != nil:
-		return fmt.Errorf("read %s as %s: %w", p, b.user, err)
-	case res.Code == 44:
-		return fmt.Errorf("read %s: %w", p, fs.ErrNotExist)
-	case !res.OK():
-		return fmt.Errorf("read %s as %s: %s", p, b.user, res.Failure())
-	case bytes.HasSuffix(res.Stdout, []byte("of output dropped]\n")):
-		return fmt.Errorf("read %s as %s: larger than %d bytes", p, b.user, maxOutput)
+	st, err := b.starter()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", p, err)
 	}
-	_, err = w.Write(res.Stdout)
-	return err
+	srv, release, err := st.fileServer(ctx, b.user)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	defer release()
+	return readSFTP(ctx, srv.Client, p, w)
+}
+
+// Inspect looks at p as the user, through the user's SFTP server.
+func (b becomeConn) Inspect(ctx context.Context, p string, follow bool) (FileStat, error) {
+	st, err := b.starter()
+	if err != nil {
+		return FileStat{}, fmt.Errorf("%w: %w", ErrCannotInspect, err)
+	}
+	srv, release, err := st.fileServer(ctx, b.user)
+	if err != nil {
+		if IsConnError(err) || ctx.Err() != nil {
+			return FileStat{}, err
+		}
+		return FileStat{}, fmt.Errorf("%w: %w", ErrCannotInspect, err)
+	}
+	defer release()
+	return inspectSFTP(ctx, srv.Client, p, follow)
 }
 
 // quote quotes s for a POSIX shell.

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"syscall"
-
-	"github.com/pkg/sftp"
 )
 
 // FileStat is what Inspect found at a path.
@@ -23,13 +20,14 @@ type FileStat struct {
 }
 
 // Inspector is implemented by connections that can look at a path without
-// running a command on the host: SFTP's LSTAT and STAT for SSH, lstat(2)
-// and stat(2) for the controller. Only the login user's view: a connection
-// that becomes another user does not offer it.
+// running a command on the host: SFTP's LSTAT and STAT for SSH (through
+// an sftp-server run as the user the connection acts as), lstat(2) and
+// stat(2) for the controller.
 type Inspector interface {
 	// Inspect describes path, following a final symlink when follow is
 	// set; a missing path is an fs.ErrNotExist. ErrCannotInspect means
-	// the host offers no way to (no SFTP subsystem): ask with a command.
+	// the host offers no way to (no sftp-server program nor SFTP
+	// subsystem): ask with a command.
 	Inspect(ctx context.Context, path string, follow bool) (FileStat, error)
 }
 
@@ -39,33 +37,14 @@ var ErrCannotInspect = errors.New("cannot inspect files without a command")
 
 // Inspect asks the host's SFTP server: no process is started on the host.
 func (s *SSH) Inspect(ctx context.Context, p string, follow bool) (FileStat, error) {
-	fc, err := s.files()
+	fc, err := s.files(ctx)
 	if err != nil {
-		if IsConnError(err) {
+		if IsConnError(err) || ctx.Err() != nil {
 			return FileStat{}, err
 		}
 		return FileStat{}, fmt.Errorf("%w: %w", ErrCannotInspect, err)
 	}
-	var fi fs.FileInfo
-	err = withCtx(ctx, func() (err error) {
-		if follow {
-			fi, err = fc.Stat(p)
-		} else {
-			fi, err = fc.Lstat(p)
-		}
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return FileStat{}, fmt.Errorf("inspect %s: %w", p, fs.ErrNotExist)
-		}
-		return FileStat{}, fmt.Errorf("inspect %s: %w", p, err)
-	}
-	st, ok := fi.Sys().(*sftp.FileStat)
-	if !ok {
-		return FileStat{}, fmt.Errorf("inspect %s: the SFTP server sent no attributes", p)
-	}
-	return fileStat(st.Mode, st.UID, st.GID, int64(st.Size)), nil
+	return inspectSFTP(ctx, fc, p, follow)
 }
 
 // Inspect asks the controller's kernel.

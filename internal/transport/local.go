@@ -10,7 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -31,55 +32,61 @@ func (Local) DialContext(ctx context.Context, network, addr string) (net.Conn, e
 	return d.DialContext(ctx, network, addr)
 }
 
-// Run runs cmd with sh -c.
+// localGrace is how long a cancelled command has between SIGTERM and
+// SIGKILL.
+var localGrace = 3 * time.Second
+
+// Run runs cmd with sh, which reads it from stdin (see stdinScript) so
+// that it is in no process's argv. The command runs in a process group of
+// its own: when ctx ends, the group (the command and what it started) is
+// sent SIGTERM, then SIGKILL after a grace period.
 func (Local) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
-	c := exec.CommandContext(ctx, "sh", "-c", cmd)
-	var out, errOut capped
-	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &errOut
-	c.WaitDelay = 2 * time.Second
-	err := c.Run()
-	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes()}
-	if ctx.Err() != nil {
-		return res, ctx.Err()
+	c := exec.Command("sh", "-c", `eval "$(head -c `+fmt.Sprint(len(cmd))+`)"`)
+	in := io.Reader(strings.NewReader(cmd))
+	if stdin != nil {
+		in = io.MultiReader(in, stdin)
 	}
+	var out, errOut capped
+	c.Stdin, c.Stdout, c.Stderr = in, &out, &errOut
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		return Result{}, fmt.Errorf("run a command: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		pgid := c.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(localGrace):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-done
+		}
+		// What outlived the shell in the group goes too.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		return Result{Stdout: out.bytes(), Stderr: errOut.bytes()}, ctx.Err()
+	}
+	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes()}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
 		res.Code = exit.ExitCode()
 		if res.Code < 0 {
-			return res, fmt.Errorf("run %q: %w", cmd, err)
+			return res, fmt.Errorf("run a command: %w", err)
 		}
 	case err != nil:
-		return res, fmt.Errorf("run %q: %w", cmd, err)
+		return res, fmt.Errorf("run a command: %w", err)
 	}
 	return res, nil
 }
 
-// WriteFile writes a temporary file beside path and renames it into place.
-func (Local) WriteFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), ".runbook-*-"+filepath.Base(path))
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = io.Copy(f, ctxReader{ctx, r}); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Chmod(mode); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+// WriteFile writes path as the controller's user: see writeFile.
+func (Local) WriteFile(ctx context.Context, path string, r io.Reader, attrs FileAttrs) error {
+	return writeFile(ctx, localFS{}, path, r, attrs)
 }
 
 // ReadFile copies path to w.
@@ -93,4 +100,72 @@ func (Local) ReadFile(ctx context.Context, path string, w io.Writer) error {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
 	return nil
+}
+
+// fileServer starts sftp-server through sudo, for becoming another user
+// on the controller; it ends when the write or read does.
+func (Local) fileServer(ctx context.Context, user string) (*fileServer, func(), error) {
+	srv, err := startFileServer(ctx, localPipe, serverCommand(user))
+	if err != nil {
+		return nil, nil, fmt.Errorf("start sftp-server as %s: %w", user, err)
+	}
+	return srv, srv.stop, nil
+}
+
+func localPipe(cmd string) (*pipe, error) {
+	c := exec.Command("sh", "-c", cmd)
+	var errOut capped
+	c.Stderr = &errOut
+	stdin, err := c.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	ended := make(chan struct{})
+	go func() { c.Wait(); close(ended) }()
+	return &pipe{
+		stdin: stdin, stdout: stdout,
+		stderr: func() string { <-ended; return string(errOut.bytes()) },
+		close: func() {
+			stdin.Close()
+			select {
+			case <-ended:
+			case <-time.After(2 * time.Second):
+				c.Process.Kill()
+			}
+		},
+	}, nil
+}
+
+// localFS is the controller's own file system, for writeFile.
+type localFS struct{}
+
+func (localFS) create(name string) (tempFile, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+}
+func (localFS) rename(from, to string) error { return os.Rename(from, to) }
+func (localFS) remove(name string) error     { return os.Remove(name) }
+func (localFS) pid() int                     { return os.Getpid() }
+func (localFS) alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+func (localFS) readDir(dir string) ([]fs.FileInfo, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fs.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			out = append(out, fi)
+		}
+	}
+	return out, nil
 }

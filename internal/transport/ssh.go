@@ -2,15 +2,11 @@ package transport
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"os"
-	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,9 +34,13 @@ type SSH struct {
 	user   string
 	client *goph.Client
 
-	sftpMu  sync.Mutex
-	sftp    *sftp.Client
-	sftpErr error
+	// srvMu guards the SFTP servers started on the host, by user ("" for
+	// the login user), and the subsystem's client, used for reading when
+	// the host has no sftp-server program.
+	srvMu   sync.Mutex
+	servers map[string]*started
+	sub     *sftp.Client
+	subErr  error
 
 	// shMu is held while a command runs in sh; noShell is set when the
 	// host cannot run one, and commands then get a session each.
@@ -124,11 +124,17 @@ func (s *SSH) Close() error {
 		s.sh = nil
 	}
 	s.shMu.Unlock()
-	s.sftpMu.Lock()
-	if s.sftp != nil {
-		s.sftp.Close()
+	s.srvMu.Lock()
+	for _, st := range s.servers {
+		if st.srv != nil {
+			st.srv.stop()
+		}
 	}
-	s.sftpMu.Unlock()
+	s.servers = nil
+	if s.sub != nil {
+		s.sub.Close()
+	}
+	s.srvMu.Unlock()
 	return s.client.Close()
 }
 
@@ -193,10 +199,17 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 	defer sess.Close()
 	var out, errOut capped
 	sess.Stdout, sess.Stderr = &out, &errOut
+	// The command is read from stdin, not passed as an argument that every
+	// local user sees in ps. When ctx ends, stdin is not closed (the
+	// command would take a truncated input for the whole of it): the
+	// session is.
+	in := io.Reader(strings.NewReader(cmd))
 	if stdin != nil {
-		sess.Stdin = ctxReader{ctx, stdin}
+		in = io.MultiReader(in, stdin)
 	}
-	if err := sess.Start(cmd); err != nil {
+	closed := make(chan struct{})
+	sess.Stdin = holdReader{ctx, in, closed}
+	if err := sess.Start(stdinScript(cmd)); err != nil {
 		return Result{}, &ConnError{Host: s.host, Err: fmt.Errorf("start command: %w", err)}
 	}
 	done := make(chan error, 1)
@@ -205,6 +218,7 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 	case <-ctx.Done():
 		_ = sess.Signal(ssh.SIGTERM)
 		sess.Close()
+		close(closed)
 		return Result{Stdout: out.bytes(), Stderr: errOut.bytes()}, ctx.Err()
 	case err = <-done:
 	}
@@ -226,88 +240,128 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 	return res, nil
 }
 
-func (s *SSH) files() (*sftp.Client, error) {
-	s.sftpMu.Lock()
-	defer s.sftpMu.Unlock()
-	if s.sftp != nil || s.sftpErr != nil {
-		return s.sftp, s.sftpErr
+// started is an SFTP server started on the host, or why it could not be.
+type started struct {
+	srv *fileServer
+	err error
+}
+
+// fileServer returns the SFTP server that runs as user on the host,
+// starting it on first use: one per user for the run.
+func (s *SSH) fileServer(ctx context.Context, user string) (*fileServer, func(), error) {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if st, ok := s.servers[user]; ok {
+		return st.srv, func() {}, st.err
 	}
-	c, err := s.client.NewSftp(sftp.UseConcurrentWrites(true))
+	srv, err := startFileServer(ctx, s.pipe, serverCommand(user))
 	if err != nil {
-		if s.alive() {
-			// The server has no SFTP subsystem: remembered for the run.
-			s.sftpErr = fmt.Errorf("start sftp on %s (is sshd's sftp subsystem enabled?): %w", s.host, err)
-			return nil, s.sftpErr
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
 		}
-		return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start sftp: %w", err)}
+		if !s.alive() {
+			return nil, nil, &ConnError{Host: s.host, Err: fmt.Errorf("start sftp-server: %w", err)}
+		}
+		if user != "" {
+			err = fmt.Errorf("as %s: %w", user, err)
+		}
+		err = fmt.Errorf("start sftp-server on %s %w", s.host, err)
 	}
-	s.sftp = c
+	if s.servers == nil {
+		s.servers = map[string]*started{}
+	}
+	s.servers[user] = &started{srv, err}
+	return srv, func() {}, err
+}
+
+// pipe starts cmd in a session of its own.
+func (s *SSH) pipe(cmd string) (*pipe, error) {
+	sess, err := s.client.NewSession()
+	if err != nil {
+		return nil, &ConnError{Host: s.host, Err: fmt.Errorf("open session: %w", err)}
+	}
+	p := &pipe{close: func() { sess.Close() }}
+	var errOut capped
+	sess.Stderr = &errOut
+	if p.stdin, err = sess.StdinPipe(); err == nil {
+		if p.stdout, err = sess.StdoutPipe(); err == nil {
+			err = sess.Start(cmd)
+		}
+	}
+	if err != nil {
+		sess.Close()
+		return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start command: %w", err)}
+	}
+	ended := make(chan struct{})
+	go func() { sess.Wait(); close(ended) }()
+	p.stderr = func() string {
+		select {
+		case <-ended:
+		case <-time.After(2 * time.Second):
+		}
+		return string(errOut.bytes())
+	}
+	return p, nil
+}
+
+// files is the SFTP client that inspects and reads as the login user: the
+// server runbook started, or else the SSH server's subsystem.
+func (s *SSH) files(ctx context.Context) (*sftp.Client, error) {
+	srv, _, err := s.fileServer(ctx, "")
+	if err == nil {
+		return srv.Client, nil
+	}
+	if !errors.Is(err, errNoSFTPServer) {
+		return nil, err
+	}
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	if s.sub != nil || s.subErr != nil {
+		return s.sub, s.subErr
+	}
+	c, err := s.client.NewSftp()
+	if err != nil {
+		if !s.alive() {
+			return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start sftp: %w", err)}
+		}
+		// Neither: remembered for the run.
+		s.subErr = fmt.Errorf("no SFTP on %s: %w, and sshd has no sftp subsystem: %w", s.host, errNoSFTPServer, err)
+		return nil, s.subErr
+	}
+	s.sub = c
 	return c, nil
 }
 
-// WriteFile streams r to a temporary file beside path over SFTP, sets its
-// mode, then renames it over path, so readers see the old or the new file
-// and never a partial one.
-func (s *SSH) WriteFile(ctx context.Context, p string, r io.Reader, mode fs.FileMode) (err error) {
-	fc, err := s.files()
-	if err != nil {
-		return err
-	}
-	tmp := tempName(p)
-	f, err := fc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		return fmt.Errorf("write %s: create temporary file: %w", p, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			fc.Remove(tmp)
-		}
-	}()
-	if err = fc.Chmod(tmp, mode); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if _, err = f.ReadFrom(ctxReader{ctx, r}); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	if err = ctx.Err(); err != nil {
-		return err
-	}
-	if err = fc.PosixRename(tmp, p); err != nil {
-		return fmt.Errorf("write %s: rename into place: %w", p, err)
-	}
-	return nil
+// WriteFile writes p through the login user's SFTP server (see writeFile):
+// readers see the old or the new file, never a partial one, and nobody
+// else can read it before it is in place.
+func (s *SSH) WriteFile(ctx context.Context, p string, r io.Reader, attrs FileAttrs) error {
+	return writeSFTP(ctx, s, "", p, r, attrs)
 }
 
 // ReadFile copies path to w over SFTP.
 func (s *SSH) ReadFile(ctx context.Context, p string, w io.Writer) error {
-	fc, err := s.files()
+	fc, err := s.files(ctx)
 	if err != nil {
-		return err
-	}
-	f, err := fc.Open(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("read %s: %w", p, fs.ErrNotExist)
-		}
 		return fmt.Errorf("read %s: %w", p, err)
 	}
-	defer f.Close()
-	if _, err := f.WriteTo(ctxWriter{ctx, w}); err != nil {
-		return fmt.Errorf("read %s: %w", p, err)
-	}
-	return nil
+	return readSFTP(ctx, fc, p, w)
 }
 
-// tempName is a fresh hidden name in the same directory as p, so that the
-// final rename stays on one file system and is atomic.
-func tempName(p string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return path.Join(path.Dir(p), ".runbook-"+hex.EncodeToString(b[:])+"-"+path.Base(p))
+// holdReader reads r until ctx ends, then holds the reader back until
+// closed is closed, so that what reads it never sees a premature end.
+type holdReader struct {
+	ctx    context.Context
+	r      io.Reader
+	closed chan struct{}
+}
+
+func (h holdReader) Read(p []byte) (int, error) {
+	if err := h.ctx.Err(); err != nil {
+		<-h.closed
+		return 0, err
+	}
+	return h.r.Read(p)
 }
 
 type ctxWriter struct {

@@ -45,10 +45,10 @@ func TestSSHRunAndFiles(t *testing.T) {
 	}
 
 	p := filepath.Join(t.TempDir(), "f.txt")
-	if err := c.WriteFile(ctx, p, strings.NewReader("one"), 0o640); err != nil {
+	if err := c.WriteFile(ctx, p, strings.NewReader("one"), transport.Attrs(0o640)); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.WriteFile(ctx, p, strings.NewReader("two"), 0o600); err != nil {
+	if err := c.WriteFile(ctx, p, strings.NewReader("two"), transport.Attrs(0o600)); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(p)
@@ -81,7 +81,7 @@ func TestSSHWriteCancelledLeavesNothing(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &cancelAfter{n: 1 << 20, cancel: cancel}
-	if err := c.WriteFile(ctx, p, r, 0o644); err == nil {
+	if err := c.WriteFile(ctx, p, r, transport.Attrs(0o644)); err == nil {
 		t.Fatal("WriteFile succeeded after cancellation")
 	}
 	if got, _ := os.ReadFile(p); string(got) != "old" {
@@ -249,5 +249,34 @@ func TestOneConnectionPerHost(t *testing.T) {
 	}
 	if pool.Opened() != 1 {
 		t.Errorf("Opened = %d, want 1", pool.Opened())
+	}
+}
+
+// A host without an sftp-server program is inspected and read through
+// sshd's SFTP subsystem, or with commands without one, and a file cannot
+// be written to it: the error says why, and the host is not taken for
+// unreachable.
+func TestNoSFTPServerProgram(t *testing.T) {
+	defer transport.SetSFTPServers([]string{"/nonexistent/sftp-server"})()
+	for _, opts := range [][]sshtest.Option{nil, {sshtest.WithoutSFTP}} {
+		s := sshtest.Start(t, opts...)
+		_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		p := filepath.Join(t.TempDir(), "f")
+		os.WriteFile(p, []byte("x"), 0o600)
+		_, err = c.(transport.Inspector).Inspect(ctx, p, false)
+		if sub := len(opts) == 0; sub != (err == nil) || !sub && !errors.Is(err, transport.ErrCannotInspect) {
+			t.Errorf("subsystem %v: Inspect = %v", sub, err)
+		}
+		err = c.WriteFile(ctx, p, strings.NewReader("y"), transport.Attrs(0o600))
+		if err == nil || transport.IsConnError(err) || !strings.Contains(err.Error(), "no OpenSSH sftp-server program") {
+			t.Fatalf("WriteFile = %v, want an error about sftp-server", err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != "x" {
+			t.Fatalf("file = %q", got)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 )
 
@@ -18,9 +17,12 @@ type Conn interface {
 	// Run runs cmd with sh on the host. A non-zero exit is reported in
 	// Result, not as an error; errors mean the command could not be run.
 	Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error)
-	// WriteFile replaces path atomically (temporary file, then rename)
-	// with what r yields, streaming it.
-	WriteFile(ctx context.Context, path string, r io.Reader, mode fs.FileMode) error
+	// WriteFile replaces path atomically with what r yields, streaming
+	// it: a temporary file that nobody else can read is written, given
+	// attrs through its descriptor, and renamed over path. Nothing but
+	// the rename is done to path, so a symlink there is replaced, never
+	// followed.
+	WriteFile(ctx context.Context, path string, r io.Reader, attrs FileAttrs) error
 	// ReadFile copies path to w; a missing file is an fs.ErrNotExist.
 	ReadFile(ctx context.Context, path string, w io.Writer) error
 }

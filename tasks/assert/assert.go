@@ -22,7 +22,7 @@ func init() {
 
 // Assert is the `assert` task's parameters.
 type Assert struct {
-	Cmd            string   `yaml:"cmd" required:"true" doc:"the probe, run with sh -c"`
+	Cmd            string   `yaml:"cmd" required:"true" doc:"the probe, run by sh"`
 	RC             *int     `yaml:"rc" doc:"the exit code it must return; default 0"`
 	Fails          bool     `yaml:"fails" doc:"the probe must fail: any exit code but 0"`
 	StdoutContains []string `yaml:"stdout_contains" doc:"strings stdout must contain"`

@@ -17,7 +17,7 @@ import (
 func init() {
 	tasks.Register(tasks.Module{
 		Name: "command",
-		Doc: "Runs a shell command (sh -c). With creates, removes or unless it runs only when needed, and check mode says whether it would. " +
+		Doc: "Runs a shell command (sh). With creates, removes or unless it runs only when needed, and check mode says whether it would. " +
 			"Without them it runs every time, reports changed, and is skipped in check mode; a read_only command runs in check mode too and never reports changed. " +
 			"Registers rc, stdout and stderr.",
 		New: func() tasks.Task { return new(Command) },
@@ -26,13 +26,13 @@ func init() {
 
 // Command is the `command` task's parameters.
 type Command struct {
-	Cmd     string            `yaml:"cmd" required:"true" doc:"the command, run with sh -c"`
+	Cmd     string            `yaml:"cmd" required:"true" doc:"the command, run by sh (read from its input, never in a process's arguments)"`
 	Chdir   string            `yaml:"chdir" doc:"directory to run it in"`
 	Env     map[string]string `yaml:"env" doc:"environment variables to set"`
 	Stdin   string            `yaml:"stdin" doc:"text to feed on standard input"`
 	Creates string            `yaml:"creates" doc:"run only when this path does not exist"`
 	Removes string            `yaml:"removes" doc:"run only when this path exists"`
-	Unless  string            `yaml:"unless" doc:"run only when this command (sh -c, same chdir and env) exits non-zero"`
+	Unless  string            `yaml:"unless" doc:"run only when this command (run as cmd is, same chdir and env) exits non-zero"`
 	OKCodes []int             `yaml:"ok_codes" doc:"exit codes that count as success; default [0]"`
 	// ReadOnly is for probes whose output later steps use: they are safe
 	// to run in check mode, so check mode can see what they return.
@@ -98,7 +98,7 @@ func (c *Command) probe() string {
 		fmt.Fprintf(&b, "if [ ! -e %[1]s ]; then echo 'skip:%[2]s does not exist'; exit 0; fi\n", c.path(c.Removes), strings.ReplaceAll(c.Removes, "'", ""))
 	}
 	if c.Unless != "" {
-		fmt.Fprintf(&b, "if (%s) >/dev/null 2>&1 </dev/null; then echo 'skip:unless command succeeded'; exit 0; fi\n", c.wrap(c.Unless))
+		fmt.Fprintf(&b, "if %s >/dev/null 2>&1 </dev/null; then echo 'skip:unless command succeeded'; exit 0; fi\n", c.wrap(c.Unless))
 	}
 	b.WriteString("echo run\n")
 	return b.String()
@@ -112,16 +112,19 @@ func (c *Command) path(p string) string {
 	return tasks.Quote(p)
 }
 
-// wrap runs cmd in chdir with env.
+// wrap runs cmd in chdir with env, in a subshell. The command is eval'd
+// there rather than given to `sh -c`, whose argv every local user of the
+// host could read in ps, with whatever secrets were rendered into it.
 func (c *Command) wrap(cmd string) string {
 	var b strings.Builder
+	b.WriteString("(")
 	if c.Chdir != "" {
 		fmt.Fprintf(&b, "cd %s && ", tasks.Quote(c.Chdir))
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
-		fmt.Fprintf(&b, "%s=%s ", k, tasks.Quote(c.Env[k]))
+		fmt.Fprintf(&b, "export %s=%s && ", k, tasks.Quote(c.Env[k]))
 	}
-	fmt.Fprintf(&b, "sh -c %s", tasks.Quote(cmd))
+	fmt.Fprintf(&b, "eval %s)", tasks.Quote(cmd))
 	return b.String()
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
+	"github.com/runbookdev/runbook/internal/sshtest"
 	_ "github.com/runbookdev/runbook/tasks/command"
 	_ "github.com/runbookdev/runbook/tasks/file"
 	"github.com/runbookdev/runbook/tasks/tasktest"
@@ -163,5 +164,35 @@ steps:
 	}
 	if data, _ := os.ReadFile(out); string(data) != "v2" {
 		t.Errorf("out = %q", data)
+	}
+}
+
+// A command's text, with the secrets rendered into it, is in no process's
+// argv on the host, where every local user could read it in ps.
+func TestCommandNotInArgv(t *testing.T) {
+	hostile := sshtest.NewHostile(t)
+	env := tasktest.New(t)
+	loot := filepath.Join(hostile.Dir(t), "loot")
+	if err := os.Mkdir(loot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hostile.Own(t, loot)
+	// The pattern does not match its own grep's argv.
+	hostile.Start(t, fmt.Sprintf(`while :; do
+  grep -a -o -e 'hunter2-[S]ECRET' /proc/[0-9]*/cmdline >>%s/found 2>/dev/null
+done`, loot))
+	rb := `
+vars:
+  token: !secret hunter2-SECRET
+steps:
+  - {name: plain, hosts: h1, task: command, with: {cmd: "t={{ .token }}; sleep 0.7"}}
+  - {name: env and stdin, hosts: h1, task: command, with: {cmd: "t={{ .token }}; sleep 0.7; cat >/dev/null", chdir: /, env: {A: b}, stdin: x}}
+  - {name: guarded, hosts: h1, task: command, with: {cmd: "t={{ .token }}; sleep 0.7", unless: "t={{ .token }}; sleep 0.7; false"}}
+`
+	if r := env.Apply(rb); r.Exit != cli.ExitOK {
+		t.Fatalf("apply: %s", r)
+	}
+	if found, _ := os.ReadFile(filepath.Join(loot, "found")); len(found) > 0 {
+		t.Fatalf("another local user read the command in argv: %s", found)
 	}
 }

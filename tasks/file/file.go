@@ -96,21 +96,31 @@ func (f *File) directory(h *tasks.Host, p string, fi *tasks.FileInfo) (*tasks.Ch
 	}
 	c := &tasks.Change{}
 	var cmds []string
+	owner, group := tasks.Ownership(c, p, fi, f.Owner, f.Group)
 	if !fi.Exists {
 		mode := tasks.Mode(0o755)
 		if f.Mode != nil {
 			mode = *f.Mode
 		}
 		c.Summary = append(c.Summary, fmt.Sprintf("+ create directory %s (%s)", p, mode))
-		cmds = append(cmds, fmt.Sprintf("mkdir -p -- %[1]s && chmod %[2]s %[1]s", tasks.Quote(p), mode))
-	} else if f.Mode != nil && fi.Mode != *f.Mode {
-		c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, *f.Mode))
-		cmds = append(cmds, fmt.Sprintf("chmod %s %s", *f.Mode, tasks.Quote(p)))
+		// Made private, then given its mode and owner without following
+		// whatever another user may have put in its place meanwhile.
+		made := &tasks.FileInfo{Exists: true, Type: "directory", ParentTrusted: fi.ParentTrusted}
+		cmds = append(cmds, fmt.Sprintf("mkdir -p -- %s && mkdir -m 0700 -- %s", tasks.Quote(path.Dir(p)), tasks.Quote(p)),
+			tasks.AttrsCommand(p, made, owner, group, &mode))
+	} else {
+		var mode *tasks.Mode
+		if f.Mode != nil && fi.Mode != *f.Mode {
+			c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, *f.Mode))
+			mode = f.Mode
+		}
+		if cmd := tasks.AttrsCommand(p, fi, owner, group, mode); cmd != "" {
+			cmds = append(cmds, cmd)
+		}
 	}
-	cmds = append(cmds, tasks.Ownership(c, p, fi, f.Owner, f.Group)...)
 	if len(cmds) > 0 {
 		c.Apply = func(ctx context.Context) (map[string]any, error) {
-			return nil, tasks.RunOK(ctx, h.Conn, strings.Join(cmds, " && "))
+			return nil, tasks.RunOK(ctx, h.Conn, "set -e\n"+strings.Join(cmds, "\n"))
 		}
 	}
 	return c, nil

@@ -135,7 +135,7 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	}
 	c.Apply = func(ctx context.Context) (map[string]any, error) {
 		if fileChanged {
-			if err := h.Conn.WriteFile(ctx, s.path(), strings.NewReader(*s.Content), 0o644); err != nil {
+			if err := h.Conn.WriteFile(ctx, s.path(), strings.NewReader(*s.Content), tasks.Attrs(0o644)); err != nil {
 				return nil, err
 			}
 			if err := tasks.RunOK(ctx, h.Conn, "systemctl daemon-reload"); err != nil {

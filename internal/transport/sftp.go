@@ -1,0 +1,225 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pkg/sftp"
+)
+
+// Files are written through an SFTP server that runbook starts itself on
+// the host (OpenSSH's sftp-server, as the login user or through sudo as
+// the user it becomes), rather than through the SSH server's subsystem,
+// for two things the subsystem cannot promise:
+//
+//   - its umask is 077, so a temporary file is unreadable by anybody else
+//     from the moment it exists (a reader who opened it before a later
+//     chmod would keep reading through that descriptor);
+//   - mode and ownership are set through the open handle (fchmod, fchown)
+//     before the rename, so nothing is ever done to a path that another
+//     local user could have swapped for a symlink.
+//
+// It prints its pid before it starts, which names the temporary files it
+// writes, so that a later run can tell those of a writer that died
+// (kill -9, lost connection) from those of one still writing.
+
+// sftpServers are where OpenSSH's sftp-server is installed on common
+// systems, in the order tried. A variable for tests.
+var sftpServers = []string{
+	"/usr/lib/openssh/sftp-server",     // Debian, Ubuntu
+	"/usr/libexec/openssh/sftp-server", // RHEL, Fedora, SUSE
+	"/usr/lib/ssh/sftp-server",         // Arch
+	"/usr/lib/misc/sftp-server",        // Gentoo
+	"/usr/libexec/sftp-server",         // BSDs, macOS
+}
+
+// sftpScript starts the first sftp-server found, after printing its pid
+// (exec keeps it) on the stream the SFTP protocol then takes over.
+func sftpScript() string {
+	var b strings.Builder
+	b.WriteString("for p in")
+	for _, p := range sftpServers {
+		b.WriteString(" " + quote(p))
+	}
+	b.WriteString(`; do
+  if [ -x "$p" ]; then printf '%s\n' "$$"; exec "$p" -u 077; fi
+done
+echo "no sftp-server program in` + strings.Join(sftpServers, " ") + `" >&2
+exit 127`)
+	return b.String()
+}
+
+// errNoSFTPServer means the host has no sftp-server program where runbook
+// looks for one.
+var errNoSFTPServer = errors.New("the host has no OpenSSH sftp-server program (install openssh-sftp-server, or openssh-server on RHEL)")
+
+// fileServer is an SFTP client of a server runbook started.
+type fileServer struct {
+	*sftp.Client
+	pid  int // of the server, on the host
+	stop func()
+
+	procOnce sync.Once
+	procOK   bool
+}
+
+// pipe is a command started on a host with streams for its input and
+// output, for protocols spoken over them.
+type pipe struct {
+	stdin  io.WriteCloser
+	stdout io.Reader
+	stderr func() string // what it printed there, once it ended
+	close  func()
+}
+
+// startFileServer starts sftp-server through start (which runs the
+// command it is given, as the right user) and speaks SFTP with it.
+func startFileServer(ctx context.Context, start func(cmd string) (*pipe, error), cmd string) (*fileServer, error) {
+	p, err := start(cmd)
+	if err != nil {
+		return nil, err
+	}
+	var srv *fileServer
+	err = withCtx(ctx, func() error {
+		pid, err := readPid(p.stdout)
+		if err != nil {
+			if msg := p.stderr(); strings.Contains(msg, "no sftp-server program") {
+				return errNoSFTPServer
+			} else if msg != "" {
+				return fmt.Errorf("%w: %s", err, lastLines(msg, 3))
+			}
+			return err
+		}
+		c, err := sftp.NewClientPipe(p.stdout, p.stdin, sftp.UseConcurrentWrites(true))
+		if err != nil {
+			return err
+		}
+		srv = &fileServer{Client: c, pid: pid, stop: func() { c.Close(); p.close() }}
+		return nil
+	})
+	if err != nil {
+		p.close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// readPid reads the first line of the stream byte by byte: what follows
+// belongs to the SFTP client.
+func readPid(r io.Reader) (int, error) {
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < 16 {
+		if _, err := io.ReadFull(r, b); err != nil {
+			return 0, fmt.Errorf("start sftp-server: %w", err)
+		}
+		if b[0] == '\n' {
+			return strconv.Atoi(string(line))
+		}
+		line = append(line, b[0])
+	}
+	return 0, fmt.Errorf("start sftp-server: it sent %q instead of its pid", line)
+}
+
+// serverStarter is implemented by connections that can start an SFTP
+// server on the host as a given user ("" for the login user). release
+// ends what the call started, if it is not kept for the run.
+type serverStarter interface {
+	fileServer(ctx context.Context, user string) (srv *fileServer, release func(), err error)
+}
+
+// serverCommand is the command that starts sftp-server as user.
+func serverCommand(user string) string {
+	cmd := "sh -c " + quote(sftpScript())
+	if user != "" {
+		cmd = "sudo -n -H -u " + quote(user) + " -- " + cmd
+	}
+	return cmd
+}
+
+// sftpFS writes through an SFTP server.
+type sftpFS struct{ *fileServer }
+
+// hasProc tells whether the host has /proc, where sweep tells a live
+// writer from a dead one; asked once per server.
+func (s sftpFS) hasProc() bool {
+	s.procOnce.Do(func() {
+		_, err := s.Lstat("/proc/self")
+		s.procOK = err == nil
+	})
+	return s.procOK
+}
+
+func (s sftpFS) create(name string) (tempFile, error) {
+	return s.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+}
+func (s sftpFS) rename(from, to string) error { return s.PosixRename(from, to) }
+func (s sftpFS) remove(name string) error     { return s.Remove(name) }
+func (s sftpFS) readDir(dir string) ([]fs.FileInfo, error) {
+	return s.ReadDir(dir)
+}
+func (s sftpFS) pid() int { return s.fileServer.pid }
+func (s sftpFS) alive(pid int) bool {
+	if !s.hasProc() {
+		return true
+	}
+	_, err := s.Lstat("/proc/" + strconv.Itoa(pid))
+	return err == nil
+}
+
+// writeSFTP is WriteFile through the server c starts for user.
+func writeSFTP(ctx context.Context, c serverStarter, user, p string, r io.Reader, attrs FileAttrs) error {
+	srv, release, err := c.fileServer(ctx, user)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	defer release()
+	return writeFile(ctx, sftpFS{srv}, p, r, attrs)
+}
+
+// readSFTP copies p to w through c's SFTP client.
+func readSFTP(ctx context.Context, c *sftp.Client, p string, w io.Writer) error {
+	f, err := c.Open(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("read %s: %w", p, fs.ErrNotExist)
+		}
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteTo(ctxWriter{ctx, w}); err != nil {
+		return fmt.Errorf("read %s: %w", p, err)
+	}
+	return nil
+}
+
+// inspectSFTP is Inspect through c.
+func inspectSFTP(ctx context.Context, c *sftp.Client, p string, follow bool) (FileStat, error) {
+	var fi fs.FileInfo
+	err := withCtx(ctx, func() (err error) {
+		if follow {
+			fi, err = c.Stat(p)
+		} else {
+			fi, err = c.Lstat(p)
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return FileStat{}, fmt.Errorf("inspect %s: %w", p, fs.ErrNotExist)
+		}
+		return FileStat{}, fmt.Errorf("inspect %s: %w", p, err)
+	}
+	st, ok := fi.Sys().(*sftp.FileStat)
+	if !ok {
+		return FileStat{}, fmt.Errorf("inspect %s: the SFTP server sent no attributes", p)
+	}
+	return fileStat(st.Mode, st.UID, st.GID, int64(st.Size)), nil
+}
