@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
@@ -134,9 +135,11 @@ func runInventory(ctx context.Context, e *env, args []string) int {
 	}
 	switch format {
 	case "json":
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(view)
+		b, err := json.MarshalIndent(view, "", "  ")
+		if err != nil {
+			return e.errorf("inventory as JSON: %v", err)
+		}
+		_, _ = e.stdout.Write(append(output.EscapeJSON(b), '\n'))
 	case "text":
 		printInventory(e.stdout, view, inv)
 	default:
@@ -160,15 +163,16 @@ func printInventory(w io.Writer, v inventoryView, inv *inventory.Inventory) {
 				addr = fmt.Sprintf("%s:%d", addr, hv.Port)
 			}
 		}
-		fmt.Fprintf(w, "  %s  %s  groups: %s\n", h.Name, addr, strings.Join(hv.Groups, ", "))
+		// Names and addresses may come from a provider's API: escaped.
+		fmt.Fprintf(w, "  %s  %s  groups: %s\n", output.EscapeLine(h.Name), output.EscapeLine(addr), output.EscapeLine(strings.Join(hv.Groups, ", ")))
 		for _, k := range slices.Sorted(maps.Keys(hv.Vars)) {
 			b, _ := yaml.Marshal(hv.Vars[k])
-			fmt.Fprintf(w, "      %s: %s\n", k, strings.TrimSpace(string(b)))
+			fmt.Fprintf(w, "      %s: %s\n", output.EscapeLine(k), output.Escape(strings.TrimSpace(string(b))))
 		}
 	}
 	fmt.Fprintln(w, "GROUPS")
 	for _, g := range slices.Sorted(maps.Keys(v.Groups)) {
-		fmt.Fprintf(w, "  %s: %s\n", g, strings.Join(v.Groups[g], ", "))
+		fmt.Fprintf(w, "  %s: %s\n", output.EscapeLine(g), output.EscapeLine(strings.Join(v.Groups[g], ", ")))
 	}
 }
 
