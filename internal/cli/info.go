@@ -12,6 +12,7 @@ import (
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
 	"github.com/runbookdev/runbook/tasks"
@@ -110,28 +111,39 @@ func runInventory(ctx context.Context, e *env, args []string) int {
 	}
 	view := inventoryView{Hosts: map[string]hostView{}, Groups: inv.GroupMembers()}
 	var errs decode.List
+	// Every host's variables are resolved before any is shown: what one
+	// host derives from a secret is hidden on all of them.
+	var secrets secret.Set
+	taint := tmpl.NewTaint(&secrets)
+	resolved := map[string]map[string]any{}
 	for _, h := range inv.Hosts() {
 		merged := map[string]tmpl.Var{}
 		for _, l := range inv.VarLayers(h.Name) {
 			maps.Copy(merged, l)
 		}
-		vars, err := tmpl.Resolve(merged, map[string]any{
+		base := map[string]any{
 			"host":   map[string]any{"name": h.Name, "address": h.Address, "port": h.Port, "user": h.User, "groups": inv.GroupsOf(h.Name)},
 			"groups": view.Groups,
-		})
+		}
+		taint.Track(base)
+		vars, err := tmpl.Resolve(merged, base)
 		errs.Add(err)
 		shown := map[string]any{}
 		for k, v := range merged {
 			shown[k] = vars[k]
 			if v.Secret {
-				shown[k] = "********"
+				shown[k] = secret.Mask
 			}
 		}
-		view.Hosts[h.Name] = hostView{Address: h.Address, Port: h.Port, User: h.User, Connection: h.Connection,
-			Groups: append([]string{}, inv.GroupsOf(h.Name)...), Vars: shown}
+		resolved[h.Name] = shown
 	}
 	if err := errs.Err(); err != nil {
-		return e.errorf("%v", err)
+		return e.errorf("%s", secrets.Redact(err.Error()))
+	}
+	for _, h := range inv.Hosts() {
+		shown := secrets.RedactValue(resolved[h.Name]).(map[string]any)
+		view.Hosts[h.Name] = hostView{Address: h.Address, Port: h.Port, User: h.User, Connection: h.Connection,
+			Groups: append([]string{}, inv.GroupsOf(h.Name)...), Vars: shown}
 	}
 	switch format {
 	case "json":
