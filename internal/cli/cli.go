@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/runbookdev/runbook/internal/output"
 )
 
 // Exit codes, as Terraform's -detailed-exitcode.
@@ -32,8 +34,10 @@ type env struct {
 	stdout, stderr io.Writer
 }
 
+// errorf reports an error. It may quote what a host or an inventory
+// provider sent, so it is escaped for the terminal.
 func (e *env) errorf(format string, args ...any) int {
-	fmt.Fprintf(e.stderr, "runbook: "+format+"\n", args...)
+	fmt.Fprintf(e.stderr, "runbook: %s\n", output.Escape(fmt.Sprintf(format, args...)))
 	return ExitError
 }
 

@@ -10,7 +10,9 @@ import (
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
 	"github.com/runbookdev/runbook/tasks"
@@ -109,34 +111,47 @@ func runInventory(ctx context.Context, e *env, args []string) int {
 	}
 	view := inventoryView{Hosts: map[string]hostView{}, Groups: inv.GroupMembers()}
 	var errs decode.List
+	// Every host's variables are resolved before any is shown: what one
+	// host derives from a secret is hidden on all of them.
+	var secrets secret.Set
+	taint := tmpl.NewTaint(&secrets)
+	resolved := map[string]map[string]any{}
 	for _, h := range inv.Hosts() {
 		merged := map[string]tmpl.Var{}
 		for _, l := range inv.VarLayers(h.Name) {
 			maps.Copy(merged, l)
 		}
-		vars, err := tmpl.Resolve(merged, map[string]any{
+		base := map[string]any{
 			"host":   map[string]any{"name": h.Name, "address": h.Address, "port": h.Port, "user": h.User, "groups": inv.GroupsOf(h.Name)},
 			"groups": view.Groups,
-		})
+		}
+		taint.Track(base)
+		vars, err := tmpl.Resolve(merged, base)
 		errs.Add(err)
 		shown := map[string]any{}
 		for k, v := range merged {
 			shown[k] = vars[k]
 			if v.Secret {
-				shown[k] = "********"
+				shown[k] = secret.Mask
 			}
 		}
+		resolved[h.Name] = shown
+	}
+	if err := errs.Err(); err != nil {
+		return e.errorf("%s", secrets.Redact(err.Error()))
+	}
+	for _, h := range inv.Hosts() {
+		shown := secrets.RedactValue(resolved[h.Name]).(map[string]any)
 		view.Hosts[h.Name] = hostView{Address: h.Address, Port: h.Port, User: h.User, Connection: h.Connection,
 			Groups: append([]string{}, inv.GroupsOf(h.Name)...), Vars: shown}
 	}
-	if err := errs.Err(); err != nil {
-		return e.errorf("%v", err)
-	}
 	switch format {
 	case "json":
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(view)
+		b, err := json.MarshalIndent(view, "", "  ")
+		if err != nil {
+			return e.errorf("inventory as JSON: %v", err)
+		}
+		_, _ = e.stdout.Write(append(output.EscapeJSON(b), '\n'))
 	case "text":
 		printInventory(e.stdout, view, inv)
 	default:
@@ -160,15 +175,16 @@ func printInventory(w io.Writer, v inventoryView, inv *inventory.Inventory) {
 				addr = fmt.Sprintf("%s:%d", addr, hv.Port)
 			}
 		}
-		fmt.Fprintf(w, "  %s  %s  groups: %s\n", h.Name, addr, strings.Join(hv.Groups, ", "))
+		// Names and addresses may come from a provider's API: escaped.
+		fmt.Fprintf(w, "  %s  %s  groups: %s\n", output.EscapeLine(h.Name), output.EscapeLine(addr), output.EscapeLine(strings.Join(hv.Groups, ", ")))
 		for _, k := range slices.Sorted(maps.Keys(hv.Vars)) {
 			b, _ := yaml.Marshal(hv.Vars[k])
-			fmt.Fprintf(w, "      %s: %s\n", k, strings.TrimSpace(string(b)))
+			fmt.Fprintf(w, "      %s: %s\n", output.EscapeLine(k), output.Escape(strings.TrimSpace(string(b))))
 		}
 	}
 	fmt.Fprintln(w, "GROUPS")
 	for _, g := range slices.Sorted(maps.Keys(v.Groups)) {
-		fmt.Fprintf(w, "  %s: %s\n", g, strings.Join(v.Groups[g], ", "))
+		fmt.Fprintf(w, "  %s: %s\n", output.EscapeLine(g), output.EscapeLine(strings.Join(v.Groups[g], ", ")))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/inventory"
@@ -47,7 +48,8 @@ type Engine struct {
 	inv      *inventory.Inventory
 	hostvars map[string]any
 	hosts    map[string]*hostState
-	redact   redactor
+	secrets  secret.Set // everything secret seen so far: hidden in all output
+	taint    *tmpl.Taint
 	reportMu sync.Mutex
 
 	varsUseFacts bool     // some variable reads .facts: every step gathers them
@@ -76,10 +78,12 @@ func New(opts Options, sources inventory.Sources, pool *transport.Pool, out Repo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{opts: opts, sources: sources, pool: pool, out: out, log: log, hosts: map[string]*hostState{}}
+	e := &Engine{opts: opts, sources: sources, pool: pool, out: out, hosts: map[string]*hostState{}}
+	e.log = slog.New(redactHandler{log.Handler(), &e.secrets})
+	e.taint = tmpl.NewTaint(&e.secrets)
 	for _, v := range opts.ExtraVars {
 		if v.Secret {
-			e.redact.add(secretStrings(v.Value)...)
+			e.secrets.Add(v.Value)
 		}
 	}
 	return e
@@ -267,7 +271,7 @@ func (e *Engine) state(host string) *hostState {
 
 func (e *Engine) emit(ev Event) {
 	ev.Time = time.Now()
-	ev = e.redact.event(ev)
+	ev = e.redact(ev)
 	e.reportMu.Lock()
 	defer e.reportMu.Unlock()
 	if e.out != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -71,6 +72,7 @@ type fixture struct {
 	inv   string
 	opts  engine.Options
 	ctx   context.Context
+	log   *slog.Logger
 }
 
 func run(t *testing.T, f fixture) (*engine.Summary, *collector, error) {
@@ -104,7 +106,7 @@ func run(t *testing.T, f fixture) (*engine.Summary, *collector, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	eng := engine.New(f.opts, inventory.Sources{p}, pool, c, nil)
+	eng := engine.New(f.opts, inventory.Sources{p}, pool, c, f.log)
 	sum, err := eng.Run(ctx, rb)
 	return sum, c, err
 }
@@ -513,6 +515,30 @@ steps:
 		if !strings.Contains(out, "********") {
 			t.Errorf("no mask in:\n%s", out)
 		}
+	}
+}
+
+// TestSecretsStayOutOfDiagnostics: -v logs what a module panicked with,
+// which may be a rendered secret.
+func TestSecretsStayOutOfDiagnostics(t *testing.T) {
+	site := `
+vars:
+  token: !secret diag-S3cret
+steps:
+  - {name: p, hosts: all, task: t_panic, with: {msg: "{{ .token | upper }} inside"}}
+`
+	var diag bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&diag, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, c, err := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(1, ""), log: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := c.find("p", "h1")
+	if !strings.Contains(diag.String(), "task panicked") || !strings.Contains(ev.Message, "panicked: ******** inside") {
+		t.Fatalf("the panic is not reported: %q\n%s", ev.Message, diag.String())
+	}
+	if strings.Contains(diag.String(), "DIAG-S3CRET") {
+		t.Errorf("secret in diagnostics:\n%s", diag.String())
 	}
 }
 

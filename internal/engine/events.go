@@ -2,7 +2,6 @@ package engine
 
 import (
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -91,69 +90,37 @@ type Reporter interface {
 	Report(Event)
 }
 
-// redactor hides secret values in everything reported.
-type redactor struct {
-	mu      sync.Mutex
-	secrets map[string]bool
-	r       *strings.Replacer
-}
+// hiddenDiff stands for a diff that would show a secret. The whole diff is
+// hidden, not only the secret's text: its other lines may hold what runbook
+// cannot know is secret, such as the old value of a rotated secret.
+const hiddenDiff = "(content hidden: it holds a secret)"
 
-const mask = "********"
-
-func (r *redactor) add(values ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, v := range values {
-		if v == "" || r.secrets[v] {
-			continue
-		}
-		if r.secrets == nil {
-			r.secrets = map[string]bool{}
-		}
-		r.secrets[v] = true
-		r.r = nil
+// redact hides secrets in what ev reports.
+func (e *Engine) redact(ev Event) Event {
+	if ev.Diff != "" && e.secrets.Holds(ev.Diff) {
+		ev.Diff = hideDiff(ev.Diff)
 	}
-}
-
-func (r *redactor) apply(s string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.secrets) == 0 || s == "" {
-		return s
-	}
-	if r.r == nil {
-		// Longer secrets first, so one that contains another is hidden whole.
-		var pairs []string
-		for v := range r.secrets {
-			pairs = append(pairs, v)
-		}
-		sortByLenDesc(pairs)
-		var args []string
-		for _, v := range pairs {
-			args = append(args, v, mask)
-		}
-		r.r = strings.NewReplacer(args...)
-	}
-	return r.r.Replace(s)
-}
-
-func (r *redactor) event(ev Event) Event {
-	ev.Message = r.apply(ev.Message)
-	ev.Diff = r.apply(ev.Diff)
+	ev.Message = e.secrets.Redact(ev.Message)
+	ev.Diff = e.secrets.Redact(ev.Diff)
 	if len(ev.Changes) > 0 {
 		c := make([]string, len(ev.Changes))
 		for i, s := range ev.Changes {
-			c[i] = r.apply(s)
+			c[i] = e.secrets.Redact(s)
 		}
 		ev.Changes = c
 	}
 	return ev
 }
 
-func sortByLenDesc(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && (len(s[j]) > len(s[j-1]) || len(s[j]) == len(s[j-1]) && s[j] < s[j-1]); j-- {
-			s[j], s[j-1] = s[j-1], s[j]
+// hideDiff keeps a diff's header, which names the file, and hides the rest.
+func hideDiff(d string) string {
+	var out strings.Builder
+	for _, l := range strings.SplitAfter(d, "\n") {
+		if !strings.HasPrefix(l, "--- ") && !strings.HasPrefix(l, "+++ ") {
+			break
 		}
+		out.WriteString(l)
 	}
+	out.WriteString(hiddenDiff + "\n")
+	return out.String()
 }

@@ -25,6 +25,7 @@ type result struct {
 	notRun  bool // check mode: the step's change was not made, so its results are missing
 	summary []string
 	diff    string
+	secret  bool // the step's input held a secret: its diff is not shown
 	msg     string
 	data    map[string]any // what `register:` records
 }
@@ -61,7 +62,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		conn = c
 	}
-	vars, err := e.vars(sc, h, hs)
+	vars, tr, err := e.vars(sc, h, hs)
 	if err != nil {
 		return e.templateFailure(hs, err)
 	}
@@ -88,7 +89,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		conn = transport.Become(conn, st.BecomeUser)
 	}
 	for attempt := 1; ; attempt++ {
-		r = e.attempt(ctx, st, h, hs, conn, vars)
+		r = e.attempt(ctx, st, h, hs, conn, vars, tr)
 		if r.status == Unreachable || ctx.Err() != nil {
 			return r
 		}
@@ -120,13 +121,14 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 
 // attempt renders the step's parameters for the host, checks, and applies
 // unless in check mode.
-func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Host, hs *hostState, conn transport.Conn, vars map[string]any) result {
+func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Host, hs *hostState, conn transport.Conn, vars map[string]any, tr *tmpl.Tracker) result {
 	file := st.In.File
 	node, err := tmpl.RenderNode(file, st.With, vars)
 	if err != nil {
 		return e.templateFailure(hs, err)
 	}
-	e.redact.add(secretScalars(node)...)
+	e.secrets.Add(secretScalars(node))
+	held := e.holdsSecret(node)
 	task := st.Module.New()
 	if err := decode.Node(file, node, task, decode.Options{}); err != nil {
 		return result{status: Failed, msg: fmt.Sprintf("task %s: %v", st.Module.Name, err)}
@@ -159,7 +161,8 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	if change == nil {
 		change = tasks.NoChange()
 	}
-	r := result{summary: change.Summary, diff: change.Diff, data: change.Result}
+	// A module may have rendered more (a template file): the Tracker saw it.
+	r := result{summary: change.Summary, diff: change.Diff, data: change.Result, secret: held || tr.Held()}
 	switch {
 	case !change.Changed():
 		r.status = OK
@@ -176,7 +179,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 			if transport.IsConnError(err) {
 				return result{status: Unreachable, msg: err.Error(), summary: r.summary}
 			}
-			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, data: data}
+			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, secret: r.secret, data: data}
 		}
 		// Apply may say more about what it did (how long a wait took).
 		r.status, r.data, r.summary = Changed, data, change.Summary
@@ -209,6 +212,9 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 		Status: r.status, Ignored: r.ignored, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check}
 	if e.opts.Diff {
 		ev.Diff = r.diff
+		if r.secret && r.diff != "" {
+			ev.Diff = hideDiff(r.diff)
+		}
 	}
 	e.emit(ev)
 }

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -154,9 +155,14 @@ func (s *sleep) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 	}
 }
 
-type panicky struct{}
+// panicky panics with msg, or "boom".
+type panicky struct {
+	Msg string `yaml:"msg"`
+}
 
-func (panicky) Check(context.Context, *tasks.Host) (*tasks.Change, error) { panic("boom") }
+func (p panicky) Check(context.Context, *tasks.Host) (*tasks.Change, error) {
+	panic(cmp.Or(p.Msg, "boom"))
+}
 
 // needs fails unless an earlier step really ran: in check mode it stands
 // for a module that cannot inspect what an earlier step would create.

@@ -117,7 +117,9 @@ func (e *Engine) patterns(st *runbook.Step, sc scope) ([]string, error) {
 			merged[k] = v
 		}
 	}
-	vars, err := tmpl.Resolve(merged, nil)
+	base := map[string]any{}
+	e.taint.Track(base)
+	vars, err := tmpl.Resolve(merged, base)
 	if err != nil {
 		return nil, err
 	}

@@ -13,8 +13,9 @@ import (
 // first: the runbook's (imported runbooks' defaults under their parents'),
 // the inventory's groups, the inventory's host, -e, and values registered
 // by earlier steps on the host. Registered values are data: they are not
-// rendered again as templates.
-func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]any, error) {
+// rendered again as templates. Secrets met on the way are added to the
+// run's set; the Tracker notes whether the step's renderings held one.
+func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]any, *tmpl.Tracker, error) {
 	inv := e.inventory()
 	merged := map[string]tmpl.Var{}
 	layers := append([]map[string]tmpl.Var{}, sc.layers...)
@@ -40,16 +41,14 @@ func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]an
 		base[k] = v
 	}
 	e.mu.Unlock()
+	e.taint.Track(base)
 	out, err := tmpl.Resolve(merged, base)
 	if err != nil {
-		return nil, fmt.Errorf("variables for %s: %w", h.Name, err)
+		return nil, nil, fmt.Errorf("variables for %s: %w", h.Name, err)
 	}
-	for name, v := range merged {
-		if v.Secret {
-			e.redact.add(secretStrings(out[name])...)
-		}
-	}
-	return out, nil
+	// The step's own Tracker: whether the step's renderings held a secret,
+	// not whether some variable did.
+	return out, e.taint.Track(out), nil
 }
 
 func hostInfo(inv *inventory.Inventory, h *inventory.Host) map[string]any {
@@ -87,38 +86,40 @@ func (e *Engine) hostVars(inv *inventory.Inventory) map[string]any {
 	return out
 }
 
-// secretStrings lists the strings inside a secret value.
-func secretStrings(v any) []string {
+// secretScalars lists the parameter values tagged !secret, and those
+// inside a list or mapping tagged !secret.
+func secretScalars(n *yaml.Node) []string {
 	var out []string
-	switch x := v.(type) {
-	case string:
-		out = append(out, x)
-	case []any:
-		for _, item := range x {
-			out = append(out, secretStrings(item)...)
+	var walk func(n *yaml.Node, secret bool)
+	walk = func(n *yaml.Node, secret bool) {
+		if n == nil {
+			return
 		}
-	case map[string]any:
-		for _, item := range x {
-			out = append(out, secretStrings(item)...)
+		secret = secret || n.Tag == "!secret"
+		if n.Kind == yaml.ScalarNode && secret {
+			out = append(out, n.Value)
 		}
-	case nil:
-	default:
-		out = append(out, fmt.Sprint(x))
+		for i, c := range n.Content {
+			// A mapping's keys are names, not secrets.
+			walk(c, secret && (n.Kind != yaml.MappingNode || i%2 == 1))
+		}
 	}
+	walk(n, false)
 	return out
 }
 
-// secretScalars lists the parameter values tagged !secret.
-func secretScalars(n *yaml.Node) []string {
+// holdsSecret reports whether a rendered parameter holds a secret.
+func (e *Engine) holdsSecret(n *yaml.Node) bool {
 	if n == nil {
-		return nil
+		return false
 	}
-	var out []string
-	if n.Kind == yaml.ScalarNode && n.Tag == "!secret" {
-		out = append(out, n.Value)
+	if n.Kind == yaml.ScalarNode {
+		return e.secrets.Holds(n.Value)
 	}
 	for _, c := range n.Content {
-		out = append(out, secretScalars(c)...)
+		if e.holdsSecret(c) {
+			return true
+		}
 	}
-	return out
+	return false
 }

@@ -16,13 +16,19 @@ import (
 )
 
 // JSON writes each event as one line of JSON.
-type JSON struct{ enc *json.Encoder }
+type JSON struct{ w io.Writer }
 
 // NewJSON returns a JSON reporter writing to w.
-func NewJSON(w io.Writer) *JSON { return &JSON{enc: json.NewEncoder(w)} }
+func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
 
 // Report writes ev.
-func (j *JSON) Report(ev engine.Event) { _ = j.enc.Encode(ev) }
+func (j *JSON) Report(ev engine.Event) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	_, _ = j.w.Write(append(EscapeJSON(b), '\n'))
+}
 
 // Text writes a line per host and step as results arrive, and a recap.
 type Text struct {
@@ -67,37 +73,69 @@ func (t *Text) paint(color, s string) string {
 	return color + s + reset
 }
 
-// Report writes ev.
+// Report writes ev. Everything in it may come from a host, so all of it
+// is escaped on the way to the terminal; newlines in messages and diffs
+// start indented lines, so a host cannot print what looks like a result.
 func (t *Text) Report(ev engine.Event) {
 	t.clearProgress()
+	one := EscapeLine
 	switch ev.Type {
 	case engine.RunStart:
 		mode := ""
 		if ev.Check {
 			mode = " (check mode: nothing will be changed)"
 		}
-		fmt.Fprintf(t.w, "%s %s%s\n", t.paint(bold, "RUN"), ev.Runbook, mode)
+		fmt.Fprintf(t.w, "%s %s%s\n", t.paint(bold, "RUN"), one(ev.Runbook), mode)
 	case engine.StepStart:
 		kind := "STEP"
 		if ev.Handler {
 			kind = "HANDLER"
 		}
-		fmt.Fprintf(t.w, "\n%s %s [%s] %s, %s\n", t.paint(bold, kind), ev.Step, ev.Task, ev.Pos, plural(ev.Hosts, "host"))
-		t.step, t.total, t.done = ev.Step, ev.Hosts, 0
+		fmt.Fprintf(t.w, "\n%s %s [%s] %s, %s\n", t.paint(bold, kind), one(ev.Step), one(ev.Task), one(ev.Pos), plural(ev.Hosts, "host"))
+		t.step, t.total, t.done = one(ev.Step), ev.Hosts, 0
 	case engine.HostResult:
 		t.done++
 		t.result(ev)
 	case engine.Retry:
-		fmt.Fprintf(t.w, "  %-12s %s  attempt %d: %s\n", t.paint(yellow, "retrying"), ev.Host, ev.Attempt, ev.Message)
+		t.block(fmt.Sprintf("  %-12s %s  attempt %d: ", t.paint(yellow, "retrying"), one(ev.Host), ev.Attempt), ev.Message)
 	case engine.Progress:
-		fmt.Fprintf(t.w, "  %-12s %s  %s\n", t.paint(cyan, "…"), ev.Host, ev.Message)
+		t.block(fmt.Sprintf("  %-12s %s  ", t.paint(cyan, "…"), one(ev.Host)), ev.Message)
 	case engine.Warning:
-		fmt.Fprintf(t.w, "%s %s: %s\n", t.paint(yellow, "WARNING"), ev.Pos, ev.Message)
+		t.block(fmt.Sprintf("%s %s: ", t.paint(yellow, "WARNING"), one(ev.Pos)), ev.Message)
 	case engine.Recap:
 		t.recap(ev)
 		return
 	}
 	t.drawProgress()
+}
+
+// block writes head and the lines of msg, escaped, the first after head
+// and the others indented under it.
+func (t *Text) block(head string, msg ...string) {
+	lines := textLines(msg...)
+	first := ""
+	if len(lines) > 0 {
+		first, lines = lines[0], lines[1:]
+	}
+	fmt.Fprintf(t.w, "%s%s\n", head, first)
+	for _, l := range lines {
+		fmt.Fprintf(t.w, "  %-12s %s\n", "", l)
+	}
+}
+
+// textLines splits texts into escaped lines; a text's last newline ends
+// its last line rather than starting an empty one.
+func textLines(texts ...string) []string {
+	var out []string
+	for _, s := range texts {
+		if s == "" {
+			continue
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+			out = append(out, Escape(l))
+		}
+	}
+	return out
 }
 
 func (t *Text) result(ev engine.Event) {
@@ -118,28 +156,16 @@ func (t *Text) result(ev engine.Event) {
 	case engine.Skipped:
 		color = cyan
 	}
-	lines := append([]string{}, ev.Changes...)
-	if ev.Message != "" {
-		lines = append(lines, ev.Message)
-	}
-	first := ""
-	if len(lines) > 0 {
-		first, lines = lines[0], lines[1:]
-	}
-	fmt.Fprintf(t.w, "  %s %s  %s  %s\n", t.paint(color, fmt.Sprintf("%-12s", label)), ev.Host, dur(ev.Duration), first)
-	for _, l := range lines {
-		fmt.Fprintf(t.w, "  %-12s %s\n", "", l)
-	}
-	if ev.Diff != "" {
-		for _, l := range strings.Split(strings.TrimRight(ev.Diff, "\n"), "\n") {
-			switch {
-			case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
-				l = t.paint(green, l)
-			case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
-				l = t.paint(red, l)
-			}
-			fmt.Fprintf(t.w, "      %s\n", l)
+	head := fmt.Sprintf("  %s %s  %s  ", t.paint(color, fmt.Sprintf("%-12s", EscapeLine(label))), EscapeLine(ev.Host), dur(ev.Duration))
+	t.block(head, append(append([]string{}, ev.Changes...), ev.Message)...)
+	for _, l := range textLines(ev.Diff) {
+		switch {
+		case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
+			l = t.paint(green, l)
+		case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
+			l = t.paint(red, l)
 		}
+		fmt.Fprintf(t.w, "      %s\n", l)
 	}
 }
 
@@ -148,7 +174,7 @@ func (t *Text) recap(ev engine.Event) {
 	names := slices.Sorted(maps.Keys(ev.Recap))
 	width := 4
 	for _, n := range names {
-		width = max(width, len(n))
+		width = max(width, len(EscapeLine(n)))
 	}
 	var changed, failed int
 	for _, n := range names {
@@ -161,7 +187,7 @@ func (t *Text) recap(ev engine.Event) {
 			color, changed = yellow, changed+1
 		}
 		fmt.Fprintf(t.w, "  %s  ok=%-4d changed=%-4d failed=%-4d skipped=%-4d unreachable=%-4d ignored=%d\n",
-			t.paint(color, fmt.Sprintf("%-*s", width, n)), s.OK, s.Changed, s.Failed, s.Skipped, s.Unreachable, s.Ignored)
+			t.paint(color, fmt.Sprintf("%-*s", width, EscapeLine(n))), s.OK, s.Changed, s.Failed, s.Skipped, s.Unreachable, s.Ignored)
 	}
 	verdict := fmt.Sprintf("%s, %d changed, %d failed or unreachable", plural(len(names), "host"), changed, failed)
 	if ev.Check {
@@ -169,7 +195,7 @@ func (t *Text) recap(ev engine.Event) {
 	}
 	fmt.Fprintf(t.w, "  %s in %s\n", verdict, strings.TrimSpace(dur(ev.Elapsed)))
 	if ev.Message != "" {
-		fmt.Fprintf(t.w, "%s %s\n", t.paint(red, "STOPPED"), ev.Message)
+		t.block(t.paint(red, "STOPPED")+" ", ev.Message)
 	}
 }
 

@@ -91,7 +91,11 @@ func toJSON(v any) (string, error) {
 
 // Parse parses s as a template; errors are placed at pos.
 func Parse(pos decode.Pos, s string) (*template.Template, error) {
-	t, err := template.New("t").Funcs(funcs).Option("missingkey=error").Parse(s)
+	return parseWith(pos, s, funcs)
+}
+
+func parseWith(pos decode.Pos, s string, fm template.FuncMap) (*template.Template, error) {
+	t, err := template.New("t").Funcs(fm).Option("missingkey=error").Parse(s)
 	if err != nil {
 		return nil, decode.Errorf(pos, "%s", cleanParseError(err))
 	}
@@ -103,7 +107,8 @@ func Render(pos decode.Pos, s string, data map[string]any) (string, error) {
 	if !decode.HasTemplate(s) {
 		return s, nil
 	}
-	t, err := Parse(pos, s)
+	tr := trackerOf(data)
+	t, err := parseWith(pos, s, tr.funcMap())
 	if err != nil {
 		return "", err
 	}
@@ -111,6 +116,7 @@ func Render(pos decode.Pos, s string, data map[string]any) (string, error) {
 	if err := t.Execute(&buf, data); err != nil {
 		return "", decode.Errorf(pos, "%s", cleanExecError(err))
 	}
+	tr.saw(buf.String())
 	return buf.String(), nil
 }
 
@@ -236,7 +242,8 @@ var fileNoise = regexp.MustCompile(`^template: [^:]*:(\d+)(?::(\d+))?: (?:execut
 // RenderFile renders a template file's text with data. Errors name the
 // file and the line (and column) in it.
 func RenderFile(file, text string, data map[string]any) (string, error) {
-	t, err := template.New(file).Funcs(funcs).Option("missingkey=error").Parse(text)
+	tr := trackerOf(data)
+	t, err := template.New(file).Funcs(tr.funcMap()).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return "", fileError(file, err)
 	}
@@ -244,6 +251,7 @@ func RenderFile(file, text string, data map[string]any) (string, error) {
 	if err := t.Execute(&buf, data); err != nil {
 		return "", fileError(file, err)
 	}
+	tr.saw(buf.String())
 	return buf.String(), nil
 }
 

@@ -21,7 +21,9 @@ type Var struct {
 // Resolve renders the templates inside vars, each against the others, in
 // the order their references require; base holds values (such as host
 // facts) that templates can read but that are not themselves rendered. A
-// variable that refers to itself, directly or not, is an error.
+// variable that refers to itself, directly or not, is an error. When base
+// carries a Tracker (see Taint.Track), secret variables and what is derived from
+// them are added to its set.
 func Resolve(vars map[string]Var, base map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(vars)+len(base))
 	maps.Copy(out, base)
@@ -61,6 +63,11 @@ func (r *resolver) resolve(name string, chain []string) error {
 	val, err := renderValue(v.Pos, v.Value, r.out)
 	if err != nil {
 		err = fmt.Errorf("variable %q: %w", name, err)
+	}
+	if v.Secret {
+		// Before the variables that use it are rendered, so that what
+		// they make of it is secret too.
+		trackerOf(r.out).addSecret(val)
 	}
 	r.out[name] = val
 	r.state[name] = 2

@@ -1,0 +1,125 @@
+package tmpl
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"text/template"
+
+	"github.com/runbookdev/runbook/internal/secret"
+)
+
+// trackerKey is where a Tracker travels in template data: every rendering
+// with the data (a step's parameters, its conditions, a template file a
+// module renders) finds it there. It is not a name a template can use.
+const trackerKey = "\x00secrets"
+
+// Taint carries a set of secrets through templates. Masking only a
+// secret's own text is not enough: `upper`, `quote`, `toJSON` and the rest
+// make new strings from it. With Taint, a function given a secret gives a
+// secret, added to the set, and a variable tagged !secret is added to it
+// once rendered. A run has one; each rendering context (a step on a host)
+// has its own Tracker.
+type Taint struct {
+	set   *secret.Set
+	once  sync.Once
+	funcs template.FuncMap
+}
+
+// NewTaint returns a Taint that adds to set.
+func NewTaint(set *secret.Set) *Taint { return &Taint{set: set} }
+
+// Tracker is a Taint at work in one set of template data; it notes whether
+// anything rendered with the data held a secret.
+type Tracker struct {
+	*Taint
+	held atomic.Bool
+}
+
+// Track makes renderings with data carry the Taint's secrets, and returns
+// the Tracker it put in data, replacing any earlier one.
+func (t *Taint) Track(data map[string]any) *Tracker {
+	tr := &Tracker{Taint: t}
+	data[trackerKey] = tr
+	return tr
+}
+
+// Held reports whether a rendering with the Tracker's data gave text that
+// holds a secret.
+func (t *Tracker) Held() bool { return t != nil && t.held.Load() }
+
+// String keeps the secrets out of a template that prints its whole data.
+func (t *Tracker) String() string { return "(secrets)" }
+
+func trackerOf(data map[string]any) *Tracker {
+	t, _ := data[trackerKey].(*Tracker)
+	return t
+}
+
+// saw notes a rendering's output.
+func (t *Tracker) saw(out string) {
+	if t != nil && t.set.Holds(out) {
+		t.held.Store(true)
+	}
+}
+
+// addSecret adds a !secret variable's rendered value.
+func (t *Tracker) addSecret(v any) {
+	if t != nil {
+		t.set.Add(v)
+	}
+}
+
+// derived are text/template's builtins that make strings, here so that
+// they can be wrapped like runbook's own; they do what the builtins do.
+var derived = template.FuncMap{
+	"print":    fmt.Sprint,
+	"println":  fmt.Sprintln,
+	"html":     template.HTMLEscaper,
+	"js":       template.JSEscaper,
+	"urlquery": template.URLQueryEscaper,
+}
+
+// funcMap is the template functions, each wrapped so that what it makes
+// from a secret is secret too.
+func (t *Tracker) funcMap() template.FuncMap {
+	if t == nil {
+		return funcs
+	}
+	return t.Taint.funcMap()
+}
+
+func (t *Taint) funcMap() template.FuncMap {
+	t.once.Do(func() {
+		t.funcs = template.FuncMap{}
+		for _, m := range []template.FuncMap{funcs, derived} {
+			for name, fn := range m {
+				t.funcs[name] = t.wrap(fn)
+			}
+		}
+	})
+	return t.funcs
+}
+
+func (t *Taint) wrap(fn any) any {
+	f := reflect.ValueOf(fn)
+	typ := f.Type()
+	return reflect.MakeFunc(typ, func(args []reflect.Value) []reflect.Value {
+		var out []reflect.Value
+		if typ.IsVariadic() {
+			out = f.CallSlice(args)
+		} else {
+			out = f.Call(args)
+		}
+		for _, a := range args {
+			if a.IsValid() && a.CanInterface() && t.set.HoldsAny(a.Interface()) {
+				for _, r := range out {
+					t.set.Add(r.Interface())
+				}
+				break
+			}
+		}
+		return out
+	}).Interface()
+}
