@@ -2,6 +2,7 @@ package inventory_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,18 +99,50 @@ func TestHostsAndVarPrecedence(t *testing.T) {
 func TestStaticErrors(t *testing.T) {
 	tests := map[string]string{
 		"hosts:\n  a: {adress: x}\n":                            `hosts.yaml:2:7: unknown key "adress"; did you mean "address"?`,
-		"hosts:\n  a:\ngroups:\n  g: {hosts: [b]}\n":            `group "g" lists host "b", which is not defined`,
-		"groups:\n  a: {children: [b]}\n  b: {children: [a]}\n": "group cycle",
-		"hosts:\n  a:\ngroups:\n  a: {}\n":                      `"a" is both a host and a group`,
+		"hosts:\n  a:\ngroups:\n  g: {hosts: [b]}\n":            `hosts.yaml:4:15: group "g" lists host "b", which is not defined; did you mean "a"?`,
+		"groups:\n  a: {children: [c]}\n":                       `hosts.yaml:2:18: group "a" lists child group "c", which is not defined`,
+		"groups:\n  a: {children: [b]}\n  b: {children: [a]}\n": `hosts.yaml:3:18: group cycle: a -> b -> a`,
+		"hosts:\n  a:\ngroups:\n  a: {}\n":                      `hosts.yaml:4:3: "a" is both a host (hosts.yaml:2:3) and a group: rename one`,
 		"plugin: nope\n":                                        `unknown inventory plugin "nope"`,
 		"hosts:\n  a: {connection: telnet}\n":                   "connection must be ssh or local",
+		"hosts:\n  a: {port: 70000}\n":                          `hosts.yaml:2:13: host "a": port must be between 1 and 65535, got 70000`,
+		"defaults: {port: -1}\nhosts:\n  a:\n":                  `hosts.yaml:1:18: defaults: port must be between 1 and 65535, got -1`,
+		"hosts:\n  \"web 01\":\n":                               `hosts.yaml:2:3: host name "web 01": use letters, digits, '.', '-' and '_'`,
+		"hosts:\n  a:\ngroups:\n  \"a:b\": {hosts: [a]}\n":      `hosts.yaml:4:3: group name "a:b": use letters, digits, '.', '-' and '_'`,
+		"plugin: equinix-metal\nport: 0\n":                      `hosts.yaml:2:7: port must be between 1 and 65535, got 0`,
+		"hosts:\n  all:\n":                                      `hosts.yaml:2:3: host name "all" means every host: pick another name`,
+	}
+	for _, bad := range []string{"db*", "a,b", "!a", "&a", "a?", "[a]", "{{ .x }}", ""} {
+		tests["hosts:\n  \""+bad+"\":\n"] = fmt.Sprintf(`hosts.yaml:2:3: host name %q`, bad)
 	}
 	for content, want := range tests {
 		p := filepath.Join(t.TempDir(), "hosts.yaml")
 		os.WriteFile(p, []byte(content), 0o644)
 		_, err := inventory.Open(p)
-		if err == nil || !strings.Contains(err.Error(), want) {
+		if err == nil || !strings.Contains(strings.ReplaceAll(err.Error(), filepath.Dir(p)+"/", ""), want) {
 			t.Errorf("%q: err = %v, want %q", content, err, want)
 		}
+	}
+}
+
+// TestHostDefinedInTwoFiles: inventories given together are merged, and a
+// host both define is ambiguous: which address, which variables?
+func TestHostDefinedInTwoFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	os.WriteFile(a, []byte("hosts:\n  web01: {address: 10.0.0.1}\n"), 0o644)
+	os.WriteFile(b, []byte("hosts:\n  db01:\n  web01: {address: 10.0.0.2}\n"), 0o644)
+	var sources inventory.Sources
+	for _, f := range []string{a, b} {
+		p, err := inventory.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, p)
+	}
+	_, err := sources.Load(context.Background())
+	want := b + `:3:3: host "web01" is defined twice: also at ` + a + ":2:3"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v\nwant %s", err, want)
 	}
 }

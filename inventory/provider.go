@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/tmpl"
 	"gopkg.in/yaml.v3"
 )
 
@@ -93,10 +94,22 @@ func (s Sources) Load(ctx context.Context) (*Inventory, error) {
 				prev.Hosts = append(prev.Hosts, g.Hosts...)
 				prev.Children = append(prev.Children, g.Children...)
 				maps.Copy(prev.Vars, g.Vars)
+				maps.Copy(prev.HostsAt, g.HostsAt)
+				maps.Copy(prev.ChildrenAt, g.ChildrenAt)
 				continue
 			}
 			c := *g
 			c.Vars = maps.Clone(g.Vars)
+			c.HostsAt, c.ChildrenAt = maps.Clone(g.HostsAt), maps.Clone(g.ChildrenAt)
+			if c.Vars == nil {
+				c.Vars = map[string]tmpl.Var{}
+			}
+			if c.HostsAt == nil {
+				c.HostsAt = map[string]decode.Pos{}
+			}
+			if c.ChildrenAt == nil {
+				c.ChildrenAt = map[string]decode.Pos{}
+			}
 			byName[g.Name] = &c
 			groups = append(groups, &c)
 		}
