@@ -1,0 +1,166 @@
+package tmpl
+
+import (
+	"fmt"
+	"strings"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/runbookdev/runbook/internal/decode"
+)
+
+// Names lists the variables a template reads from its data: the first part
+// of every .name or $.name read where dot is the data itself (not inside
+// range or with, where dot is something else). A template that does not
+// parse reads nothing here: Parse reports it.
+func Names(s string) []string {
+	if !decode.HasTemplate(s) {
+		return nil
+	}
+	trees, err := parse.Parse("t", s, "", "", funcs, builtinNames)
+	if err != nil {
+		return nil
+	}
+	return treeNames(trees["t"])
+}
+
+// FileNames is Names for a template file.
+func FileNames(text string) []string {
+	trees, err := parse.Parse("f", text, "", "", funcs, builtinNames)
+	if err != nil {
+		return nil
+	}
+	return treeNames(trees["f"])
+}
+
+func treeNames(t *parse.Tree) []string {
+	if t == nil {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	readNames(t.Root, true, func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	})
+	return out
+}
+
+// readNames walks n; atRoot says whether dot is the template's data.
+func readNames(n parse.Node, atRoot bool, fn func(string)) {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Nodes {
+			readNames(c, atRoot, fn)
+		}
+	case *parse.ActionNode:
+		readNames(x.Pipe, atRoot, fn)
+	case *parse.PipeNode:
+		if x == nil {
+			return
+		}
+		for _, c := range x.Cmds {
+			readNames(c, atRoot, fn)
+		}
+	case *parse.CommandNode:
+		for _, a := range x.Args {
+			readNames(a, atRoot, fn)
+		}
+	case *parse.FieldNode:
+		if atRoot {
+			fn(x.Ident[0])
+		}
+	case *parse.VariableNode:
+		if x.Ident[0] == "$" && len(x.Ident) > 1 {
+			fn(x.Ident[1])
+		}
+	case *parse.ChainNode:
+		readNames(x.Node, atRoot, fn)
+	case *parse.IfNode:
+		readNames(x.Pipe, atRoot, fn)
+		readNames(x.List, atRoot, fn)
+		readNames(x.ElseList, atRoot, fn)
+	case *parse.RangeNode:
+		readNames(x.Pipe, atRoot, fn)
+		readNames(x.List, false, fn)
+		readNames(x.ElseList, atRoot, fn)
+	case *parse.WithNode:
+		readNames(x.Pipe, atRoot, fn)
+		readNames(x.List, false, fn)
+		readNames(x.ElseList, atRoot, fn)
+	case *parse.TemplateNode:
+		readNames(x.Pipe, atRoot, fn)
+	}
+}
+
+// CondText is the template a condition stands for: a bare expression such
+// as `eq .env "prod"` is one action.
+func CondText(expr string) string {
+	s := strings.TrimSpace(expr)
+	if !decode.HasTemplate(s) {
+		s = "{{ " + s + " }}"
+	}
+	return s
+}
+
+// notBoolean says why a parsed condition can never render as just true or
+// false, or returns "" when it may.
+func notBoolean(t *template.Template) string {
+	var action *parse.ActionNode
+	for _, n := range t.Tree.Root.Nodes {
+		switch x := n.(type) {
+		case *parse.TextNode:
+			if strings.TrimSpace(string(x.Text)) != "" {
+				return fmt.Sprintf("renders the text %q beside its actions", strings.TrimSpace(string(x.Text)))
+			}
+		case *parse.ActionNode:
+			if action != nil {
+				return "renders one value after another"
+			}
+			action = x
+		case *parse.CommentNode:
+		default:
+			return "" // if, range, with: they may well render true or false
+		}
+	}
+	if action == nil {
+		return "renders nothing"
+	}
+	if len(action.Pipe.Decl) > 0 {
+		return "only sets a variable, which renders nothing"
+	}
+	cmd := action.Pipe.Cmds[len(action.Pipe.Cmds)-1]
+	switch x := cmd.Args[0].(type) {
+	case *parse.NumberNode:
+		if len(cmd.Args) == 1 {
+			return "is the number " + x.Text
+		}
+	case *parse.StringNode:
+		if len(cmd.Args) == 1 && x.Text != "true" && x.Text != "false" {
+			return fmt.Sprintf("is the string %s", x.Quoted)
+		}
+	case *parse.NilNode:
+		return "is nil"
+	case *parse.IdentifierNode:
+		switch x.Ident {
+		case "len":
+			return "gives a number (len)"
+		case "split":
+			return "gives a list (split)"
+		}
+	}
+	return ""
+}
+
+// CheckFile parses a template file, reporting syntax errors at their line.
+func CheckFile(file, text string) error {
+	if _, err := template.New(file).Funcs(funcs).Option("missingkey=error").Parse(text); err != nil {
+		return fileError(file, err)
+	}
+	return nil
+}
