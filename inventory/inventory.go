@@ -5,7 +5,6 @@ package inventory
 
 import (
 	"maps"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -259,95 +258,6 @@ func (inv *Inventory) VarLayers(host string) []map[string]tmpl.Var {
 	}
 	if h, ok := inv.hosts[host]; ok {
 		out = append(out, h.Vars)
-	}
-	return out
-}
-
-// LocalHost is the controller, matched by the pattern "local" when the
-// inventory defines no host of that name.
-var LocalHost = &Host{Name: "local", Connection: "local"}
-
-// Match resolves host patterns to hosts, in inventory order. Patterns are
-// Ansible's: names of hosts or groups, "all", globs such as web*, joined by
-// commas or colons; a term starting with & intersects, with ! excludes.
-// Terms that match nothing are returned so the caller can say so.
-func (inv *Inventory) Match(patterns []string) (hosts []*Host, unmatched []string) {
-	var include, intersect, exclude []string
-	for _, p := range patterns {
-		for _, term := range strings.FieldsFunc(p, func(r rune) bool { return r == ',' || r == ':' }) {
-			term = strings.TrimSpace(term)
-			switch {
-			case strings.HasPrefix(term, "!"):
-				exclude = append(exclude, term[1:])
-			case strings.HasPrefix(term, "&"):
-				intersect = append(intersect, term[1:])
-			case term != "":
-				include = append(include, term)
-			}
-		}
-	}
-	selected := map[string]bool{}
-	wantLocal := false
-	for _, term := range include {
-		names := inv.term(term)
-		if len(names) == 0 {
-			if term == "local" {
-				wantLocal = true
-				continue
-			}
-			unmatched = append(unmatched, term)
-		}
-		for _, n := range names {
-			selected[n] = true
-		}
-	}
-	for _, term := range intersect {
-		keep := map[string]bool{}
-		for _, n := range inv.term(term) {
-			keep[n] = selected[n]
-		}
-		selected = keep
-	}
-	for _, term := range exclude {
-		for _, n := range inv.term(term) {
-			delete(selected, n)
-		}
-	}
-	for _, name := range inv.order {
-		if selected[name] {
-			hosts = append(hosts, inv.hosts[name])
-		}
-	}
-	if wantLocal {
-		hosts = append(hosts, LocalHost)
-	}
-	return hosts, unmatched
-}
-
-// term resolves one pattern term to host names.
-func (inv *Inventory) term(t string) []string {
-	if t == "all" || t == "*" {
-		return inv.order
-	}
-	if _, ok := inv.hosts[t]; ok {
-		return []string{t}
-	}
-	if _, ok := inv.groups[t]; ok {
-		return inv.groupHosts(t, map[string]bool{})
-	}
-	if !strings.ContainsAny(t, "*?[") {
-		return nil
-	}
-	var out []string
-	for _, name := range inv.order {
-		if ok, _ := path.Match(t, name); ok {
-			out = append(out, name)
-		}
-	}
-	for _, g := range slices.Sorted(maps.Keys(inv.groups)) {
-		if ok, _ := path.Match(t, g); ok {
-			out = append(out, inv.groupHosts(g, map[string]bool{})...)
-		}
 	}
 	return out
 }

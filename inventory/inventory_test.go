@@ -64,13 +64,58 @@ func TestMatch(t *testing.T) {
 		"local":        {"local"},
 	}
 	for pattern, want := range tests {
-		got, unmatched := inv.Match([]string{pattern})
-		if diff := cmp.Diff(want, names(got)); diff != "" || len(unmatched) > 0 {
-			t.Errorf("Match(%q) (-want +got):\n%s unmatched=%v", pattern, diff, unmatched)
+		got, unmatched, err := inv.Match([]string{pattern})
+		if diff := cmp.Diff(want, names(got)); diff != "" || len(unmatched) > 0 || err != nil {
+			t.Errorf("Match(%q) (-want +got):\n%s unmatched=%v err=%v", pattern, diff, unmatched, err)
 		}
 	}
-	if _, unmatched := inv.Match([]string{"wbe"}); len(unmatched) != 1 {
-		t.Errorf("a name that matches nothing should be reported")
+}
+
+// TestMatchReportsEveryTermThatMatchesNothing: a typo in an exclusion
+// (all:!dbb) would otherwise run on the very hosts it meant to leave out.
+func TestMatchReportsEveryTermThatMatchesNothing(t *testing.T) {
+	inv, _ := load(t, hosts)
+	tests := map[string][]string{
+		"all:!dbb":       {`"all:!dbb": no host or group "dbb"; did you mean "db"?`},
+		"prod:&canry":    {`"prod:&canry": no host or group "canry"; did you mean "canary"?`},
+		"weeb":           {`"weeb": no host or group "weeb"; did you mean "web"?`},
+		"web,nosuchhost": {`"web,nosuchhost": no host or group "nosuchhost"`},
+		"db9*:!x*":       {`"db9*:!x*": no host or group matches "db9*"`, `"db9*:!x*": no host or group matches "x*"`},
+	}
+	for pattern, want := range tests {
+		_, unmatched, err := inv.Match([]string{pattern})
+		var got []string
+		for _, u := range unmatched {
+			got = append(got, u.String())
+		}
+		if diff := cmp.Diff(want, got); diff != "" || err != nil {
+			t.Errorf("Match(%q) unmatched (-want +got):\n%s err=%v", pattern, diff, err)
+		}
+	}
+}
+
+func TestPatternSyntax(t *testing.T) {
+	tests := map[string]string{
+		"":        "empty pattern: name a host, a group, all or local",
+		"  ":      "empty pattern: name a host, a group, all or local",
+		"!":       `"!" needs a host or group after it`,
+		"web:&":   `"&" needs a host or group after it`,
+		"web,,db": `an empty term: remove the extra ',' or ':'`,
+		"web:":    `an empty term: remove the extra ',' or ':'`,
+		"!db":     `only exclusions and intersections: nothing to take them from; write "all:!db"`,
+		"&web":    `only exclusions and intersections: nothing to take them from; write "all:&web"`,
+		"web 01":  `"web 01" is not a host or group name, nor a glob: names are letters, digits, '.', '-' and '_'`,
+		"web!db":  `"web!db" is not a host or group name, nor a glob: names are letters, digits, '.', '-' and '_'`,
+		"!!db":    `"!db" is not a host or group name, nor a glob: names are letters, digits, '.', '-' and '_'`,
+	}
+	inv, _ := load(t, hosts)
+	for pattern, want := range tests {
+		if _, err := inventory.ParsePattern(pattern); err == nil || err.Error() != want {
+			t.Errorf("ParsePattern(%q) = %v, want %s", pattern, err, want)
+		}
+		if _, _, err := inv.Match([]string{pattern}); err == nil || err.Error() != fmt.Sprintf("%q: %s", pattern, want) {
+			t.Errorf("Match(%q) = %v, want the pattern and %s", pattern, err, want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
@@ -82,14 +83,16 @@ func (e *Engine) stepHosts(st *runbook.Step, sc scope, only map[string]bool) ([]
 		if err != nil {
 			return nil, err
 		}
-		var unmatched []string
-		hosts, unmatched = inv.Match(patterns)
-		if len(unmatched) > 0 {
-			e.emit(Event{Type: Warning, Step: st.Title(), Pos: st.HostsPos.String(),
-				Message: fmt.Sprintf("hosts: no host or group matches %s in the inventory", strings.Join(unmatched, ", "))})
+		var unmatched []inventory.Unmatched
+		hosts, unmatched, err = inv.Match(patterns)
+		if err != nil {
+			return nil, decode.Errorf(st.HostsPos, "hosts: %v", err)
+		}
+		for _, u := range unmatched {
+			e.emit(Event{Type: Warning, Step: st.Title(), Pos: st.HostsPos.String(), Message: "hosts: " + u.String()})
 		}
 		if len(e.opts.Limit) > 0 {
-			limited, _ := inv.Match(e.opts.Limit)
+			limited, _, _ := inv.Match(e.opts.Limit)
 			hosts = slices.DeleteFunc(hosts, func(h *inventory.Host) bool {
 				return !slices.ContainsFunc(limited, func(l *inventory.Host) bool { return l.Name == h.Name })
 			})
