@@ -1,6 +1,7 @@
 package tmpl
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"text/template"
@@ -24,13 +25,31 @@ func Names(s string) []string {
 	return treeNames(trees["t"])
 }
 
-// FileNames is Names for a template file.
-func FileNames(text string) []string {
+// Ref is a variable a template file reads, and where: line and column in
+// the file.
+type Ref struct {
+	Name      string
+	Line, Col int
+}
+
+// FileRefs is Names for a template file, with where each name is first read.
+func FileRefs(text string) []Ref {
 	trees, err := parse.Parse("f", text, "", "", funcs, builtinNames)
-	if err != nil {
+	if err != nil || trees["f"] == nil {
 		return nil
 	}
-	return treeNames(trees["f"])
+	var out []Ref
+	seen := map[string]bool{}
+	readNames(trees["f"].Root, true, func(name string, at parse.Pos) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		before := text[:min(int(at), len(text))]
+		line := 1 + strings.Count(before, "\n")
+		out = append(out, Ref{Name: name, Line: line, Col: 1 + len(before) - (strings.LastIndex(before, "\n") + 1)})
+	})
+	return out
 }
 
 func treeNames(t *parse.Tree) []string {
@@ -39,7 +58,7 @@ func treeNames(t *parse.Tree) []string {
 	}
 	var out []string
 	seen := map[string]bool{}
-	readNames(t.Root, true, func(name string) {
+	readNames(t.Root, true, func(name string, _ parse.Pos) {
 		if !seen[name] {
 			seen[name] = true
 			out = append(out, name)
@@ -49,7 +68,7 @@ func treeNames(t *parse.Tree) []string {
 }
 
 // readNames walks n; atRoot says whether dot is the template's data.
-func readNames(n parse.Node, atRoot bool, fn func(string)) {
+func readNames(n parse.Node, atRoot bool, fn func(string, parse.Pos)) {
 	switch x := n.(type) {
 	case *parse.ListNode:
 		if x == nil {
@@ -73,11 +92,11 @@ func readNames(n parse.Node, atRoot bool, fn func(string)) {
 		}
 	case *parse.FieldNode:
 		if atRoot {
-			fn(x.Ident[0])
+			fn(x.Ident[0], x.Pos)
 		}
 	case *parse.VariableNode:
 		if x.Ident[0] == "$" && len(x.Ident) > 1 {
-			fn(x.Ident[1])
+			fn(x.Ident[1], x.Pos)
 		}
 	case *parse.ChainNode:
 		readNames(x.Node, atRoot, fn)
@@ -159,8 +178,13 @@ func notBoolean(t *template.Template) string {
 
 // CheckFile parses a template file, reporting syntax errors at their line.
 func CheckFile(file, text string) error {
-	if _, err := template.New(file).Funcs(funcs).Option("missingkey=error").Parse(text); err != nil {
-		return fileError(file, err)
+	_, err := template.New(file).Funcs(funcs).Option("missingkey=error").Parse(text)
+	if err == nil {
+		return nil
 	}
-	return nil
+	e := &decode.Error{}
+	if !errors.As(fileError(file, err), &e) {
+		return err
+	}
+	return decode.Errorf(e.Pos, "template syntax: %s", strings.ReplaceAll(e.Msg, file+":", "line "))
 }

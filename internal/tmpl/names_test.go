@@ -55,3 +55,24 @@ func TestCheckCondRefusesNonBooleans(t *testing.T) {
 		}
 	}
 }
+
+func TestFileRefs(t *testing.T) {
+	text := "a = {{ .a }}\n{{ range .list }}{{ .x }}\n  {{ $.b }}{{ end }}"
+	want := []tmpl.Ref{{Name: "a", Line: 1, Col: 8}, {Name: "list", Line: 2, Col: 10}, {Name: "b", Line: 3, Col: 7}}
+	if diff := cmp.Diff(want, tmpl.FileRefs(text)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestResolveCyclesAreRealReferences: a name read inside range is a field
+// of the element, not a reference back to the variable.
+func TestResolveCyclesAreRealReferences(t *testing.T) {
+	vars := map[string]tmpl.Var{
+		"name":  {Value: "{{ range .users }}{{ .name }} {{ end }}"},
+		"users": {Value: []any{map[string]any{"name": "ann"}}},
+	}
+	out, err := tmpl.Resolve(vars, nil)
+	if err != nil || out["name"] != "ann " {
+		t.Errorf("Resolve = %v, %v", out["name"], err)
+	}
+}
