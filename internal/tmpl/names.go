@@ -14,15 +14,30 @@ import (
 // of every .name or $.name read where dot is the data itself (not inside
 // range or with, where dot is something else). A template that does not
 // parse reads nothing here: Parse reports it.
-func Names(s string) []string {
+func Names(s string) []string { return names(s, false) }
+
+// Reads is Names less the names read only in some cases (in the body of
+// if, range or with, or past the first operand of and and or): those that
+// every rendering reads.
+func Reads(s string) []string { return names(s, true) }
+
+func names(s string, sure bool) []string {
 	if !decode.HasTemplate(s) {
 		return nil
 	}
 	trees, err := parse.Parse("t", s, "", "", funcs, builtinNames)
-	if err != nil {
+	if err != nil || trees["t"] == nil {
 		return nil
 	}
-	return treeNames(trees["t"])
+	var out []string
+	seen := map[string]bool{}
+	readNames(trees["t"].Root, true, true, func(name string, _ parse.Pos, always bool) {
+		if !seen[name] && (always || !sure) {
+			seen[name] = true
+			out = append(out, name)
+		}
+	})
+	return out
 }
 
 // Ref is a variable a template file reads, and where: line and column in
@@ -32,7 +47,7 @@ type Ref struct {
 	Line, Col int
 }
 
-// FileRefs is Names for a template file, with where each name is first read.
+// FileRefs is Reads for a template file, with where each name is first read.
 func FileRefs(text string) []Ref {
 	trees, err := parse.Parse("f", text, "", "", funcs, builtinNames)
 	if err != nil || trees["f"] == nil {
@@ -40,8 +55,8 @@ func FileRefs(text string) []Ref {
 	}
 	var out []Ref
 	seen := map[string]bool{}
-	readNames(trees["f"].Root, true, func(name string, at parse.Pos) {
-		if seen[name] {
+	readNames(trees["f"].Root, true, true, func(name string, at parse.Pos, always bool) {
+		if seen[name] || !always {
 			return
 		}
 		seen[name] = true
@@ -52,69 +67,93 @@ func FileRefs(text string) []Ref {
 	return out
 }
 
-func treeNames(t *parse.Tree) []string {
-	if t == nil {
-		return nil
-	}
-	var out []string
-	seen := map[string]bool{}
-	readNames(t.Root, true, func(name string, _ parse.Pos) {
-		if !seen[name] {
-			seen[name] = true
-			out = append(out, name)
-		}
-	})
-	return out
-}
-
-// readNames walks n; atRoot says whether dot is the template's data.
-func readNames(n parse.Node, atRoot bool, fn func(string, parse.Pos)) {
+// readNames walks n. atRoot says whether dot is the template's data; always
+// whether n is evaluated whenever the template is rendered.
+func readNames(n parse.Node, atRoot, always bool, fn func(string, parse.Pos, bool)) {
 	switch x := n.(type) {
 	case *parse.ListNode:
 		if x == nil {
 			return
 		}
 		for _, c := range x.Nodes {
-			readNames(c, atRoot, fn)
+			readNames(c, atRoot, always, fn)
 		}
 	case *parse.ActionNode:
-		readNames(x.Pipe, atRoot, fn)
+		readNames(x.Pipe, atRoot, always, fn)
 	case *parse.PipeNode:
 		if x == nil {
 			return
 		}
 		for _, c := range x.Cmds {
-			readNames(c, atRoot, fn)
+			readNames(c, atRoot, always, fn)
 		}
 	case *parse.CommandNode:
-		for _, a := range x.Args {
-			readNames(a, atRoot, fn)
+		// and and or stop at the first operand that decides.
+		lazy := false
+		if id, ok := x.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "and" || id.Ident == "or") {
+			lazy = true
+		}
+		for i, a := range x.Args {
+			readNames(a, atRoot, always && !(lazy && i > 1), fn)
 		}
 	case *parse.FieldNode:
 		if atRoot {
-			fn(x.Ident[0], x.Pos)
+			fn(x.Ident[0], x.Pos, always)
 		}
 	case *parse.VariableNode:
 		if x.Ident[0] == "$" && len(x.Ident) > 1 {
-			fn(x.Ident[1], x.Pos)
+			fn(x.Ident[1], x.Pos, always)
 		}
 	case *parse.ChainNode:
-		readNames(x.Node, atRoot, fn)
+		readNames(x.Node, atRoot, always, fn)
 	case *parse.IfNode:
-		readNames(x.Pipe, atRoot, fn)
-		readNames(x.List, atRoot, fn)
-		readNames(x.ElseList, atRoot, fn)
+		readNames(x.Pipe, atRoot, always, fn)
+		readNames(x.List, atRoot, false, fn)
+		readNames(x.ElseList, atRoot, false, fn)
 	case *parse.RangeNode:
-		readNames(x.Pipe, atRoot, fn)
-		readNames(x.List, false, fn)
-		readNames(x.ElseList, atRoot, fn)
+		readNames(x.Pipe, atRoot, always, fn)
+		readNames(x.List, false, false, fn)
+		readNames(x.ElseList, atRoot, false, fn)
 	case *parse.WithNode:
-		readNames(x.Pipe, atRoot, fn)
-		readNames(x.List, false, fn)
-		readNames(x.ElseList, atRoot, fn)
+		readNames(x.Pipe, atRoot, always, fn)
+		readNames(x.List, false, false, fn)
+		readNames(x.ElseList, atRoot, false, fn)
 	case *parse.TemplateNode:
-		readNames(x.Pipe, atRoot, fn)
+		readNames(x.Pipe, atRoot, always, fn)
 	}
+}
+
+// CondVar is the variable a condition reads, when it is nothing else
+// (.debug, "{{ .debug }}").
+func CondVar(expr string) (string, bool) {
+	trees, err := parse.Parse("t", CondText(expr), "", "", funcs, builtinNames)
+	if err != nil || trees["t"] == nil {
+		return "", false
+	}
+	var action *parse.ActionNode
+	for _, n := range trees["t"].Root.Nodes {
+		switch x := n.(type) {
+		case *parse.TextNode:
+			if strings.TrimSpace(string(x.Text)) != "" {
+				return "", false
+			}
+		case *parse.ActionNode:
+			if action != nil {
+				return "", false
+			}
+			action = x
+		default:
+			return "", false
+		}
+	}
+	if action == nil || len(action.Pipe.Decl) > 0 || len(action.Pipe.Cmds) != 1 || len(action.Pipe.Cmds[0].Args) != 1 {
+		return "", false
+	}
+	f, ok := action.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+	if !ok || len(f.Ident) != 1 {
+		return "", false
+	}
+	return f.Ident[0], true
 }
 
 // CondText is the template a condition stands for: a bare expression such

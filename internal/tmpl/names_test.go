@@ -57,10 +57,35 @@ func TestCheckCondRefusesNonBooleans(t *testing.T) {
 }
 
 func TestFileRefs(t *testing.T) {
-	text := "a = {{ .a }}\n{{ range .list }}{{ .x }}\n  {{ $.b }}{{ end }}"
-	want := []tmpl.Ref{{Name: "a", Line: 1, Col: 8}, {Name: "list", Line: 2, Col: 10}, {Name: "b", Line: 3, Col: 7}}
+	text := "a = {{ .a }}\n{{ range .list }}{{ .x }}{{ end }}\n  {{ $.b }}{{ if .c }}{{ .maybe }}{{ end }}"
+	want := []tmpl.Ref{{Name: "a", Line: 1, Col: 8}, {Name: "list", Line: 2, Col: 10}, {Name: "b", Line: 3, Col: 7}, {Name: "c", Line: 3, Col: 18}}
 	if diff := cmp.Diff(want, tmpl.FileRefs(text)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestReads: names read only in some renderings (an if's body, past the
+// first operand of and/or) are not certain to be needed.
+func TestReads(t *testing.T) {
+	tests := map[string][]string{
+		"{{ if .tls }}{{ .cert }}{{ else }}{{ .plain }}{{ end }}": {"tls"},
+		"{{ and .a .b }}-{{ or .c .d }}":                          {"a", "c"},
+		"{{ default 80 .port }}":                                  {"port"},
+		"{{ range .xs }}{{ $.y }}{{ end }}":                       {"xs"},
+	}
+	for in, want := range tests {
+		if diff := cmp.Diff(want, tmpl.Reads(in)); diff != "" {
+			t.Errorf("Reads(%q) (-want +got):\n%s", in, diff)
+		}
+	}
+}
+
+func TestCondVar(t *testing.T) {
+	for expr, want := range map[string]string{".debug": "debug", "{{ .debug }}": "debug", " .on ": "on", ".a.b": "", "not .a": "", "eq .a 1": ""} {
+		got, ok := tmpl.CondVar(expr)
+		if got != want || ok != (want != "") {
+			t.Errorf("CondVar(%q) = %q, %v", expr, got, ok)
+		}
 	}
 }
 
