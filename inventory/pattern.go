@@ -71,6 +71,7 @@ func termName(s string) bool {
 
 // Unmatched is a term of a pattern that selects no host.
 type Unmatched struct {
+	Index   int // of the pattern, in the list given to Match
 	Pattern string
 	Term    Term
 	hint    string
@@ -92,7 +93,7 @@ func (u Unmatched) String() string {
 func (inv *Inventory) Match(patterns []string) (hosts []*Host, unmatched []Unmatched, err error) {
 	selected := map[string]bool{}
 	var intersect, exclude [][]string
-	for _, p := range patterns {
+	for i, p := range patterns {
 		terms, err := ParsePattern(p)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%q: %w", p, err)
@@ -100,7 +101,7 @@ func (inv *Inventory) Match(patterns []string) (hosts []*Host, unmatched []Unmat
 		for _, t := range terms {
 			names := inv.term(t.Name)
 			if len(names) == 0 {
-				unmatched = append(unmatched, Unmatched{Pattern: p, Term: t, hint: decode.Suggest(t.Name, inv.names())})
+				unmatched = append(unmatched, Unmatched{Index: i, Pattern: p, Term: t, hint: decode.Suggest(t.Name, inv.names())})
 			}
 			switch t.Op {
 			case "":
