@@ -25,6 +25,14 @@ type Provider interface {
 	Load(ctx context.Context) (*Data, error)
 }
 
+// Offline is implemented by providers whose Load reads local files only:
+// `runbook validate` loads those, and no other, to check a runbook's hosts
+// and variables without touching the network.
+type Offline interface {
+	Provider
+	Offline() bool
+}
+
 // Plugin builds a provider from an inventory file whose `plugin:` key
 // names it; doc is the whole file, for strict decoding with positions.
 type Plugin func(file string, doc *yaml.Node) (Provider, error)

@@ -53,6 +53,9 @@ type staticGroup struct {
 // steps after it.
 type static struct{ file string }
 
+// Offline says that the file is all there is to read.
+func (static) Offline() bool { return true }
+
 func (s static) Load(context.Context) (*Data, error) {
 	data, err := os.ReadFile(s.file)
 	if err != nil {
