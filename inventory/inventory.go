@@ -24,6 +24,7 @@ type Host struct {
 	Connection string // "ssh" (default) or "local"
 	Vars       map[string]tmpl.Var
 	Pos        decode.Pos // where a file defines it; zero for hosts an API reports
+	KeyPos     decode.Pos // where a file sets Key
 }
 
 // Local reports whether the host is the controller itself.

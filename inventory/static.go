@@ -106,6 +106,10 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		if p := valueOf(vn, "port"); p != nil {
 			errs.Add(checkPort(file, p, fmt.Sprintf("host %q: ", name), h.Port))
 		}
+		keyPos := decode.At(file, valueOf(valueOf(root, "defaults"), "key"))
+		if k := valueOf(vn, "key"); k != nil {
+			keyPos = decode.At(file, k)
+		}
 		c := merge(h.conn, raw.Defaults)
 		if c.Address == "" {
 			c.Address = name
@@ -119,7 +123,7 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		}
 		data.Hosts = append(data.Hosts, &Host{
 			Name: name, Address: c.Address, Port: c.Port, User: c.User, Key: c.Key,
-			Connection: c.Connection, Vars: vars, Pos: decode.At(file, kn),
+			Connection: c.Connection, Vars: vars, Pos: decode.At(file, kn), KeyPos: keyPos,
 		})
 	})
 	eachKey(&raw.Groups, file, "groups", &errs, func(name string, kn, vn *yaml.Node) {

@@ -227,7 +227,7 @@ func TestApplyRefusesBeforeContactingAnyHost(t *testing.T) {
 		{"--skip-tags nothing has", []string{"--skip-tags", "slow", site("web", "hostname")}, `--skip-tags "slow": no step has this tag`},
 		{"an empty pattern", []string{site(`""`, "hostname")}, `site.yaml:2:22: hosts: "": empty pattern`},
 		{"an undefined variable", []string{site("web", `"echo {{ .version }}"`)}, `site.yaml:2:54: undefined variable "version" on web01: define it in the runbook's vars, the inventory or with -e version=...`},
-		{"a key file that is not there", []string{site("db", "hostname")}, `hosts.yaml:5:3: key ` + dir + `/nokey of db02: no such file: fix key: in the inventory`},
+		{"a key file that is not there", []string{site("db", "hostname")}, `hosts.yaml:5:15: key ` + dir + `/nokey (for db02): no such file: fix key: in the inventory`},
 		{"--connect-timeout below zero", []string{"--connect-timeout", "-1s", site("web", "hostname")}, "--connect-timeout must be above 0, such as 20s; got -1s"},
 		{"--connect-timeout 0", []string{"--connect-timeout", "0", site("web", "hostname")}, "--connect-timeout must be above 0, such as 20s; got 0s"},
 		{"--private-key that is not there", []string{"--private-key", filepath.Join(dir, "id_none"), site("web", "hostname")}, "--private-key " + dir + "/id_none: no such file"},

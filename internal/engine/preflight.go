@@ -259,6 +259,10 @@ func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, hand
 				c.errs.Add(decode.Errorf(hostsAt(st, u.Index), "hosts: %s", u))
 			}
 			hosts = limitHosts(c.inv, c.opts.Limit, matched)
+			if len(unmatched) > 0 && len(hosts) == 0 {
+				// Still check what the step reads, as on any host.
+				known = false
+			}
 		} else if c.inv == nil {
 			for i, p := range patterns {
 				if _, err := inventory.ParsePattern(p); err != nil {
@@ -420,8 +424,10 @@ func (c *checker) onHost(st *runbook.Step, sc scope, h *inventory.Host, checks [
 	if h != nil {
 		reg = c.reg[h.Name]
 	}
-	// Without a host and without an inventory, any name may come from it.
-	judge := h != nil || c.inv != nil
+	// Without a host, names are judged against every host's variables while
+	// the inventory is as it was loaded. Once a step has run on the
+	// controller, new hosts may bring new variables: any name may come.
+	judge := h != nil || c.exact
 	defined := func(name string) bool {
 		_, v := hv.merged[name]
 		_, r := reg[name]
@@ -639,7 +645,11 @@ func (c *checker) checkKeys() {
 		if errors.Is(err, os.ErrNotExist) {
 			why = "no such file"
 		}
-		c.errs.Add(decode.Errorf(hosts[0].Pos, "key %s of %s: %s: fix key: in the inventory", key, someOf(names), why))
+		pos := hosts[0].KeyPos
+		if pos.File == "" {
+			pos = hosts[0].Pos
+		}
+		c.errs.Add(decode.Errorf(pos, "key %s (for %s): %s: fix key: in the inventory, or remove it to use ssh-agent and --private-key", key, someOf(names), why))
 	}
 }
 

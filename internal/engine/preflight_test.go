@@ -146,7 +146,7 @@ func TestCheckRefusesWhatWouldFailOrDoNothing(t *testing.T) {
 		name:  "a key file that is not there",
 		site:  "steps:\n" + step("all", "with: {label: x}"),
 		files: map[string]string{"hosts.yaml": "defaults: {address: 127.0.0.1, key: nokey}\nhosts:\n  h1:\n  h2:\n  h3: {connection: local}\n"},
-		want:  `hosts.yaml:3:3: key nokey of h1, h2: no such file: fix key: in the inventory`,
+		want:  `hosts.yaml:1:37: key nokey (for h1, h2): no such file: fix key: in the inventory, or remove it to use ssh-agent and --private-key`,
 	}, {
 		name: "a hosts template without its variable",
 		site: "steps:\n" + step(`"{{ .target }}"`, "with: {label: x}"),
@@ -187,8 +187,8 @@ func TestCheckAcceptsWhatMayWellWork(t *testing.T) {
 			site: "vars: {motd: \"{{ .host.name }}\", target: web}\nsteps:\n" + step(`"{{ .target }}:!db"`, `with: {label: "{{ .motd }}"}`)},
 		"-e gives what the runbook needs": {site: "steps:\n" + step(`"{{ .target }}"`, `with: {label: "{{ .version }}"}`),
 			extra: "{target: web, version: 1}"},
-		"a step on the controller may add hosts for later steps": {site: "steps:\n" +
-			"  - {name: provision, hosts: local, task: t_record, with: {label: x}}\n" + step("newhost", "with: {label: y}")},
+		"a step on the controller may add hosts, and variables, for later steps": {site: "steps:\n" +
+			"  - {name: provision, hosts: local, task: t_record, with: {label: x}}\n" + step("newhost", `with: {label: "{{ .new_host_var }}"}`)},
 		"handlers see what their steps registered": {site: "steps:\n  - {name: r, hosts: web, task: t_record, with: {label: x}, register: out, notify: h}\n" +
 			"handlers:\n  - {name: h, task: t_record, with: {label: \"{{ .out.value }}\"}}\n"},
 	}
