@@ -487,9 +487,9 @@ func TestExtraVarsWin(t *testing.T) {
 // TestUndefinedVariablesAreRefusedBeforeTheRun: they were found on each
 // host when the step ran, after earlier steps had changed the hosts.
 func TestUndefinedVariablesAreRefusedBeforeTheRun(t *testing.T) {
-	site := "vars: {v: runbook}\nsteps:\n  - {name: s, hosts: all, task: t_record, with: {label: \"{{ .v }}\"}}\n  - {name: bad, hosts: all, task: t_record, with: {label: \"{{ .nope }}\"}}\n"
+	site := "vars: {v: runbook}\nsteps:\n  - {name: bad, hosts: all, task: t_record, with: {label: \"{{ .nope }}\"}}\n  - {name: s, hosts: all, task: t_record, with: {label: \"{{ .v }}\"}}\n"
 	_, c, err := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(1, "")})
-	if err == nil || !strings.Contains(err.Error(), `site.yaml:4:59: undefined variable "nope"`) || !strings.Contains(err.Error(), "-e nope=...") {
+	if err == nil || !strings.Contains(err.Error(), `site.yaml:3:59: undefined variable "nope" on h1`) || !strings.Contains(err.Error(), "-e nope=...") {
 		t.Fatalf("err = %v, want the undefined variable, where it is read", err)
 	}
 	if len(c.events) > 0 || len(log.list()) > 0 {
