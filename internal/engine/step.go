@@ -98,7 +98,7 @@ func (e *Engine) stepHosts(st *runbook.Step, sc scope, only map[string]bool) ([]
 				return nil, decode.Errorf(hostsAt(st, u.Index), "hosts: %s", u)
 			}
 			e.emit(Event{Type: Warning, Step: st.Title(), Pos: hostsAt(st, u.Index).String(),
-				Message: "hosts: " + u.String() + " yet: a step on the controller would have changed, and may add it"})
+				Message: "hosts: " + u.String() + " (an earlier step on the controller would have changed something: it may exist once applied)"})
 		}
 		hosts = limitHosts(inv, e.opts.Limit, hosts)
 	}
