@@ -4,13 +4,13 @@
 package inventory
 
 import (
-	"fmt"
 	"maps"
-	"path"
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/tmpl"
 )
 
@@ -23,6 +23,8 @@ type Host struct {
 	Key        string // private key file
 	Connection string // "ssh" (default) or "local"
 	Vars       map[string]tmpl.Var
+	Pos        decode.Pos // where a file defines it; zero for hosts an API reports
+	KeyPos     decode.Pos // where a file sets Key
 }
 
 // Local reports whether the host is the controller itself.
@@ -34,6 +36,11 @@ type Group struct {
 	Hosts    []string
 	Children []string
 	Vars     map[string]tmpl.Var
+	Pos      decode.Pos
+	// HostsAt and ChildrenAt say where a file lists each host and child
+	// group, so that a name defined nowhere is reported where it is written.
+	HostsAt    map[string]decode.Pos
+	ChildrenAt map[string]decode.Pos
 }
 
 // Inventory is a resolved set of hosts and groups.
@@ -46,66 +53,119 @@ type Inventory struct {
 	memberOf map[string][]string
 }
 
-// New builds an inventory and checks that groups refer to known hosts and
-// groups without cycles.
+// New builds an inventory and checks it: names usable in host patterns,
+// groups that refer to known hosts and groups without cycles. Every problem
+// is reported, each where a file defines it when one does.
 func New(hosts []*Host, groups []*Group) (*Inventory, error) {
 	inv := &Inventory{hosts: map[string]*Host{}, groups: map[string]*Group{}}
+	var errs decode.List
 	for _, h := range hosts {
-		if _, dup := inv.hosts[h.Name]; dup {
-			return nil, fmt.Errorf("host %q is defined twice", h.Name)
+		if msg := badName(h.Name); msg != "" {
+			errs.Add(decode.Errorf(h.Pos, "host name %q%s", h.Name, msg))
+			continue
+		}
+		if prev, dup := inv.hosts[h.Name]; dup {
+			errs.Add(decode.Errorf(h.Pos, "host %q is defined twice%s", h.Name, also(prev.Pos)))
+			continue
 		}
 		inv.hosts[h.Name] = h
 		inv.order = append(inv.order, h.Name)
 	}
 	for _, g := range groups {
-		if _, dup := inv.groups[g.Name]; dup {
-			return nil, fmt.Errorf("group %q is defined twice", g.Name)
+		if msg := badName(g.Name); msg != "" && g.Name != "all" {
+			errs.Add(decode.Errorf(g.Pos, "group name %q%s", g.Name, msg))
+			continue
 		}
-		if _, clash := inv.hosts[g.Name]; clash {
-			return nil, fmt.Errorf("%q is both a host and a group: rename one", g.Name)
+		if prev, dup := inv.groups[g.Name]; dup {
+			errs.Add(decode.Errorf(g.Pos, "group %q is defined twice%s", g.Name, also(prev.Pos)))
+			continue
+		}
+		if h, clash := inv.hosts[g.Name]; clash {
+			where := ""
+			if h.Pos.File != "" {
+				where = " (" + h.Pos.String() + ")"
+			}
+			errs.Add(decode.Errorf(g.Pos, "%q is both a host%s and a group: rename one", g.Name, where))
+			continue
 		}
 		inv.groups[g.Name] = g
 	}
-	if err := inv.resolve(); err != nil {
+	if errs.Len() == 0 {
+		inv.resolve(&errs)
+	}
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return inv, nil
 }
 
-func (inv *Inventory) resolve() error {
-	for _, g := range inv.groups {
+func also(pos decode.Pos) string {
+	if pos.File == "" {
+		return ""
+	}
+	return ": also at " + pos.String()
+}
+
+// badName says why name cannot name a host or a group, or returns "". Host
+// patterns give ':', ',', '!', '&' and glob characters their own meaning,
+// and "all" means every host.
+func badName(name string) string {
+	if name == "all" {
+		return " means every host: pick another name"
+	}
+	ok := name != ""
+	for _, r := range name {
+		ok = ok && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '-' || r == '_')
+	}
+	if ok {
+		return ""
+	}
+	return ": use letters, digits, '.', '-' and '_' (host patterns read ':', ',', '!', '&', '*', '?', '[' and spaces their own way); set the address with address:"
+}
+
+func (inv *Inventory) resolve(errs *decode.List) {
+	names := slices.Sorted(maps.Keys(inv.groups))
+	hostNames := slices.Clone(inv.order)
+	for _, name := range names {
+		g := inv.groups[name]
 		for _, h := range g.Hosts {
 			if _, ok := inv.hosts[h]; !ok {
-				return fmt.Errorf("group %q lists host %q, which is not defined", g.Name, h)
+				errs.Add(decode.Errorf(at(g.HostsAt, h, g.Pos), "group %q lists host %q, which is not defined%s", g.Name, h, decode.Suggest(h, hostNames)))
 			}
 		}
 		for _, c := range g.Children {
 			if _, ok := inv.groups[c]; !ok {
-				return fmt.Errorf("group %q lists child group %q, which is not defined", g.Name, c)
+				errs.Add(decode.Errorf(at(g.ChildrenAt, c, g.Pos), "group %q lists child group %q, which is not defined%s", g.Name, c, decode.Suggest(c, names)))
 			}
 		}
 	}
+	if errs.Len() > 0 {
+		return
+	}
 	depth := map[string]int{}
-	var walk func(name string, stack []string) error
-	walk = func(name string, stack []string) error {
-		if slices.Contains(stack, name) {
-			return fmt.Errorf("group cycle: %s", strings.Join(append(stack, name), " -> "))
+	var walk func(name string, stack []string, from decode.Pos) bool
+	walk = func(name string, stack []string, from decode.Pos) bool {
+		if i := slices.Index(stack, name); i >= 0 {
+			cycle := append(slices.Clone(stack[i:]), name)
+			errs.Add(decode.Errorf(from, "group cycle: %s: a group cannot contain itself", strings.Join(cycle, " -> ")))
+			return false
 		}
 		d := len(stack) + 1
 		if depth[name] >= d {
-			return nil
+			return true
 		}
 		depth[name] = d
-		for _, c := range inv.groups[name].Children {
-			if err := walk(c, append(stack, name)); err != nil {
-				return err
+		g := inv.groups[name]
+		for _, c := range g.Children {
+			if !walk(c, append(stack, name), at(g.ChildrenAt, c, g.Pos)) {
+				return false
 			}
 		}
-		return nil
+		return true
 	}
-	for _, name := range slices.Sorted(maps.Keys(inv.groups)) {
-		if err := walk(name, nil); err != nil {
-			return err
+	for _, name := range names {
+		if !walk(name, nil, inv.groups[name].Pos) {
+			return
 		}
 	}
 	inv.memberOf = map[string][]string{}
@@ -123,7 +183,14 @@ func (inv *Inventory) resolve() error {
 		})
 		inv.memberOf[h] = slices.Compact(gs)
 	}
-	return nil
+}
+
+// at is where name is written in a group's list, or the group itself.
+func at(where map[string]decode.Pos, name string, group decode.Pos) decode.Pos {
+	if p, ok := where[name]; ok {
+		return p
+	}
+	return group
 }
 
 func (inv *Inventory) groupHosts(name string, seen map[string]bool) []string {
@@ -192,95 +259,6 @@ func (inv *Inventory) VarLayers(host string) []map[string]tmpl.Var {
 	}
 	if h, ok := inv.hosts[host]; ok {
 		out = append(out, h.Vars)
-	}
-	return out
-}
-
-// LocalHost is the controller, matched by the pattern "local" when the
-// inventory defines no host of that name.
-var LocalHost = &Host{Name: "local", Connection: "local"}
-
-// Match resolves host patterns to hosts, in inventory order. Patterns are
-// Ansible's: names of hosts or groups, "all", globs such as web*, joined by
-// commas or colons; a term starting with & intersects, with ! excludes.
-// Terms that match nothing are returned so the caller can say so.
-func (inv *Inventory) Match(patterns []string) (hosts []*Host, unmatched []string) {
-	var include, intersect, exclude []string
-	for _, p := range patterns {
-		for _, term := range strings.FieldsFunc(p, func(r rune) bool { return r == ',' || r == ':' }) {
-			term = strings.TrimSpace(term)
-			switch {
-			case strings.HasPrefix(term, "!"):
-				exclude = append(exclude, term[1:])
-			case strings.HasPrefix(term, "&"):
-				intersect = append(intersect, term[1:])
-			case term != "":
-				include = append(include, term)
-			}
-		}
-	}
-	selected := map[string]bool{}
-	wantLocal := false
-	for _, term := range include {
-		names := inv.term(term)
-		if len(names) == 0 {
-			if term == "local" {
-				wantLocal = true
-				continue
-			}
-			unmatched = append(unmatched, term)
-		}
-		for _, n := range names {
-			selected[n] = true
-		}
-	}
-	for _, term := range intersect {
-		keep := map[string]bool{}
-		for _, n := range inv.term(term) {
-			keep[n] = selected[n]
-		}
-		selected = keep
-	}
-	for _, term := range exclude {
-		for _, n := range inv.term(term) {
-			delete(selected, n)
-		}
-	}
-	for _, name := range inv.order {
-		if selected[name] {
-			hosts = append(hosts, inv.hosts[name])
-		}
-	}
-	if wantLocal {
-		hosts = append(hosts, LocalHost)
-	}
-	return hosts, unmatched
-}
-
-// term resolves one pattern term to host names.
-func (inv *Inventory) term(t string) []string {
-	if t == "all" || t == "*" {
-		return inv.order
-	}
-	if _, ok := inv.hosts[t]; ok {
-		return []string{t}
-	}
-	if _, ok := inv.groups[t]; ok {
-		return inv.groupHosts(t, map[string]bool{})
-	}
-	if !strings.ContainsAny(t, "*?[") {
-		return nil
-	}
-	var out []string
-	for _, name := range inv.order {
-		if ok, _ := path.Match(t, name); ok {
-			out = append(out, name)
-		}
-	}
-	for _, g := range slices.Sorted(maps.Keys(inv.groups)) {
-		if ok, _ := path.Match(t, g); ok {
-			out = append(out, inv.groupHosts(g, map[string]bool{})...)
-		}
 	}
 	return out
 }

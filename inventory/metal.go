@@ -60,6 +60,13 @@ func openMetal(file string, doc *yaml.Node) (Provider, error) {
 			errs.Add(decode.Errorf(decode.Pos{File: file}, "group_by: %q is not one of hostname, tags, plan, metro", g))
 		}
 	}
+	root := doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if p := valueOf(root, "port"); p != nil {
+		errs.Add(checkPort(file, p, "", cfg.Port))
+	}
 	vars, err := tmpl.ParseVars(file, &cfg.Vars)
 	errs.Add(err)
 	if err := errs.Err(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/tmpl"
 	"gopkg.in/yaml.v3"
 )
 
@@ -22,6 +23,14 @@ type Data struct {
 // Load is called, so a run can see hosts that an earlier step created.
 type Provider interface {
 	Load(ctx context.Context) (*Data, error)
+}
+
+// Offline is implemented by providers whose Load reads local files only:
+// `runbook validate` loads those, and no other, to check a runbook's hosts
+// and variables without touching the network.
+type Offline interface {
+	Provider
+	Offline() bool
 }
 
 // Plugin builds a provider from an inventory file whose `plugin:` key
@@ -93,10 +102,22 @@ func (s Sources) Load(ctx context.Context) (*Inventory, error) {
 				prev.Hosts = append(prev.Hosts, g.Hosts...)
 				prev.Children = append(prev.Children, g.Children...)
 				maps.Copy(prev.Vars, g.Vars)
+				maps.Copy(prev.HostsAt, g.HostsAt)
+				maps.Copy(prev.ChildrenAt, g.ChildrenAt)
 				continue
 			}
 			c := *g
 			c.Vars = maps.Clone(g.Vars)
+			c.HostsAt, c.ChildrenAt = maps.Clone(g.HostsAt), maps.Clone(g.ChildrenAt)
+			if c.Vars == nil {
+				c.Vars = map[string]tmpl.Var{}
+			}
+			if c.HostsAt == nil {
+				c.HostsAt = map[string]decode.Pos{}
+			}
+			if c.ChildrenAt == nil {
+				c.ChildrenAt = map[string]decode.Pos{}
+			}
 			byName[g.Name] = &c
 			groups = append(groups, &c)
 		}

@@ -53,6 +53,9 @@ type staticGroup struct {
 // steps after it.
 type static struct{ file string }
 
+// Offline says that the file is all there is to read.
+func (static) Offline() bool { return true }
+
 func (s static) Load(context.Context) (*Data, error) {
 	data, err := os.ReadFile(s.file)
 	if err != nil {
@@ -84,6 +87,13 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 	allVars, err := tmpl.ParseVars(file, &raw.Vars)
 	errs.Add(err)
 	data.Groups = append(data.Groups, &Group{Name: "all", Vars: allVars})
+	root := doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if p := valueOf(valueOf(root, "defaults"), "port"); p != nil {
+		errs.Add(checkPort(file, p, "defaults: ", raw.Defaults.Port))
+	}
 
 	eachKey(&raw.Hosts, file, "hosts", &errs, func(name string, kn, vn *yaml.Node) {
 		var h staticHost
@@ -93,6 +103,13 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		}
 		vars, err := tmpl.ParseVars(file, &h.Vars)
 		errs.Add(err)
+		if p := valueOf(vn, "port"); p != nil {
+			errs.Add(checkPort(file, p, fmt.Sprintf("host %q: ", name), h.Port))
+		}
+		keyPos := decode.At(file, valueOf(valueOf(root, "defaults"), "key"))
+		if k := valueOf(vn, "key"); k != nil {
+			keyPos = decode.At(file, k)
+		}
 		c := merge(h.conn, raw.Defaults)
 		if c.Address == "" {
 			c.Address = name
@@ -106,7 +123,7 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		}
 		data.Hosts = append(data.Hosts, &Host{
 			Name: name, Address: c.Address, Port: c.Port, User: c.User, Key: c.Key,
-			Connection: c.Connection, Vars: vars,
+			Connection: c.Connection, Vars: vars, Pos: decode.At(file, kn), KeyPos: keyPos,
 		})
 	})
 	eachKey(&raw.Groups, file, "groups", &errs, func(name string, kn, vn *yaml.Node) {
@@ -121,15 +138,53 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 			errs.Add(decode.Errorf(decode.At(file, kn), `group "all" is every host: put its variables under the top-level vars:`))
 			return
 		}
-		data.Groups = append(data.Groups, &Group{Name: name, Hosts: g.Hosts, Children: g.Children, Vars: vars})
+		data.Groups = append(data.Groups, &Group{
+			Name: name, Hosts: g.Hosts, Children: g.Children, Vars: vars, Pos: decode.At(file, kn),
+			HostsAt: entries(file, valueOf(vn, "hosts")), ChildrenAt: entries(file, valueOf(vn, "children")),
+		})
 	})
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	if _, err := New(data.Hosts, data.Groups); err != nil {
-		return nil, decode.Errorf(decode.Pos{File: file}, "%v", err)
+		return nil, err
 	}
 	return data, nil
+}
+
+// valueOf is the value of key in mapping n, or nil.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// entries says where each name of a list is written.
+func entries(file string, n *yaml.Node) map[string]decode.Pos {
+	out := map[string]decode.Pos{}
+	if n == nil {
+		return out
+	}
+	for _, item := range n.Content {
+		if _, seen := out[item.Value]; !seen {
+			out[item.Value] = decode.At(file, item)
+		}
+	}
+	return out
+}
+
+// checkPort refuses ports no TCP connection can use.
+func checkPort(file string, n *yaml.Node, who string, port int) error {
+	if port < 1 || port > 65535 {
+		return decode.Errorf(decode.At(file, n), "%sport must be between 1 and 65535, got %d", who, port)
+	}
+	return nil
 }
 
 func eachKey(n *yaml.Node, file, what string, errs *decode.List, fn func(name string, kn, vn *yaml.Node)) {

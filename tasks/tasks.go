@@ -47,6 +47,20 @@ type Validator interface {
 	Validate() error
 }
 
+// ControllerFile is a file on the controller that a task reads.
+type ControllerFile struct {
+	Param    string // the parameter that names it
+	Path     string // as given: relative to the runbook's directory
+	Template bool   // rendered with the host's variables
+}
+
+// ControllerReader is implemented by tasks that read files on the controller,
+// so that a missing file, or a template file that reads a variable nobody
+// defines, is reported before any host is contacted.
+type ControllerReader interface {
+	ControllerFiles() []ControllerFile
+}
+
 // Host is what a task sees of the host it runs on.
 type Host struct {
 	Name string

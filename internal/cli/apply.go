@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -67,6 +68,15 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	if f.forks < 1 {
 		return e.errorf("--forks must be 1 or more, got %d", f.forks)
 	}
+	if f.connTimeout <= 0 {
+		// 0 would mean the transport's default, below 0 no time at all.
+		return e.errorf("--connect-timeout must be above 0, such as 20s; got %s", f.connTimeout)
+	}
+	if f.privateKey != "" {
+		if _, err := os.Stat(transport.ExpandHome(f.privateKey)); err != nil {
+			return e.errorf("--private-key %s: %v", f.privateKey, statError(err))
+		}
+	}
 	rb, err := runbook.Load(pos[0])
 	if err != nil {
 		return e.errorf("%v", err)
@@ -104,6 +114,9 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit,
 		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: extra,
 	}, sources, pool, out, logger(e.stderr, f.verbose))
+	if err := eng.Preflight(ctx, rb); err != nil {
+		return e.errorf("%v", err)
+	}
 	sum, err := eng.Run(ctx, rb)
 	switch {
 	case err != nil, sum.Failed():
@@ -113,6 +126,14 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		return ExitDrift
 	}
 	return ExitOK
+}
+
+// statError says what is wrong with a file without the system call's name.
+func statError(err error) string {
+	if errors.Is(err, os.ErrNotExist) {
+		return "no such file"
+	}
+	return err.Error()
 }
 
 func openInventories(files []string) (inventory.Sources, error) {

@@ -204,3 +204,65 @@ func TestShippedFilesValidate(t *testing.T) {
 		t.Errorf("%s%s", out, errOut)
 	}
 }
+
+// TestApplyRefusesBeforeContactingAnyHost: each of these ran (on the wrong
+// hosts, or on none, exiting 0), or failed host by host.
+func TestApplyRefusesBeforeContactingAnyHost(t *testing.T) {
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "hosts.yaml")
+	os.WriteFile(inv, []byte("defaults: {address: 127.0.0.1, port: 1}\nhosts:\n  web01:\n  db01:\n  db02: {key: nokey}\ngroups:\n  web: {hosts: [web01]}\n  db: {hosts: [db01, db02]}\n"), 0o644)
+	site := func(hosts, with string) string {
+		p := filepath.Join(t.TempDir(), "site.yaml")
+		os.WriteFile(p, []byte(fmt.Sprintf("steps:\n  - {name: a, hosts: %s, task: command, with: {cmd: %s}, tags: [deploy]}\n", hosts, with)), 0o644)
+		return p
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"an exclusion typo", []string{site(`"web:!dbb"`, "hostname")}, `site.yaml:2:22: hosts: "web:!dbb": no host or group "dbb"; did you mean "db"?`},
+		{"--limit nosuchhost", []string{"--limit", "nosuchhost", site("web", "hostname")}, `--limit "nosuchhost": no host or group "nosuchhost"`},
+		{"--tags nothing has", []string{"--tags", "deploi", site("web", "hostname")}, `--tags "deploi": no step has this tag; did you mean "deploy"?`},
+		{"--skip-tags nothing has", []string{"--skip-tags", "slow", site("web", "hostname")}, `--skip-tags "slow": no step has this tag`},
+		{"an empty pattern", []string{site(`""`, "hostname")}, `site.yaml:2:22: hosts: "": empty pattern`},
+		{"an undefined variable", []string{site("web", `"echo {{ .version }}"`)}, `site.yaml:2:54: undefined variable "version" on web01: define it in the runbook's vars, the inventory or with -e version=...`},
+		{"a key file that is not there", []string{site("db", "hostname")}, `hosts.yaml:5:15: key ` + dir + `/nokey (for db02): no such file: fix key: in the inventory`},
+		{"--connect-timeout below zero", []string{"--connect-timeout", "-1s", site("web", "hostname")}, "--connect-timeout must be above 0, such as 20s; got -1s"},
+		{"--connect-timeout 0", []string{"--connect-timeout", "0", site("web", "hostname")}, "--connect-timeout must be above 0, such as 20s; got 0s"},
+		{"--private-key that is not there", []string{"--private-key", filepath.Join(dir, "id_none"), site("web", "hostname")}, "--private-key " + dir + "/id_none: no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(append([]string{"apply", "-i", inv, "--connect-timeout", "2s"}, tt.args...)...)
+			if code != cli.ExitError || out != "" || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d\nstdout: %s\nstderr: %s\nwant on stderr: %s", code, out, errOut, tt.want)
+			}
+		})
+	}
+}
+
+// TestValidateKnowsWhatApplyWould: validate takes -e like apply, and checks
+// a runbook against its inventory, as apply will before it starts.
+func TestValidateKnowsWhatApplyWould(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hosts.yaml"), []byte("hosts:\n  web01: {address: 10.0.0.1}\ngroups:\n  web: {hosts: [web01]}\n"), 0o644)
+	rb := filepath.Join(dir, "site.yaml")
+	os.WriteFile(rb, []byte("inventory: hosts.yaml\nsteps:\n  - {name: a, hosts: \"{{ .target }}\", task: command, with: {cmd: \"echo {{ .version }}\"}}\n"), 0o644)
+	code, out, errOut := runCLI("validate", "-e", "target=web", "-e", "version=1.2", rb)
+	if code != cli.ExitOK || !strings.Contains(out, "site.yaml: ok (1 steps in 1 files)") {
+		t.Errorf("with -e: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI("validate", "-e", "target=wbe", rb)
+	for _, want := range []string{`site.yaml:3:22: hosts: "wbe": no host or group "wbe"; did you mean "web"?`, `undefined variable "version"`} {
+		if code != cli.ExitError || !strings.Contains(errOut, want) {
+			t.Errorf("exit %d, want %q in:\n%s", code, want, errOut)
+		}
+	}
+	// Without an inventory, what depends on one is left to apply, and said.
+	bare := write(t, "bare.yaml", "steps:\n  - {name: a, hosts: web, task: command, with: {cmd: \"echo {{ .version }}\"}}\n")
+	code, out, errOut = runCLI("validate", bare)
+	if code != cli.ExitOK || !strings.Contains(out, "bare.yaml: ok (1 steps in 1 files); hosts and inventory variables not checked: no inventory, give one with -i") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/secret"
@@ -19,10 +20,11 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-func runValidate(_ context.Context, e *env, args []string) int {
-	var inventories repeated
-	fs := newFlags(e, "validate", "[-i INVENTORY]... RUNBOOK...")
-	fs.Var(&inventories, "i", "inventory file to check too (repeatable)")
+func runValidate(ctx context.Context, e *env, args []string) int {
+	var inventories, extra repeated
+	fs := newFlags(e, "validate", "[-i INVENTORY]... [-e VARS]... RUNBOOK...")
+	fs.Var(&inventories, "i", "inventory file: checked, and the runbooks checked against it as apply would (repeatable; default: each runbook's inventory:)")
+	fs.Var(&extra, "e", "extra variables, as apply takes them: key=value, a YAML/JSON mapping, or @file.yaml (repeatable)")
 	pos, code, ok := parseOrExit(fs, args)
 	if !ok {
 		return code
@@ -32,12 +34,13 @@ func runValidate(_ context.Context, e *env, args []string) int {
 		return e.errorf("validate needs at least one runbook")
 	}
 	var errs decode.List
+	vars, err := parseExtraVars(extra)
+	errs.Add(err)
+	opened := map[string]inventory.Provider{}
 	for _, f := range inventories {
-		if _, err := inventory.Open(f); err != nil {
-			errs.Add(err)
-			continue
+		if p := openOnce(opened, f, &errs); p != nil {
+			fmt.Fprintf(e.stdout, "%s: ok (inventory)\n", f)
 		}
-		fmt.Fprintf(e.stdout, "%s: ok (inventory)\n", f)
 	}
 	for _, f := range pos {
 		rb, err := runbook.Load(f)
@@ -45,18 +48,68 @@ func runValidate(_ context.Context, e *env, args []string) int {
 			errs.Add(err)
 			continue
 		}
-		for _, inv := range rb.Inventory {
-			if _, err := inventory.Open(inv); err != nil {
-				errs.Add(err)
-			}
+		invs := []string(inventories)
+		if len(invs) == 0 {
+			invs = rb.Inventory
+		}
+		inv, note, err := offlineInventory(ctx, opened, invs)
+		if err != nil {
+			errs.Add(err)
+			continue
+		}
+		if err := engine.Check(rb, inv, engine.Options{ExtraVars: vars}); err != nil {
+			errs.Add(err)
+			continue
 		}
 		steps, files := count(rb, map[*runbook.Runbook]bool{})
-		fmt.Fprintf(e.stdout, "%s: ok (%d steps in %d files)\n", f, steps, files)
+		fmt.Fprintf(e.stdout, "%s: ok (%d steps in %d files)%s\n", f, steps, files, note)
 	}
 	if err := errs.Err(); err != nil {
 		return e.errorf("%v", err)
 	}
 	return ExitOK
+}
+
+// openOnce opens an inventory file once per validate, so a broken one is
+// reported once however many runbooks use it.
+func openOnce(opened map[string]inventory.Provider, file string, errs *decode.List) inventory.Provider {
+	if p, ok := opened[file]; ok {
+		return p
+	}
+	p, err := inventory.Open(file)
+	errs.Add(err)
+	opened[file] = p
+	return p
+}
+
+// offlineInventory loads the inventories a runbook runs with, when that
+// needs no network. When it would, or there is none, the inventory is nil
+// and note says what is left to apply.
+func offlineInventory(ctx context.Context, opened map[string]inventory.Provider, files []string) (*inventory.Inventory, string, error) {
+	const unchecked = "; hosts and inventory variables not checked: "
+	if len(files) == 0 {
+		return nil, unchecked + "no inventory, give one with -i", nil
+	}
+	var errs decode.List
+	var sources inventory.Sources
+	for _, f := range files {
+		p := openOnce(opened, f, &errs)
+		if p == nil {
+			continue
+		}
+		if o, ok := p.(inventory.Offline); !ok || !o.Offline() {
+			return nil, unchecked + f + " is read from an API when the run starts", nil
+		}
+		sources = append(sources, p)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, "", err
+	}
+	inv, err := sources.Load(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return inv, "", nil
 }
 
 func count(rb *runbook.Runbook, seen map[*runbook.Runbook]bool) (steps, files int) {

@@ -54,6 +54,12 @@ type Engine struct {
 
 	varsUseFacts bool     // some variable reads .facts: every step gathers them
 	stepFacts    sync.Map // *runbook.Step -> whether its templates read .facts
+
+	checked *runbook.Runbook // Preflight passed for it, on the inventory loaded
+	// mayGrow: in check mode, a step on the controller would have changed
+	// something, maybe the inventory: a pattern that matches nothing now
+	// may match once applied.
+	mayGrow bool
 }
 
 type hostState struct {
@@ -124,17 +130,21 @@ func (s *Summary) Changed() bool {
 	return false
 }
 
-// Run runs rb. The error is non-nil when the run could not go on (the
-// inventory could not be loaded, a failure limit was crossed, ctx was
-// cancelled); failures on single hosts are in the summary instead.
+// Run runs rb. Unless Preflight has passed for rb, Run calls it first and
+// returns its error before anything is reported. The error is otherwise
+// non-nil when the run could not go on (a failure limit was crossed, a
+// step's hosts could not be resolved, ctx was cancelled); failures on
+// single hosts are in the summary instead.
 func (e *Engine) Run(ctx context.Context, rb *runbook.Runbook) (*Summary, error) {
+	if e.checked != rb {
+		if err := e.Preflight(ctx, rb); err != nil {
+			return &Summary{Hosts: map[string]*Stats{}, Check: e.opts.Check}, err
+		}
+	}
 	start := time.Now()
 	e.emit(Event{Type: RunStart, Runbook: rb.File, Check: e.opts.Check})
-	err := e.reload(ctx)
-	if err == nil {
-		e.varsUseFacts = anyVarUsesFacts(rb, e.inventory(), e.opts.ExtraVars)
-		err = e.runBook(ctx, rb, scope{layers: []map[string]tmpl.Var{rb.Vars}})
-	}
+	e.varsUseFacts = anyVarUsesFacts(rb, e.inventory(), e.opts.ExtraVars)
+	err := e.runBook(ctx, rb, scope{layers: []map[string]tmpl.Var{rb.Vars}})
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
@@ -201,7 +211,7 @@ func (e *Engine) runBook(ctx context.Context, rb *runbook.Runbook, sc scope) err
 		var err error
 		if st.Import != nil {
 			err = e.runBook(ctx, st.Import, sc.child(st))
-		} else if e.tagged(sc, st) {
+		} else if e.opts.selects(sc, st) {
 			err = e.runStep(ctx, st, sc, nil, notified)
 		}
 		if err != nil {
@@ -223,17 +233,18 @@ func (e *Engine) runBook(ctx context.Context, rb *runbook.Runbook, sc scope) err
 	return nil
 }
 
-func (e *Engine) tagged(sc scope, st *runbook.Step) bool {
+// selects reports whether --tags and --skip-tags let a step run.
+func (o Options) selects(sc scope, st *runbook.Step) bool {
 	tags := append(slices.Clone(sc.tags), st.Tags...)
-	for _, t := range e.opts.SkipTags {
+	for _, t := range o.SkipTags {
 		if slices.Contains(tags, t) {
 			return false
 		}
 	}
-	if len(e.opts.Tags) == 0 || slices.Contains(tags, "always") {
+	if len(o.Tags) == 0 || slices.Contains(tags, "always") {
 		return true
 	}
-	for _, t := range e.opts.Tags {
+	for _, t := range o.Tags {
 		if slices.Contains(tags, t) {
 			return true
 		}

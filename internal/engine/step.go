@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
@@ -54,6 +54,9 @@ func (e *Engine) runStep(ctx context.Context, st *runbook.Step, sc scope, only m
 			}
 		}
 	}
+	if controllerChanged && e.opts.Check {
+		e.mayGrow = true
+	}
 	if controllerChanged && !e.opts.Check {
 		// A step on the controller may have created or removed hosts.
 		return e.reload(ctx)
@@ -62,7 +65,10 @@ func (e *Engine) runStep(ctx context.Context, st *runbook.Step, sc scope, only m
 }
 
 // stepHosts resolves the step's host patterns, narrowed by --limit, less
-// the hosts that failed or could not be reached earlier in the run.
+// the hosts that failed or could not be reached earlier in the run. A term
+// that matches nothing stops the run: Preflight has found those of the
+// steps before the first on the controller, and this finds them in later
+// steps, against the inventory as it is now.
 func (e *Engine) stepHosts(st *runbook.Step, sc scope, only map[string]bool) ([]*inventory.Host, error) {
 	inv := e.inventory()
 	var hosts []*inventory.Host
@@ -78,22 +84,23 @@ func (e *Engine) stepHosts(st *runbook.Step, sc scope, only map[string]bool) ([]
 			}
 		}
 	} else {
-		patterns, err := e.patterns(st, sc)
+		patterns, err := renderPatterns(st, sc.layers, e.opts.ExtraVars, e.taint)
 		if err != nil {
 			return nil, err
 		}
-		var unmatched []string
-		hosts, unmatched = inv.Match(patterns)
-		if len(unmatched) > 0 {
-			e.emit(Event{Type: Warning, Step: st.Title(), Pos: st.HostsPos.String(),
-				Message: fmt.Sprintf("hosts: no host or group matches %s in the inventory", strings.Join(unmatched, ", "))})
+		var unmatched []inventory.Unmatched
+		hosts, unmatched, err = inv.Match(patterns)
+		if err != nil {
+			return nil, decode.Errorf(st.HostsPos, "hosts: %v", err)
 		}
-		if len(e.opts.Limit) > 0 {
-			limited, _ := inv.Match(e.opts.Limit)
-			hosts = slices.DeleteFunc(hosts, func(h *inventory.Host) bool {
-				return !slices.ContainsFunc(limited, func(l *inventory.Host) bool { return l.Name == h.Name })
-			})
+		for _, u := range unmatched {
+			if !e.mayGrow {
+				return nil, decode.Errorf(hostsAt(st, u.Index), "hosts: %s", u)
+			}
+			e.emit(Event{Type: Warning, Step: st.Title(), Pos: hostsAt(st, u.Index).String(),
+				Message: "hosts: " + u.String() + " (an earlier step on the controller would have changed something: it may exist once applied)"})
 		}
+		hosts = limitHosts(inv, e.opts.Limit, hosts)
 	}
 	return slices.DeleteFunc(hosts, func(h *inventory.Host) bool {
 		s := e.state(h.Name)
@@ -101,31 +108,46 @@ func (e *Engine) stepHosts(st *runbook.Step, sc scope, only map[string]bool) ([]
 	}), nil
 }
 
-// patterns renders the step's hosts: with the runbook's variables and -e,
-// since no single host's variables apply yet.
-func (e *Engine) patterns(st *runbook.Step, sc scope) ([]string, error) {
-	needs := false
-	for _, p := range st.Hosts {
-		needs = needs || strings.Contains(p, "{{")
+// limitHosts narrows hosts to those --limit selects.
+func limitHosts(inv *inventory.Inventory, limit []string, hosts []*inventory.Host) []*inventory.Host {
+	if len(limit) == 0 {
+		return hosts
 	}
-	if !needs {
+	limited, _, _ := inv.Match(limit)
+	return slices.DeleteFunc(slices.Clone(hosts), func(h *inventory.Host) bool {
+		return !slices.ContainsFunc(limited, func(l *inventory.Host) bool { return l.Name == h.Name })
+	})
+}
+
+// renderPatterns renders the step's hosts with the runbook's variables and
+// -e, since no single host's variables apply yet: only the variables the
+// patterns read are resolved, as others may read the host.
+func renderPatterns(st *runbook.Step, layers []map[string]tmpl.Var, extra map[string]tmpl.Var, taint *tmpl.Taint) ([]string, error) {
+	if !slices.ContainsFunc(st.Hosts, decode.HasTemplate) {
 		return st.Hosts, nil
 	}
-	merged := map[string]tmpl.Var{}
-	for _, layer := range append(slices.Clone(sc.layers), e.opts.ExtraVars) {
-		for k, v := range layer {
-			merged[k] = v
+	merged := mergeLayers(append(slices.Clone(layers), extra))
+	var names []string
+	for _, p := range st.Hosts {
+		names = append(names, tmpl.Names(p)...)
+	}
+	needed := map[string]tmpl.Var{}
+	for _, name := range neededVars(names, merged) {
+		if v, ok := merged[name]; ok {
+			needed[name] = v
 		}
 	}
 	base := map[string]any{}
-	e.taint.Track(base)
-	vars, err := tmpl.Resolve(merged, base)
+	if taint != nil {
+		taint.Track(base)
+	}
+	vars, err := tmpl.Resolve(needed, base)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]string, len(st.Hosts))
 	for i, p := range st.Hosts {
-		if out[i], err = tmpl.Render(st.HostsPos, p, vars); err != nil {
+		if out[i], err = tmpl.Render(hostsAt(st, i), p, vars); err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/inventory"
 	"github.com/runbookdev/runbook/tasks"
 	"gopkg.in/yaml.v3"
 )
@@ -114,6 +115,9 @@ func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
 		l.errs.Add(err)
 		return
 	}
+	root := doc.Content[0]
+	defaults := hostsEntries(rb.File, valueOf(root, "hosts"), raw.Hosts)
+	l.checkPatterns(defaults)
 	rb.Name = raw.Name
 	for _, inv := range raw.Inventory {
 		if !filepath.IsAbs(inv) {
@@ -124,22 +128,77 @@ func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
 	vars, err := tmpl.ParseVars(rb.File, &raw.Vars)
 	l.errs.Add(err)
 	rb.Vars = vars
+	handlers := map[string]*Step{}
 	for i := range raw.Handlers {
-		if h := l.step(rb, &raw.Handlers[i], nil, stack, true); h != nil {
-			rb.Handlers = append(rb.Handlers, h)
+		h := l.step(rb, &raw.Handlers[i], patterns{}, stack, true)
+		if h == nil {
+			continue
 		}
+		if prev, dup := handlers[h.Title()]; dup {
+			// notify names one: which would run?
+			l.errs.Add(decode.Errorf(h.Pos, "handler %q is defined twice (also at %s): give each handler its own name", h.Title(), prev.Pos))
+			continue
+		}
+		handlers[h.Title()] = h
+		rb.Handlers = append(rb.Handlers, h)
 	}
 	for i := range raw.Steps {
-		if s := l.step(rb, &raw.Steps[i], raw.Hosts, stack, false); s != nil {
+		if s := l.step(rb, &raw.Steps[i], defaults, stack, false); s != nil {
 			rb.Steps = append(rb.Steps, s)
 		}
 	}
-	if len(raw.Steps) == 0 && doc.Content[0].Kind == yaml.MappingNode {
-		l.errs.Add(decode.Errorf(decode.At(rb.File, doc.Content[0]), "runbook has no steps"))
+	if len(raw.Steps) == 0 && root.Kind == yaml.MappingNode {
+		l.errs.Add(decode.Errorf(decode.At(rb.File, root), "runbook has no steps"))
 	}
 }
 
-func (l *loader) step(rb *Runbook, n *yaml.Node, defaultHosts []string, stack []string, handler bool) *Step {
+// patterns is a `hosts:` value: its entries and where each is written.
+type patterns struct {
+	list []string
+	at   []decode.Pos
+	pos  decode.Pos // the value as a whole
+}
+
+func hostsEntries(file string, n *yaml.Node, list []string) patterns {
+	p := patterns{list: list, pos: decode.At(file, n)}
+	for i := range list {
+		switch {
+		case n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content):
+			p.at = append(p.at, decode.At(file, n.Content[i]))
+		default:
+			p.at = append(p.at, p.pos)
+		}
+	}
+	return p
+}
+
+// checkPatterns checks the syntax of host patterns; those with templates
+// are checked once rendered, when the run starts.
+func (l *loader) checkPatterns(p patterns) {
+	for i, pat := range p.list {
+		if decode.HasTemplate(pat) {
+			continue
+		}
+		if _, err := inventory.ParsePattern(pat); err != nil {
+			l.errs.Add(decode.Errorf(p.at[i], "hosts: %q: %v", pat, err))
+		}
+	}
+}
+
+// valueOf is the value of key in mapping n, or nil.
+func valueOf(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []string, handler bool) *Step {
 	file := rb.File
 	pos := decode.At(file, n)
 	var raw rawStep
@@ -150,9 +209,12 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaultHosts []string, stack []
 			return nil
 		}
 	}
+	hosts := hostsEntries(file, valueOf(n, "hosts"), raw.Hosts)
+	if valueOf(n, "hosts") == nil {
+		hosts.pos = pos
+	}
 	s := &Step{
-		Pos: pos, Name: raw.Name, Hosts: raw.Hosts, HostsPos: keyPos(file, n, "hosts"),
-		Tags: raw.Tags, When: raw.When, WhenPos: keyPos(file, n, "when"), In: rb,
+		Pos: pos, Name: raw.Name, Tags: raw.Tags, When: raw.When, WhenPos: keyPos(file, n, "when"), In: rb,
 	}
 	if s.When != "" {
 		l.errs.Add(tmpl.CheckCond(s.WhenPos, s.When))
@@ -190,12 +252,14 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaultHosts []string, stack []
 		return nil
 	}
 	s.Module = mod
-	if !handler && len(s.Hosts) == 0 {
-		s.Hosts = defaultHosts
+	l.checkPatterns(hosts)
+	if !handler && len(hosts.list) == 0 {
+		hosts = defaults
 	}
-	if !handler && len(s.Hosts) == 0 {
+	if !handler && len(hosts.list) == 0 {
 		l.errs.Add(decode.Errorf(pos, "step %q needs hosts: (a group, a host, all, local, or a list of them)", s.Title()))
 	}
+	s.Hosts, s.HostsPos, s.HostsAt = hosts.list, hosts.pos, hosts.at
 	s.With = &raw.With
 	if raw.With.Kind == 0 {
 		s.With = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
@@ -268,8 +332,60 @@ func CheckParams(file string, mod tasks.Module, with *yaml.Node) error {
 	}
 	if v, ok := t.(tasks.Validator); ok && !nodeHasTemplate(with) {
 		if err := v.Validate(); err != nil {
-			return decode.Errorf(decode.At(file, with), "task %s: %v", mod.Name, err)
+			errs.Add(decode.Errorf(decode.At(file, with), "task %s: %v", mod.Name, err))
 		}
+	}
+	if r, ok := t.(tasks.ControllerReader); ok {
+		errs.Add(checkControllerFiles(file, mod, with, r.ControllerFiles()))
+	}
+	return errs.Err()
+}
+
+// checkControllerFiles finds the files a task reads on the controller, and
+// parses template files. A path with a template is checked when the run
+// starts, once rendered.
+func checkControllerFiles(file string, mod tasks.Module, with *yaml.Node, files []tasks.ControllerFile) error {
+	var errs decode.List
+	for _, f := range files {
+		n := valueOf(with, f.Param)
+		if n == nil || f.Path == "" || decode.HasTemplate(n.Value) {
+			continue
+		}
+		errs.Add(CheckControllerFile(decode.At(file, n), filepath.Dir(file), mod.Name, f))
+	}
+	return errs.Err()
+}
+
+// CheckControllerFile checks that a file a task reads on the controller is
+// there, relative to dir (the runbook's directory), and parses it when it
+// is a template.
+func CheckControllerFile(pos decode.Pos, dir, module string, f tasks.ControllerFile) error {
+	p := f.Path
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	info, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return decode.Errorf(pos, "task %s: %s: %s does not exist (%s is relative to the runbook's directory)", module, f.Param, p, f.Param)
+	case err != nil:
+		return decode.Errorf(pos, "task %s: %s: %v", module, f.Param, err)
+	case info.IsDir():
+		return decode.Errorf(pos, "task %s: %s: %s is a directory: name a file", module, f.Param, p)
+	case !f.Template:
+		return nil
+	}
+	text, err := os.ReadFile(p)
+	if err != nil {
+		return decode.Errorf(pos, "task %s: %s: %v", module, f.Param, err)
+	}
+	if err := tmpl.CheckFile(p, string(text)); err != nil {
+		// Where the mistake is, and which step reads the file.
+		var de *decode.Error
+		if errors.As(err, &de) {
+			return decode.Errorf(de.Pos, "%s (the %s of task %s at %s)", de.Msg, f.Param, module, pos)
+		}
+		return decode.Errorf(pos, "task %s: %s: %v", module, f.Param, err)
 	}
 	return nil
 }

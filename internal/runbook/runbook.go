@@ -32,6 +32,7 @@ type Step struct {
 	Name     string
 	Hosts    []string
 	HostsPos decode.Pos
+	HostsAt  []decode.Pos // where each entry of Hosts is written
 	Tags     []string
 	When     string
 	WhenPos  decode.Pos

@@ -124,11 +124,7 @@ func Render(pos decode.Pos, s string, data map[string]any) (string, error) {
 // expression (`eq .env "prod"`) or a whole template may be given; it must
 // come out as true or false.
 func Cond(pos decode.Pos, expr string, data map[string]any) (bool, error) {
-	s := strings.TrimSpace(expr)
-	if !decode.HasTemplate(s) {
-		s = "{{ " + s + " }}"
-	}
-	out, err := Render(pos, s, data)
+	out, err := Render(pos, CondText(expr), data)
 	if err != nil {
 		return false, err
 	}
@@ -141,14 +137,17 @@ func Cond(pos decode.Pos, expr string, data map[string]any) (bool, error) {
 	return false, decode.Errorf(pos, "condition %q gave %q, want true or false", expr, out)
 }
 
-// CheckCond parses a condition without evaluating it.
+// CheckCond parses a condition without evaluating it, and refuses one that
+// could never come out as true or false, such as 1 or "{{ .a }} == 1".
 func CheckCond(pos decode.Pos, expr string) error {
-	s := strings.TrimSpace(expr)
-	if !decode.HasTemplate(s) {
-		s = "{{ " + s + " }}"
+	t, err := Parse(pos, CondText(expr))
+	if err != nil {
+		return err
 	}
-	_, err := Parse(pos, s)
-	return err
+	if why := notBoolean(t); why != "" {
+		return decode.Errorf(pos, "condition %q %s, so it is never true or false: write an expression such as `eq .env \"prod\"` or `.ok`", expr, why)
+	}
+	return nil
 }
 
 // RenderNode returns a copy of n whose string scalars are rendered with

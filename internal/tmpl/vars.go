@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/template/parse"
 
 	"github.com/runbookdev/runbook/internal/decode"
 )
@@ -122,18 +121,7 @@ func WalkStrings(v any, fn func(string)) {
 // refs lists the top-level names (.name) that the templates in v read.
 func refs(v any) []string {
 	var out []string
-	WalkStrings(v, func(s string) {
-		if !decode.HasTemplate(s) {
-			return
-		}
-		trees, err := parse.Parse("t", s, "", "", funcs, builtinNames)
-		if err != nil {
-			return // reported when rendered
-		}
-		for _, t := range trees {
-			walkParse(t.Root, func(name string) { out = append(out, name) })
-		}
-	})
+	WalkStrings(v, func(s string) { out = append(out, Names(s)...) })
 	return out
 }
 
@@ -142,49 +130,6 @@ var builtinNames = map[string]any{
 	"and": true, "or": true, "not": true, "len": true, "index": true, "slice": true,
 	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true,
 	"print": true, "println": true, "html": true, "js": true, "urlquery": true, "call": true,
-}
-
-func walkParse(n parse.Node, fn func(string)) {
-	switch x := n.(type) {
-	case *parse.ListNode:
-		if x == nil {
-			return
-		}
-		for _, c := range x.Nodes {
-			walkParse(c, fn)
-		}
-	case *parse.ActionNode:
-		walkParse(x.Pipe, fn)
-	case *parse.PipeNode:
-		if x == nil {
-			return
-		}
-		for _, c := range x.Cmds {
-			walkParse(c, fn)
-		}
-	case *parse.CommandNode:
-		for _, a := range x.Args {
-			walkParse(a, fn)
-		}
-	case *parse.FieldNode:
-		fn(x.Ident[0])
-	case *parse.ChainNode:
-		walkParse(x.Node, fn)
-	case *parse.IfNode:
-		walkBranch(&x.BranchNode, fn)
-	case *parse.RangeNode:
-		walkBranch(&x.BranchNode, fn)
-	case *parse.WithNode:
-		walkBranch(&x.BranchNode, fn)
-	case *parse.TemplateNode:
-		walkParse(x.Pipe, fn)
-	}
-}
-
-func walkBranch(b *parse.BranchNode, fn func(string)) {
-	walkParse(b.Pipe, fn)
-	walkParse(b.List, fn)
-	walkParse(b.ElseList, fn)
 }
 
 // Reserved names are set by runbook itself and cannot be used as variables.

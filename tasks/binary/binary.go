@@ -64,6 +64,14 @@ func (b *Binary) name() string {
 	return b.Src
 }
 
+// ControllerFiles is src, when given.
+func (b *Binary) ControllerFiles() []tasks.ControllerFile {
+	if b.Src == "" {
+		return nil
+	}
+	return []tasks.ControllerFile{{Param: "src", Path: b.Src}}
+}
+
 // Check fetches (or finds in the cache) and verifies the executable on the
 // controller, then compares it with the host's file.
 func (b *Binary) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {

@@ -42,6 +42,14 @@ func (c *Copy) Validate() error {
 	return nil
 }
 
+// ControllerFiles is src, when given.
+func (c *Copy) ControllerFiles() []tasks.ControllerFile {
+	if c.Src == "" {
+		return nil
+	}
+	return []tasks.ControllerFile{{Param: "src", Path: c.Src}}
+}
+
 // Check compares the host's file with the source.
 func (c *Copy) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	spec := tasks.FileSpec{Path: c.Dest, Mode: c.Mode, Owner: c.Owner, Group: c.Group}

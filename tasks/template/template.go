@@ -40,6 +40,11 @@ func (t *Template) Validate() error {
 	return nil
 }
 
+// ControllerFiles is the template file.
+func (t *Template) ControllerFiles() []tasks.ControllerFile {
+	return []tasks.ControllerFile{{Param: "src", Path: t.Src, Template: true}}
+}
+
 // Check renders the template and compares the result with the host's file.
 func (t *Template) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	src := t.Src
