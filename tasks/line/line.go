@@ -17,7 +17,8 @@ func init() {
 	tasks.Register(tasks.Module{
 		Name: "line",
 		Doc: "Ensures a line is present in (or absent from) a text file. With regexp, the last matching line is replaced " +
-			"(or every matching line removed); without a match the line is appended. The file keeps its owner and mode.",
+			"(or every matching line removed); without a match the line is appended. The file keeps its owner and mode. " +
+			"Runs editing one file at once take turns (a lock on the host), so none loses another's edit.",
 		New: func() tasks.Task { return new(Line) },
 	})
 }
