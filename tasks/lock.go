@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sync"
 
 	"github.com/runbookdev/runbook/internal/transport"
 )
@@ -24,6 +25,10 @@ func Lock(ctx context.Context, c Conn, key string, waiting func()) (unlock func(
 	return l.Lock(ctx, key, waiting)
 }
 
+// unlockedHosts are the hosts already warned about editing without locks:
+// once is enough.
+var unlockedHosts sync.Map
+
 // LockFile holds the host's lock on the file at p for a read-modify-write
 // of it: a module that computes new content from the old must re-read the
 // file once it holds the lock, and write it before unlocking, so that two
@@ -37,8 +42,8 @@ func LockFile(ctx context.Context, h *Host, p string) (unlock func(), err error)
 	})
 	switch {
 	case errors.Is(err, ErrNoLock):
-		if h.Log != nil {
-			h.Log.Warn("editing without a lock: another run may edit the file at the same time", "path", p, "why", err)
+		if _, said := unlockedHosts.LoadOrStore(h.Name, true); !said && h.Log != nil {
+			h.Log.Warn("editing files without a lock: another run may edit one at the same time", "path", p, "why", err)
 		}
 		return func() {}, nil
 	case err != nil:

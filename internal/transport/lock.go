@@ -49,8 +49,26 @@ var ErrNoLock = errors.New("this host cannot hold runbook's locks")
 type lockShell struct {
 	stdin  io.WriteCloser
 	lines  chan string // its output, closed when it ends
-	stderr *capped
+	stderr *syncCapped
 	end    func()
+}
+
+// syncCapped is capped, written by the session while the lock reads it.
+type syncCapped struct {
+	mu sync.Mutex
+	c  capped
+}
+
+func (s *syncCapped) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.Write(p)
+}
+
+func (s *syncCapped) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.TrimSpace(string(s.c.bytes()))
 }
 
 // lockPrelude defines rbl NONCE HASH, which takes the lock on HASH,
@@ -100,7 +118,7 @@ func lockNonce() string {
 
 // newLockShell sets up a started shell: stdout becomes lines, and the
 // prelude goes in.
-func newLockShell(ctx context.Context, stdin io.WriteCloser, stdout io.Reader, stderr *capped, end func()) (*lockShell, error) {
+func newLockShell(ctx context.Context, stdin io.WriteCloser, stdout io.Reader, stderr *syncCapped, end func()) (*lockShell, error) {
 	ls := &lockShell{stdin: stdin, lines: make(chan string, 4), stderr: stderr, end: end}
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -129,8 +147,7 @@ func (ls *lockShell) await(ctx context.Context, done func(string) bool) (string,
 			return "", ctx.Err()
 		case l, ok := <-ls.lines:
 			if !ok {
-				msg := strings.TrimSpace(string(ls.stderr.bytes()))
-				return "", fmt.Errorf("the host's lock shell ended: %s", cmp.Or(msg, "no message"))
+				return "", fmt.Errorf("the host's lock shell ended: %s", cmp.Or(ls.stderr.String(), "no message"))
 			}
 			if done(l) {
 				return l, nil
@@ -261,7 +278,7 @@ func (s *SSH) lockAs(ctx context.Context, key string, wrap func(string) string, 
 		if err != nil {
 			return nil, &ConnError{Host: s.host, Err: fmt.Errorf("open session: %w", err)}
 		}
-		stderr := &capped{}
+		stderr := &syncCapped{}
 		sess.Stderr = stderr
 		stdin, err := sess.StdinPipe()
 		var stdout io.Reader
@@ -303,10 +320,16 @@ var localLocks lockPool
 
 // Lock holds the lock on the controller the same way, so that local steps
 // and runs reaching this machine over SSH exclude each other.
-func (Local) Lock(ctx context.Context, key string, waiting func()) (func(), error) {
+func (l Local) Lock(ctx context.Context, key string, waiting func()) (func(), error) {
+	return l.lockAs(ctx, key, func(cmd string) string { return cmd }, waiting)
+}
+
+// lockAs is Lock as another user, for become.
+func (Local) lockAs(ctx context.Context, key string, wrap func(string) string, waiting func()) (func(), error) {
+	cmd := wrap("sh -s")
 	start := func(ctx context.Context) (*lockShell, error) {
-		c := exec.Command("sh", "-s")
-		stderr := &capped{}
+		c := exec.Command("sh", "-c", cmd)
+		stderr := &syncCapped{}
 		c.Stderr = stderr
 		stdin, err := c.StdinPipe()
 		var stdout io.Reader
@@ -330,5 +353,5 @@ func (Local) Lock(ctx context.Context, key string, waiting func()) (func(), erro
 		}
 		return ls, nil
 	}
-	return localLocks.lock(ctx, "the controller", "sh -s", start, key, waiting)
+	return localLocks.lock(ctx, "the controller", cmd, start, key, waiting)
 }

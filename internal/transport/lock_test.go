@@ -53,10 +53,10 @@ func locker(t *testing.T, s *sshtest.Server) (*transport.Pool, transport.Locker)
 // eventually polls cond until it holds or a deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 20s, still not: %s", what)
+			t.Fatalf("after 60s, still not: %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -118,8 +118,8 @@ func TestLockExcludesAnotherConnection(t *testing.T) {
 	var r acquired
 	select {
 	case r = <-got:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the second locker did not get the lock 20s after the first let go")
+	case <-time.After(60 * time.Second):
+		t.Fatal("the second locker did not get the lock 60s after the first let go")
 	}
 	if r.err != nil {
 		t.Fatal(r.err)
@@ -172,7 +172,7 @@ func TestLockCancelledWhileWaiting(t *testing.T) {
 		if !errors.Is(r.err, context.Canceled) {
 			t.Fatalf("cancelled Lock = %v, want context.Canceled", r.err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("a cancelled Lock did not return")
 	}
 	unlockA()
@@ -254,7 +254,7 @@ flock -x 7 && flock -x 8 && touch %[3]s && sleep 600`, target, dir, ready))
 		_, err := os.Stat(ready)
 		return err == nil
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var waited atomic.Bool
 	unlock, err = a.Lock(ctx, key, func() { waited.Store(true) })
@@ -290,7 +290,7 @@ func TestLockRefusesWhatIsNotALockFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.Remove(lockFile(key)) })
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		_, err := a.Lock(ctx, key, nil)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
@@ -342,7 +342,7 @@ func TestLockLocalAndSSHExcludeEachOther(t *testing.T) {
 			t.Fatal(r.err)
 		}
 		r.unlock()
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("the SSH locker did not get the lock after the local one let go")
 	}
 }
