@@ -63,6 +63,10 @@ func Open(file string) (Provider, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, decode.SyntaxError(file, err)
 	}
+	lock, err := cutRunLock(file, &doc)
+	if err != nil {
+		return nil, err
+	}
 	name := "static"
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		root := doc.Content[0]
@@ -79,7 +83,11 @@ func Open(file string) (Provider, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: unknown inventory plugin %q%s (known: %v)", file, name, decode.Suggest(name, known), known)
 	}
-	return p(file, &doc)
+	prov, err := p(file, &doc)
+	if err != nil || lock == nil {
+		return prov, err
+	}
+	return lockedProvider{prov, lock}, nil
 }
 
 // Sources is every inventory given to a run, merged into one.

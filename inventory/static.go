@@ -65,6 +65,9 @@ func (s static) Load(context.Context) (*Data, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, decode.SyntaxError(s.file, err)
 	}
+	if _, err := cutRunLock(s.file, &doc); err != nil {
+		return nil, err // the run took its lock at the start; see RunLock
+	}
 	return parseStatic(s.file, &doc)
 }
 

@@ -34,6 +34,7 @@ type applyFlags struct {
 	user        string
 	connTimeout time.Duration
 	verbose     bool
+	lockTimeout lockTimeout
 }
 
 func runApply(ctx context.Context, e *env, args []string) int {
@@ -54,6 +55,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	fs.StringVar(&f.user, "user", "", "SSH user for hosts whose inventory names none (default: the current user)")
 	fs.DurationVar(&f.connTimeout, "connect-timeout", 20*time.Second, "how long to wait for a host's SSH connection")
 	fs.BoolVar(&f.verbose, "v", false, "log diagnostics to stderr")
+	fs.Var(&f.lockTimeout, "lock-timeout", "how long to wait for the run lock an inventory asks for (lock:) while another run holds it; 0: fail at once (default: as long as it takes)")
 	pos, code, ok := parseOrExit(fs, args)
 	if !ok {
 		return code
@@ -110,9 +112,19 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	if f.output == "json" {
 		out = output.NewJSON(e.stdout)
 	}
+	var guard func() error
+	if !f.check {
+		// A check changes nothing: it need not wait for a run that does.
+		g, release, err := takeRunLocks(ctx, sources, pos[0], f.lockTimeout, out)
+		if err != nil {
+			return e.errorf("%v", err)
+		}
+		defer release()
+		guard = g
+	}
 	eng := engine.New(engine.Options{
 		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit,
-		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: extra,
+		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: extra, Guard: guard,
 	}, sources, pool, out, logger(e.stderr, f.verbose))
 	if err := eng.Preflight(ctx, rb); err != nil {
 		return e.errorf("%v", err)

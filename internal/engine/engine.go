@@ -34,6 +34,9 @@ type Options struct {
 	Tags      []string
 	SkipTags  []string
 	ExtraVars map[string]tmpl.Var
+	// Guard, when set, is asked before each step and handler; an error
+	// stops the run there (such as a run lock that was lost).
+	Guard func() error
 }
 
 // Engine runs runbooks against an inventory.
@@ -212,7 +215,9 @@ func (e *Engine) runBook(ctx context.Context, rb *runbook.Runbook, sc scope) err
 		if st.Import != nil {
 			err = e.runBook(ctx, st.Import, sc.child(st))
 		} else if e.opts.selects(sc, st) {
-			err = e.runStep(ctx, st, sc, nil, notified)
+			if err = e.guard(st); err == nil {
+				err = e.runStep(ctx, st, sc, nil, notified)
+			}
 		}
 		if err != nil {
 			return err
@@ -226,9 +231,23 @@ func (e *Engine) runBook(ctx context.Context, rb *runbook.Runbook, sc scope) err
 		if len(hosts) == 0 {
 			continue
 		}
+		if err := e.guard(h); err != nil {
+			return err
+		}
 		if err := e.runStep(ctx, h, sc, hosts, notified); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// guard asks Options.Guard whether the run may go on to st.
+func (e *Engine) guard(st *runbook.Step) error {
+	if e.opts.Guard == nil {
+		return nil
+	}
+	if err := e.opts.Guard(); err != nil {
+		return fmt.Errorf("before step %q: %w", st.Title(), err)
 	}
 	return nil
 }

@@ -33,13 +33,18 @@ type becomeConn struct {
 // the shell it starts, where every local user would see it in ps: the
 // shell reads it from the first bytes of its stdin (see stdinScript).
 func (b becomeConn) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
-	sudo := "sudo -n -H -u " + quote(b.user) + " -- " + stdinScript(cmd)
+	sudo := b.sudo(stdinScript(cmd))
 	if stdin == nil {
 		// printf is a builtin: the command is not in anybody's argv here
 		// either, and the connection may run this in its long-lived shell.
 		return b.c.Run(ctx, "printf %s "+quote(cmd)+" | "+sudo, nil)
 	}
 	return b.c.Run(ctx, sudo, io.MultiReader(strings.NewReader(cmd), stdin))
+}
+
+// sudo is cmd run as the user; cmd must hold nothing secret (see Run).
+func (b becomeConn) sudo(cmd string) string {
+	return "sudo -n -H -u " + quote(b.user) + " -- " + cmd
 }
 
 // stdinScript is a command for sh that runs the script held in the first

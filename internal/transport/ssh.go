@@ -49,6 +49,7 @@ type SSH struct {
 	noShell bool
 
 	commands atomic.Int64
+	locks    lockPool // see Locker
 }
 
 // DialSSH connects to a host and verifies its key.

@@ -17,7 +17,8 @@ func init() {
 	tasks.Register(tasks.Module{
 		Name: "line",
 		Doc: "Ensures a line is present in (or absent from) a text file. With regexp, the last matching line is replaced " +
-			"(or every matching line removed); without a match the line is appended. The file keeps its owner and mode.",
+			"(or every matching line removed); without a match the line is appended. The file keeps its owner and mode. " +
+			"Runs editing one file at once take turns (a lock on the host), so none loses another's edit.",
 		New: func() tasks.Task { return new(Line) },
 	})
 }
@@ -66,13 +67,42 @@ func (l *Line) Validate() error {
 	return nil
 }
 
-// Check reads the file (one command) and edits a copy in memory.
+// Check reads the file (one command) and edits a copy in memory. Applying
+// does it again holding the host's lock on the file, so that another run
+// editing it meanwhile does not lose its lines, nor this run its own.
 func (l *Line) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	if l.re == nil && l.Regexp != "" {
 		if err := l.Validate(); err != nil {
 			return nil, err
 		}
 	}
+	c, err := l.plan(ctx, h)
+	if err != nil || c.Apply == nil {
+		return c, err
+	}
+	c.Apply = func(ctx context.Context) (map[string]any, error) {
+		unlock, err := tasks.LockFile(ctx, h, l.Path)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		locked := *h
+		locked.Diff = false // shown already
+		now, err := l.plan(ctx, &locked)
+		if err != nil {
+			return nil, err
+		}
+		if now.Apply == nil {
+			c.Summary = append(c.Summary, "(made meanwhile by another run)")
+			return nil, nil
+		}
+		return now.Apply(ctx)
+	}
+	return c, nil
+}
+
+// plan reads the file and says how to edit it.
+func (l *Line) plan(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	fi, data, err := tasks.ReadWithInfo(ctx, h.Conn, l.Path, maxSize)
 	if err != nil {
 		return nil, err
