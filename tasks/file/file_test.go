@@ -2,9 +2,11 @@ package file_test
 
 import (
 	"fmt"
+	"github.com/runbookdev/runbook/internal/sshtest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -172,5 +174,38 @@ func assertFile(t *testing.T, p, content string, mode os.FileMode) {
 	st, _ := os.Stat(p)
 	if st.Mode().Perm() != mode {
 		t.Errorf("%s mode = %v, want %v", p, st.Mode().Perm(), mode)
+	}
+}
+
+// A service user who owns the parent of a directory runbook manages swaps
+// the directory for a symlink to a root-only directory while runbook sets
+// its mode and owner: the root-only directory keeps its own.
+func TestFileDirectoryHostileSwap(t *testing.T) {
+	hostile := sshtest.NewHostile(t)
+	env := tasktest.New(t)
+	top := hostile.Dir(t)
+	private := filepath.Join(top, "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	app := filepath.Join(top, "app")
+	if err := os.Mkdir(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hostile.Own(t, app)
+	d := filepath.Join(app, "data")
+	hostile.Start(t, fmt.Sprintf(`while :; do
+  rm -f %[2]s; mkdir -m 700 %[2]s; rmdir %[2]s; ln -s %[1]s %[2]s
+done 2>/dev/null`, private, d))
+	for i := range 30 {
+		mode := []string{"0755", "0750"}[i%2]
+		env.Apply(fmt.Sprintf("steps:\n  - {name: d, hosts: h1, task: file, with: {path: %s, state: directory, mode: %q, owner: %d}}\n", d, mode, hostile.UID))
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(private, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 0 || st.Mode&0o7777 != 0o700 {
+		t.Fatalf("the root-only directory is now uid %d mode %04o: runbook followed the hostile user's symlink", st.Uid, st.Mode&0o7777)
 	}
 }
