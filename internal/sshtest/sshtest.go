@@ -121,6 +121,11 @@ func (s *Server) start(t testing.TB) error {
 		"PermitRootLogin prohibit-password",
 		map[bool]string{false: "Subsystem sftp internal-sftp", true: "# no sftp subsystem"}[s.noSFTP],
 		map[bool]string{false: "ForceCommand " + s.force, true: "# no forced command"}[s.force == ""],
+		// bash, as the login shell of a session command, reads ~/.bashrc
+		// unless SHLVL says it runs under another shell: a developer's rc
+		// file (pyenv's rehash waits up to a minute for a lock) must not
+		// decide how long a test host takes to answer.
+		"SetEnv SHLVL=1",
 		"MaxSessions 64",
 		"MaxStartups 512",
 		"LogLevel ERROR",
