@@ -84,8 +84,14 @@ func nonce() string {
 	return "rb-" + hex.EncodeToString(b[:])
 }
 
-// startShell opens the session and waits until the shell says it is ready.
-func startShell(ctx context.Context, client *ssh.Client) (*shell, error) {
+// errShellSilent means the host's shell did not say it was ready within
+// the connect timeout: a stuck login shell, or an account whose sessions
+// run something else.
+var errShellSilent = errors.New("the host's shell did not answer")
+
+// startShell opens the session and waits until the shell says it is ready,
+// at most timeout.
+func startShell(ctx context.Context, client *ssh.Client, timeout time.Duration) (*shell, error) {
 	sess, err := client.NewSession()
 	if err != nil {
 		return nil, err
@@ -108,13 +114,18 @@ func startShell(ctx context.Context, client *ssh.Client) (*shell, error) {
 		_, err = io.WriteString(sh.stdin, strings.Replace(shellPrelude, "READY", ready, 1))
 	}
 	if err == nil {
-		err = sh.await(ctx, func() error {
+		readyCtx, cancel := context.WithTimeout(ctx, timeout)
+		err = sh.await(readyCtx, func() error {
 			err := sh.stdout.until([]byte(ready+" "), io.Discard)
 			if err == nil {
 				sh.pid, err = sh.stdout.number()
 			}
 			return err
 		})
+		cancel()
+		if err != nil && readyCtx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w within %s", errShellSilent, timeout)
+		}
 	}
 	if err != nil {
 		sess.Close()

@@ -51,7 +51,9 @@ type SSH struct {
 	commands atomic.Int64
 }
 
-// DialSSH connects to a host and verifies its key.
+// DialSSH connects to a host and verifies its key. The connect timeout
+// bounds the handshake, and later every request a live host answers at
+// once (see boundedConn).
 func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	port := cfg.Port
 	if port == 0 {
@@ -61,43 +63,26 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	if timeout == 0 {
 		timeout = 20 * time.Second
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = max(time.Until(dl), time.Millisecond)
+	gc := &goph.Config{
+		User:     cfg.User,
+		Addr:     cfg.Address,
+		Port:     uint(port),
+		Auth:     cfg.Auth,
+		Timeout:  timeout,
+		Callback: cfg.Keys.Callback(cfg.Host),
 	}
-	type dialed struct {
-		c   *goph.Client
-		err error
-	}
-	done := make(chan dialed, 1)
-	go func() {
-		c, err := goph.NewConn(&goph.Config{
-			User:     cfg.User,
-			Addr:     cfg.Address,
-			Port:     uint(port),
-			Auth:     cfg.Auth,
-			Timeout:  timeout,
-			Callback: cfg.Keys.Callback(cfg.Host),
-		})
-		done <- dialed{c, err}
-	}()
-	select {
-	case <-ctx.Done():
-		go func() {
-			if d := <-done; d.c != nil {
-				d.c.Close()
-			}
-		}()
-		return nil, ctx.Err()
-	case d := <-done:
-		if d.err != nil {
-			var hk *HostKeyError
-			if errors.As(d.err, &hk) {
-				return nil, &ConnError{Host: cfg.Host, Err: hk}
-			}
-			return nil, &ConnError{Host: cfg.Host, Err: fmt.Errorf("%s@%s:%d: %w", cfg.User, cfg.Address, port, d.err)}
+	c, err := dial(ctx, gc)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		return &SSH{host: cfg.Host, user: cfg.User, client: d.c}, nil
+		var hk *HostKeyError
+		if errors.As(err, &hk) {
+			return nil, &ConnError{Host: cfg.Host, Err: hk}
+		}
+		return nil, &ConnError{Host: cfg.Host, Err: fmt.Errorf("%s@%s:%d: %w", cfg.User, cfg.Address, port, err)}
 	}
+	return &SSH{host: cfg.Host, user: cfg.User, client: &goph.Client{Client: c, Config: gc}}, nil
 }
 
 // Commands counts the commands run on the host (not file transfers).
@@ -154,10 +139,16 @@ func (s *SSH) runInShell(ctx context.Context, cmd string) (res Result, err error
 		return Result{}, nil, false
 	}
 	if s.sh == nil {
-		sh, err := startShell(ctx, s.client.Client)
+		sh, err := startShell(ctx, s.client.Client, s.client.Config.Timeout)
 		if err != nil {
 			if ctx.Err() != nil {
 				return Result{}, ctx.Err(), true
+			}
+			if errors.Is(err, errShellSilent) {
+				// Taken for dead, as a host that does not finish the
+				// handshake: what else waits on it ends now.
+				s.client.Close()
+				return Result{}, &ConnError{Host: s.host, Err: err}, true
 			}
 			if !s.alive() {
 				return Result{}, &ConnError{Host: s.host, Err: err}, true
@@ -232,7 +223,7 @@ func (s *SSH) files() (*sftp.Client, error) {
 	if s.sftp != nil || s.sftpErr != nil {
 		return s.sftp, s.sftpErr
 	}
-	c, err := s.client.NewSftp(sftp.UseConcurrentWrites(true))
+	c, err := s.startSFTP(sftp.UseConcurrentWrites(true))
 	if err != nil {
 		if s.alive() {
 			// The server has no SFTP subsystem: remembered for the run.
