@@ -119,7 +119,8 @@ func (s *SSH) Close() error {
 
 // Run runs cmd in the connection's long-lived shell (see shell), or in a
 // session of its own when it reads stdin or the shell is busy with another
-// command. When ctx is cancelled the remote command is sent SIGTERM.
+// command. When ctx is cancelled the remote command is sent SIGTERM, and
+// SIGKILL if it still lives after a grace period.
 func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
 	s.commands.Add(1)
 	if stdin == nil && s.shMu.TryLock() {
@@ -183,22 +184,23 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 	}
 	defer sess.Close()
 	var out, errOut capped
-	sess.Stdout, sess.Stderr = &out, &errOut
+	tap := newPIDTap(&errOut)
+	sess.Stdout, sess.Stderr = &out, tap
 	if stdin != nil {
 		sess.Stdin = ctxReader{ctx, stdin}
 	}
-	if err := sess.Start(cmd); err != nil {
+	if err := sess.Start(tap.wrap(cmd)); err != nil {
 		return Result{}, &ConnError{Host: s.host, Err: fmt.Errorf("start command: %w", err)}
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
 	select {
 	case <-ctx.Done():
-		_ = sess.Signal(ssh.SIGTERM)
-		sess.Close()
+		stopSession(s.client.Client, sess, tap, done)
 		return Result{Stdout: out.bytes(), Stderr: errOut.bytes()}, ctx.Err()
 	case err = <-done:
 	}
+	tap.flush()
 	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes()}
 	var exit *ssh.ExitError
 	var missing *ssh.ExitMissingError

@@ -112,6 +112,7 @@ func TestSessionsThatNeverAnswerAreUnreachable(t *testing.T) {
 // A cancelled command is gone from the host soon after, even when it, or
 // what it started, ignores SIGTERM.
 func TestCancelKillsWhatIgnoresSIGTERM(t *testing.T) {
+	transport.SetKillGrace(t, time.Second)
 	s := sshtest.Start(t)
 	// A login shell may be slow to start on a loaded machine: no
 	// connection is meant to time out here.
@@ -206,4 +207,17 @@ func withMarker(marker string) []int {
 		}
 	}
 	return pids
+}
+
+// A command in a session of its own announces its pid on stderr for a
+// cancellation; the command's stderr is still exactly its own.
+func TestSessionStderrIsTheCommands(t *testing.T) {
+	c := connect(t)
+	res, err := c.Run(context.Background(), "cat; echo err >&2; printf tail >&2; exit 4", strings.NewReader("in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Stdout) != "in" || string(res.Stderr) != "err\ntail" || res.Code != 4 {
+		t.Errorf("Run = %q %q %d, want %q %q 4", res.Stdout, res.Stderr, res.Code, "in", "err\ntail")
+	}
 }
