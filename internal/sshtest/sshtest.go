@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type Server struct {
 	Dir        string
 	cmd        *exec.Cmd
 	noSFTP     bool
+	force      string
 }
 
 // Require skips the test when sshd is not installed, loudly, or fails it
@@ -53,6 +55,11 @@ type Option func(*Server)
 
 // WithoutSFTP leaves out the SFTP subsystem, as some hardened hosts do.
 func WithoutSFTP(s *Server) { s.noSFTP = true }
+
+// WithForceCommand makes sshd run cmd for every session instead of the
+// command asked for, as a host whose sessions never answer (a stuck login
+// shell, a restricted account) does.
+func WithForceCommand(cmd string) Option { return func(s *Server) { s.force = cmd } }
 
 // Start starts an sshd that lives as long as the test.
 func Start(t testing.TB, opts ...Option) *Server {
@@ -113,6 +120,12 @@ func (s *Server) start(t testing.TB) error {
 		"PubkeyAuthentication yes",
 		"PermitRootLogin prohibit-password",
 		map[bool]string{false: "Subsystem sftp internal-sftp", true: "# no sftp subsystem"}[s.noSFTP],
+		map[bool]string{false: "ForceCommand " + s.force, true: "# no forced command"}[s.force == ""],
+		// bash, as the login shell of a session command, reads ~/.bashrc
+		// unless SHLVL says it runs under another shell: a developer's rc
+		// file (pyenv's rehash waits up to a minute for a lock) must not
+		// decide how long a test host takes to answer.
+		"SetEnv SHLVL=1",
 		"MaxSessions 64",
 		"MaxStartups 512",
 		"LogLevel ERROR",
@@ -180,6 +193,40 @@ func (s *Server) Inventory(t testing.TB, names ...string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Tarpit listens on 127.0.0.1 and accepts connections but never says a
+// word, as a stuck sshd or a tarpit does; it returns the port. The
+// connections are closed when the test ends, so that a client still
+// waiting on one is let go.
+func Tarpit(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // FreePort returns a port on 127.0.0.1 that nothing listens on.

@@ -1,9 +1,22 @@
 package transport
 
+import (
+	"testing"
+	"time"
+)
+
 // SetSFTPServers replaces where sftp-server is looked for, until the
 // returned function puts it back.
 func SetSFTPServers(paths []string) (restore func()) {
 	old := sftpServers
 	sftpServers = paths
 	return func() { sftpServers = old }
+}
+
+// SetKillGrace shortens the grace period between SIGTERM and SIGKILL for
+// the test.
+func SetKillGrace(t *testing.T, d time.Duration) {
+	old := killGrace
+	killGrace = d
+	t.Cleanup(func() { killGrace = old })
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Locker is implemented by connections that can hold a lock on the host,
@@ -246,11 +247,14 @@ func (p *lockPool) lock(ctx context.Context, where, cmd string, start func(conte
 	return func() { once.Do(func() { p.unlock(cmd, ls) }) }, nil
 }
 
+// unlockWait is how long a lock shell has to say it let go.
+const unlockWait = 5 * time.Second
+
 // unlock closes the lock's file in ls and waits until the host says so;
 // a shell that does not answer in time is ended, which unlocks as well.
 func (p *lockPool) unlock(cmd string, ls *lockShell) {
 	n := lockNonce()
-	ctx, cancel := context.WithTimeout(context.Background(), killWait)
+	ctx, cancel := context.WithTimeout(context.Background(), unlockWait)
 	defer cancel()
 	_, err := io.WriteString(ls.stdin, "exec 9>&-; echo "+n+"\n")
 	if err == nil {

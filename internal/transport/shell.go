@@ -57,25 +57,57 @@ rb() {
 printf '%s %s\n' READY "$$"
 `
 
-// killScript stops the processes below the shell (the running command and
-// what it started), parents first so none starts another meanwhile, then
-// sends them SIGTERM. It runs in a session of its own: sshd refuses to
+// killScript ends process $1 and everything below it. It stops them
+// first, parents before children so that none starts another meanwhile,
+// then sends SIGTERM. Whatever still lives after $2 tenths of a second
+// (it ignores SIGTERM, or is slow to end) is stopped again with what it
+// has started since, and sent SIGKILL. A process is known by its pid and
+// its start time (field 22 of /proc/PID/stat), so a pid reused meanwhile
+// is never signalled. It runs in a session of its own: sshd refuses to
 // pass on signals for root logins.
 const killScript = `kids() {
   for f in /proc/[0-9]*/stat; do
     IFS= read -r s <"$f" 2>/dev/null || continue
-    r=${s##*) }; r=${r#* }
-    [ "${r%% *}" = "$1" ] || continue
-    f=${f#/proc/}; echo "${f%/stat}"
+    r=${s##*) }; r=${r#* }; r=" ${r%% *} "
+    case " $* " in *"$r"*) f=${f#/proc/}; echo "${f%/stat}";; esac
   done
 }
-all=; todo=$(kids "$1")
-while [ -n "$todo" ]; do
-  next=
-  for p in $todo; do kill -STOP "$p" 2>/dev/null; all="$all $p"; next="$next $(kids "$p")"; done
-  todo=$next
+since() {
+  IFS= read -r s <"/proc/$1/stat" 2>/dev/null || return 1
+  set -- ${s##*) }
+  state=$1 start=${20}
+}
+stop() {
+  all= todo=$*
+  while [ -n "$todo" ]; do
+    next=
+    for p in $todo; do
+      case "$all " in *" $p:"*) continue;; esac
+      kill -STOP "$p" 2>/dev/null && since "$p" || continue
+      all="$all $p:$start"; next="$next $p"
+    done
+    todo=
+    [ -z "$next" ] || todo=$(kids $next)
+  done
+}
+alive() {
+  for e in $all; do
+    since "${e%:*}" && [ "$start" = "${e#*:}" ] && [ "$state" != Z ] && echo "${e%:*}"
+  done
+}
+stop "$1"
+pids=$(alive)
+[ -n "$pids" ] || exit 0
+{ kill -TERM $pids; kill -CONT $pids; } 2>/dev/null
+n=0
+while pids=$(alive); [ -n "$pids" ]; do
+  if [ "$n" -ge "$2" ]; then
+    stop $pids
+    kill -KILL $(alive) 2>/dev/null
+    exit 0
+  fi
+  sleep 0.1; n=$((n+1))
 done
-[ -z "$all" ] || { kill -TERM $all; kill -CONT $all; } 2>/dev/null
 exit 0`
 
 func nonce() string {
@@ -84,8 +116,14 @@ func nonce() string {
 	return "rb-" + hex.EncodeToString(b[:])
 }
 
-// startShell opens the session and waits until the shell says it is ready.
-func startShell(ctx context.Context, client *ssh.Client) (*shell, error) {
+// errShellSilent means the host's shell did not say it was ready within
+// the connect timeout: a stuck login shell, or an account whose sessions
+// run something else.
+var errShellSilent = errors.New("the host's shell did not answer")
+
+// startShell opens the session and waits until the shell says it is ready,
+// at most timeout.
+func startShell(ctx context.Context, client *ssh.Client, timeout time.Duration) (*shell, error) {
 	sess, err := client.NewSession()
 	if err != nil {
 		return nil, err
@@ -108,13 +146,18 @@ func startShell(ctx context.Context, client *ssh.Client) (*shell, error) {
 		_, err = io.WriteString(sh.stdin, strings.Replace(shellPrelude, "READY", ready, 1))
 	}
 	if err == nil {
-		err = sh.await(ctx, func() error {
+		readyCtx, cancel := context.WithTimeout(ctx, timeout)
+		err = sh.await(readyCtx, func() error {
 			err := sh.stdout.until([]byte(ready+" "), io.Discard)
 			if err == nil {
 				sh.pid, err = sh.stdout.number()
 			}
 			return err
 		})
+		cancel()
+		if err != nil && readyCtx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w within %s", errShellSilent, timeout)
+		}
 	}
 	if err != nil {
 		sess.Close()
@@ -136,27 +179,38 @@ func (sh *shell) await(ctx context.Context, read func() error) error {
 	return err
 }
 
-// kill stops the running command and ends the shell. It waits for the
-// host at most a few seconds: the run is being cancelled.
+// kill stops the running command and ends the shell.
 func (sh *shell) kill() {
 	defer sh.close()
-	if sh.pid <= 1 {
+	killTree(sh.client, sh.pid)
+}
+
+// killGrace is how long a process has to end after SIGTERM before it is
+// sent SIGKILL.
+var killGrace = 3 * time.Second
+
+// killTree ends process pid on the host and what it started (see
+// killScript). It waits for the host at most a few seconds past the grace
+// period: the run is being cancelled.
+func killTree(client *ssh.Client, pid int) {
+	if pid <= 1 {
 		return
 	}
-	sess, err := sh.client.NewSession()
+	sess, err := client.NewSession()
 	if err != nil {
 		return
 	}
 	defer sess.Close()
+	tenths := int(killGrace / (100 * time.Millisecond))
 	done := make(chan error, 1)
-	go func() { done <- sess.Run("sh -c " + quote(killScript) + " sh " + strconv.Itoa(sh.pid)) }()
+	go func() {
+		done <- sess.Run("sh -c " + quote(killScript) + " sh " + strconv.Itoa(pid) + " " + strconv.Itoa(tenths))
+	}()
 	select {
 	case <-done:
-	case <-time.After(killWait):
+	case <-time.After(killGrace + 5*time.Second):
 	}
 }
-
-const killWait = 5 * time.Second
 
 func (sh *shell) close() {
 	sh.stdin.Close()

@@ -52,7 +52,9 @@ type SSH struct {
 	locks    lockPool // see Locker
 }
 
-// DialSSH connects to a host and verifies its key.
+// DialSSH connects to a host and verifies its key. The connect timeout
+// bounds the handshake, and later every request a live host answers at
+// once (see boundedConn).
 func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	port := cfg.Port
 	if port == 0 {
@@ -62,43 +64,26 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	if timeout == 0 {
 		timeout = 20 * time.Second
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = max(time.Until(dl), time.Millisecond)
+	gc := &goph.Config{
+		User:     cfg.User,
+		Addr:     cfg.Address,
+		Port:     uint(port),
+		Auth:     cfg.Auth,
+		Timeout:  timeout,
+		Callback: cfg.Keys.Callback(cfg.Host),
 	}
-	type dialed struct {
-		c   *goph.Client
-		err error
-	}
-	done := make(chan dialed, 1)
-	go func() {
-		c, err := goph.NewConn(&goph.Config{
-			User:     cfg.User,
-			Addr:     cfg.Address,
-			Port:     uint(port),
-			Auth:     cfg.Auth,
-			Timeout:  timeout,
-			Callback: cfg.Keys.Callback(cfg.Host),
-		})
-		done <- dialed{c, err}
-	}()
-	select {
-	case <-ctx.Done():
-		go func() {
-			if d := <-done; d.c != nil {
-				d.c.Close()
-			}
-		}()
-		return nil, ctx.Err()
-	case d := <-done:
-		if d.err != nil {
-			var hk *HostKeyError
-			if errors.As(d.err, &hk) {
-				return nil, &ConnError{Host: cfg.Host, Err: hk}
-			}
-			return nil, &ConnError{Host: cfg.Host, Err: fmt.Errorf("%s@%s:%d: %w", cfg.User, cfg.Address, port, d.err)}
+	c, err := dial(ctx, gc)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		return &SSH{host: cfg.Host, user: cfg.User, client: d.c}, nil
+		var hk *HostKeyError
+		if errors.As(err, &hk) {
+			return nil, &ConnError{Host: cfg.Host, Err: hk}
+		}
+		return nil, &ConnError{Host: cfg.Host, Err: fmt.Errorf("%s@%s:%d: %w", cfg.User, cfg.Address, port, err)}
 	}
+	return &SSH{host: cfg.Host, user: cfg.User, client: &goph.Client{Client: c, Config: gc}}, nil
 }
 
 // Commands counts the commands run on the host (not file transfers).
@@ -141,7 +126,8 @@ func (s *SSH) Close() error {
 
 // Run runs cmd in the connection's long-lived shell (see shell), or in a
 // session of its own when it reads stdin or the shell is busy with another
-// command. When ctx is cancelled the remote command is sent SIGTERM.
+// command. When ctx is cancelled the remote command is sent SIGTERM, and
+// SIGKILL if it still lives after a grace period.
 func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
 	s.commands.Add(1)
 	if stdin == nil && s.shMu.TryLock() {
@@ -161,10 +147,16 @@ func (s *SSH) runInShell(ctx context.Context, cmd string) (res Result, err error
 		return Result{}, nil, false
 	}
 	if s.sh == nil {
-		sh, err := startShell(ctx, s.client.Client)
+		sh, err := startShell(ctx, s.client.Client, s.client.Config.Timeout)
 		if err != nil {
 			if ctx.Err() != nil {
 				return Result{}, ctx.Err(), true
+			}
+			if errors.Is(err, errShellSilent) {
+				// Taken for dead, as a host that does not finish the
+				// handshake: what else waits on it ends now.
+				s.client.Close()
+				return Result{}, &ConnError{Host: s.host, Err: err}, true
 			}
 			if !s.alive() {
 				return Result{}, &ConnError{Host: s.host, Err: err}, true
@@ -199,7 +191,8 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 	}
 	defer sess.Close()
 	var out, errOut capped
-	sess.Stdout, sess.Stderr = &out, &errOut
+	tap := newPIDTap(&errOut)
+	sess.Stdout, sess.Stderr = &out, tap
 	// The command is read from stdin, not passed as an argument that every
 	// local user sees in ps. When ctx ends, stdin is not closed (the
 	// command would take a truncated input for the whole of it): the
@@ -210,19 +203,19 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 	}
 	closed := make(chan struct{})
 	sess.Stdin = holdReader{ctx, in, closed}
-	if err := sess.Start(stdinScript(cmd)); err != nil {
+	if err := sess.Start(tap.wrap(stdinScript(cmd))); err != nil {
 		return Result{}, &ConnError{Host: s.host, Err: fmt.Errorf("start command: %w", err)}
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
 	select {
 	case <-ctx.Done():
-		_ = sess.Signal(ssh.SIGTERM)
-		sess.Close()
+		stopSession(s.client.Client, sess, tap, done)
 		close(closed)
 		return Result{Stdout: out.bytes(), Stderr: errOut.bytes()}, ctx.Err()
 	case err = <-done:
 	}
+	tap.flush()
 	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes()}
 	var exit *ssh.ExitError
 	var missing *ssh.ExitMissingError
@@ -255,7 +248,7 @@ func (s *SSH) fileServer(ctx context.Context, user string) (*fileServer, func(),
 	if st, ok := s.servers[user]; ok {
 		return st.srv, func() {}, st.err
 	}
-	srv, err := startFileServer(ctx, s.pipe, serverCommand(user))
+	srv, err := s.startFileServer(ctx, serverCommand(user))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
@@ -320,7 +313,7 @@ func (s *SSH) files(ctx context.Context) (*sftp.Client, error) {
 	if s.sub != nil || s.subErr != nil {
 		return s.sub, s.subErr
 	}
-	c, err := s.client.NewSftp()
+	c, err := s.startSFTP()
 	if err != nil {
 		if !s.alive() {
 			return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start sftp: %w", err)}

@@ -18,7 +18,7 @@ import (
 
 func dial(t *testing.T, s *sshtest.Server, keys *transport.HostKeys) (*transport.Pool, transport.Conn, error) {
 	t.Helper()
-	pool := &transport.Pool{Keys: keys, Timeout: 5 * time.Second}
+	pool := &transport.Pool{Keys: keys, Timeout: 30 * time.Second}
 	t.Cleanup(func() { pool.Close() })
 	c, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
 	return pool, c, err
