@@ -31,6 +31,23 @@ func rootConn(t *testing.T) transport.Conn {
 	return c
 }
 
+// serviceDir makes a root-only file and a directory the hostile user owns,
+// as a service's own /etc/app is, beside it.
+func serviceDir(t *testing.T, hostile *sshtest.Hostile) (secret, app string) {
+	t.Helper()
+	top := hostile.Dir(t)
+	secret = filepath.Join(top, "shadow")
+	if err := os.WriteFile(secret, []byte("root only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app = filepath.Join(top, "app")
+	if err := os.Mkdir(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hostile.Own(t, app)
+	return secret, app
+}
+
 func apply(ctx context.Context, c transport.Conn, spec tasks.FileSpec) error {
 	h := &tasks.Host{Name: "h1", Conn: c, Log: slog.New(slog.DiscardHandler)}
 	ch, err := tasks.PlanFile(ctx, h, spec)
@@ -48,16 +65,7 @@ func apply(ctx context.Context, c transport.Conn, spec tasks.FileSpec) error {
 func TestHostileSymlinkSwapDuringWrite(t *testing.T) {
 	hostile := sshtest.NewHostile(t)
 	c := rootConn(t)
-	top := hostile.Dir(t)
-	secret := filepath.Join(top, "shadow")
-	if err := os.WriteFile(secret, []byte("root only\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	app := filepath.Join(top, "app")
-	if err := os.Mkdir(app, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	hostile.Own(t, app)
+	secret, app := serviceDir(t, hostile)
 	conf := filepath.Join(app, "app.conf")
 	if err := os.WriteFile(conf, []byte("v0\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -95,16 +103,7 @@ done 2>/dev/null`, secret, conf))
 func TestHostileSymlinkSwapDuringAttrs(t *testing.T) {
 	hostile := sshtest.NewHostile(t)
 	c := rootConn(t)
-	top := hostile.Dir(t)
-	secret := filepath.Join(top, "shadow")
-	if err := os.WriteFile(secret, []byte("root only\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	app := filepath.Join(top, "app")
-	if err := os.Mkdir(app, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	hostile.Own(t, app)
+	secret, app := serviceDir(t, hostile)
 	conf := filepath.Join(app, "app.conf")
 	hostile.Start(t, fmt.Sprintf(`while :; do
   rm -f %[2]s; echo x > %[2]s; chmod 600 %[2]s
