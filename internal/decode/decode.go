@@ -23,15 +23,30 @@ type Options struct {
 // Node decodes n into out, which must be a non-nil pointer. Every problem
 // found is returned at once, as a *List of *Error positioned in file.
 func Node(file string, n *yaml.Node, out any, opts Options) error {
+	return newDecoder(file, opts).decode(n, out)
+}
+
+func (d *decoder) decode(n *yaml.Node, out any) error {
 	v := reflect.ValueOf(out)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		panic("decode.Node: out must be a non-nil pointer")
 	}
-	d := &decoder{file: file, opts: opts}
 	if n != nil {
 		d.value(n, v.Elem())
 	}
 	return d.errs.Err()
+}
+
+// MaxAliasValues is how many values one decoding may reach through aliases
+// (`*name`) and merge keys (`<<: *name`), each counted as often as it is
+// reached. An anchor whose value itself repeats aliases multiplies: a few
+// hundred bytes can stand for billions of values. yaml.v3 bounds its own
+// decoding the same way; far above what a runbook or inventory writes by
+// hand, far below what takes noticeable time.
+const MaxAliasValues = 100_000
+
+func newDecoder(file string, opts Options) *decoder {
+	return &decoder{file: file, opts: opts, merged: map[*yaml.Node][][2]*yaml.Node{}, budget: MaxAliasValues}
 }
 
 // HasTemplate reports whether s holds template actions.
@@ -41,6 +56,39 @@ type decoder struct {
 	file string
 	opts Options
 	errs List
+
+	// merged holds each mapping's pairs with merge keys resolved, so a
+	// mapping merged in many places is resolved once.
+	merged map[*yaml.Node][][2]*yaml.Node
+
+	visits     int        // values decoded, for tests
+	aliased    int        // values reached through aliases and merges
+	budget     int        // most aliased values allowed
+	aliasDepth int        // how many aliases the current value is inside
+	aliasFrom  *yaml.Node // the outermost alias being followed
+	over       bool       // the budget ran out: decode nothing more
+}
+
+// spend counts n values about to be decoded and reports whether decoding
+// may go on.
+func (d *decoder) spend(n int, through bool) bool {
+	if d.over {
+		return false
+	}
+	d.visits += n
+	if through || d.aliasDepth > 0 {
+		d.aliased += n
+	}
+	if d.aliased > d.budget {
+		d.over = true
+		what := "aliases"
+		if d.aliasFrom != nil && d.aliasFrom.Kind == yaml.AliasNode {
+			what = "*" + d.aliasFrom.Value + " and the aliases before it"
+		}
+		d.errorf(d.aliasFrom, "%s expand to more than %d values: an anchor whose value repeats aliases multiplies them; write the values out, or nest fewer aliases", what, d.budget)
+		return false
+	}
+	return true
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -58,7 +106,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value) {
 		n = n.Content[0]
 	}
 	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+		d.alias(n, func(target *yaml.Node) { d.value(target, v) })
+		return
+	}
+	if !d.spend(1, false) {
+		return
 	}
 	if v.Type() == nodeType {
 		v.Set(reflect.ValueOf(*n))
@@ -100,6 +152,20 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value) {
 		}
 		d.decodeLeaf(n, v)
 	}
+}
+
+// alias follows alias node n to its anchor's value.
+func (d *decoder) alias(n *yaml.Node, fn func(target *yaml.Node)) {
+	if n.Alias == nil {
+		d.errorf(n, "alias *%s refers to no anchor", n.Value)
+		return
+	}
+	if d.aliasDepth == 0 {
+		d.aliasFrom = n
+	}
+	d.aliasDepth++
+	fn(n.Alias)
+	d.aliasDepth--
 }
 
 func isNull(n *yaml.Node) bool {
@@ -254,6 +320,10 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
 // (`<<: *defaults`) resolved: keys given explicitly win over merged ones,
 // and earlier merged mappings over later ones.
 func (d *decoder) pairs(n *yaml.Node) [][2]*yaml.Node {
+	if p, ok := d.merged[n]; ok {
+		return p
+	}
+	d.merged[n] = nil // a mapping that merges itself adds nothing
 	var explicit, merged [][2]*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
@@ -266,14 +336,22 @@ func (d *decoder) pairs(n *yaml.Node) [][2]*yaml.Node {
 			sources = vn.Content
 		}
 		for _, src := range sources {
-			if src.Kind == yaml.AliasNode {
+			from := src
+			if src.Kind == yaml.AliasNode && src.Alias != nil {
 				src = src.Alias
 			}
 			if src.Kind != yaml.MappingNode {
 				d.errorf(src, "<< merges a mapping, got %s", NodeKind(src))
 				continue
 			}
-			merged = append(merged, d.pairs(src)...)
+			p := d.pairs(src)
+			if d.aliasDepth == 0 {
+				d.aliasFrom = from
+			}
+			if !d.spend(len(p), true) {
+				break
+			}
+			merged = append(merged, p...)
 		}
 	}
 	have := map[string]bool{}
@@ -287,6 +365,7 @@ func (d *decoder) pairs(n *yaml.Node) [][2]*yaml.Node {
 			out = append(out, kv)
 		}
 	}
+	d.merged[n] = out
 	return out
 }
 
