@@ -59,11 +59,11 @@ func Open(file string) (Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, decode.SyntaxError(file, err)
+	doc, err := decode.Parse(file, data)
+	if err != nil {
+		return nil, err
 	}
-	lock, err := cutRunLock(file, &doc)
+	lock, err := cutRunLock(file, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func Open(file string) (Provider, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: unknown inventory plugin %q%s (known: %v)", file, name, decode.Suggest(name, known), known)
 	}
-	prov, err := p(file, &doc)
+	prov, err := p(file, doc)
 	if err != nil || lock == nil {
 		return prov, err
 	}

@@ -61,14 +61,14 @@ func (s static) Load(context.Context) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, decode.SyntaxError(s.file, err)
+	doc, err := decode.Parse(s.file, data)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := cutRunLock(s.file, &doc); err != nil {
+	if _, err := cutRunLock(s.file, doc); err != nil {
 		return nil, err // the run took its lock at the start; see RunLock
 	}
-	return parseStatic(s.file, &doc)
+	return parseStatic(s.file, doc)
 }
 
 // openStatic checks the file up front, so a broken inventory is reported

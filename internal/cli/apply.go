@@ -198,9 +198,9 @@ func parseExtraVars(values []string) (map[string]tmpl.Var, error) {
 			}
 			continue
 		}
-		var doc yaml.Node
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			errs.Add(decode.SyntaxError(file, err))
+		doc, err := decode.Parse(file, data)
+		if err != nil {
+			errs.Add(err)
 			continue
 		}
 		if len(doc.Content) == 0 {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-multierror"
 	"gopkg.in/yaml.v3"
@@ -133,6 +134,35 @@ func (l *List) Error() string {
 
 // Unwrap lets errors.Is and errors.As see every collected error.
 func (l *List) Unwrap() []error { return l.Errors() }
+
+// quoteMax is how many characters of a value an error quotes.
+const quoteMax = 40
+
+// Quote quotes a value from a file for an error message: at most its first
+// line, and at most quoteMax characters of that, followed by ... when cut.
+// Enough to find the value; not a whole file, such as a private key given
+// where YAML was meant, nor every line of a multi-line value.
+func Quote(s string) string {
+	cut := false
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s, cut = s[:i], true
+	}
+	if utf8.RuneCountInString(s) > quoteMax {
+		n := 0
+		for i := range s {
+			if n == quoteMax {
+				s, cut = s[:i], true
+				break
+			}
+			n++
+		}
+	}
+	q := strconv.Quote(s)
+	if cut {
+		q += "..."
+	}
+	return q
+}
 
 // Suggest returns a "did you mean" hint for word among known, or "".
 func Suggest(word string, known []string) string {

@@ -101,9 +101,9 @@ func (l *loader) load(path string, stack []string, from decode.Pos) *Runbook {
 }
 
 func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		l.errs.Add(decode.SyntaxError(rb.File, err))
+	doc, err := decode.Parse(rb.File, data)
+	if err != nil {
+		l.errs.Add(err)
 		return
 	}
 	if doc.Kind == 0 {
@@ -111,7 +111,7 @@ func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
 		return
 	}
 	var raw rawRunbook
-	if err := decode.Node(rb.File, &doc, &raw, decode.Options{}); err != nil {
+	if err := decode.Node(rb.File, doc, &raw, decode.Options{}); err != nil {
 		l.errs.Add(err)
 		return
 	}

@@ -1,0 +1,160 @@
+package decode
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Parse reads data, the content of file, as one YAML document, and checks
+// what decoding one value at a time cannot see: a second document (which
+// would be ignored), tags runbook does not know (whose meaning would be
+// lost), and aliases that multiply the file (an alias bomb). An empty file
+// gives a node of Kind 0.
+func Parse(file string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &yaml.Node{}, nil
+		}
+		return nil, SyntaxError(file, err)
+	}
+	var errs List
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			errs.Add(SyntaxError(file, err))
+			break
+		}
+		if len(next.Content) == 1 && isNull(next.Content[0]) && next.Content[0].Tag == "!!null" && next.Content[0].Value == "" {
+			continue // a stray `---` with nothing after it
+		}
+		errs.Add(Errorf(At(file, &next), "a second YAML document starts here, and only the first is read: remove this `---` and what follows, or move it to a file of its own"))
+		break
+	}
+	checkTags(file, &doc, &errs)
+	if errs.Len() == 0 {
+		errs.Add(checkAliases(file, &doc))
+	}
+	return &doc, errs.Err()
+}
+
+// knownTags are the tags yaml.v3 resolves, in their short form, and
+// runbook's own !secret. Any other tag would be dropped silently when
+// decoding (`!vault abc` read as "abc").
+var knownTags = map[string]bool{
+	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
+	"!!map": true, "!!seq": true, "!!binary": true, "!!timestamp": true, "!!merge": true,
+	"!secret": true,
+}
+
+func checkTags(file string, n *yaml.Node, errs *List) {
+	if n.Tag != "" && !knownTags[n.Tag] {
+		errs.Add(Errorf(At(file, n), "unknown YAML tag %s%s runbook knows !secret (a value never shown) and YAML's own (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq, !!binary, !!timestamp); remove the tag or quote the value", Quote(n.Tag), tagHint(n.Tag)))
+	}
+	for _, c := range n.Content {
+		checkTags(file, c, errs)
+	}
+}
+
+func tagHint(tag string) string {
+	if s := Suggest(tag, []string{"!secret"}); s != "" {
+		return s
+	}
+	return ":"
+}
+
+// aliasRatio is how many times its own size a file may grow through
+// aliases, when that is more than MaxAliasValues: hosts that each merge
+// shared defaults grow a large inventory a few times over.
+const aliasRatio = 10
+
+// checkAliases refuses a document that aliases expand beyond
+// max(MaxAliasValues, aliasRatio × its own size). Sizes are computed once
+// per node, so an alias bomb costs no more to measure than to read.
+func checkAliases(file string, doc *yaml.Node) error {
+	s := sizer{d: newDecoder(file, Options{}), size: map[*yaml.Node]int{}}
+	s.d.budget = math.MaxInt
+	literal := countLiteral(doc)
+	allowed := max(MaxAliasValues, aliasRatio*literal)
+	if s.of(doc)-literal <= allowed {
+		return nil
+	}
+	// Say where: the alias, in reading order, at which the values added
+	// through aliases pass the limit.
+	added := 0
+	var at *yaml.Node
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if at != nil {
+			return
+		}
+		if n.Kind == yaml.AliasNode {
+			if added = capped(added + s.of(n)); added > allowed {
+				at = n
+			}
+			return
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if at == nil {
+		return Errorf(At(file, doc), "aliases expand this file to more than %d values", allowed)
+	}
+	return Errorf(At(file, at), "*%s and the aliases before it expand to more than %d values: an anchor whose value repeats aliases multiplies them; write the values out, or nest fewer aliases", at.Value, allowed)
+}
+
+// sizer measures how many values a node stands for once aliases are
+// followed and merge keys resolved (as the decoder resolves them).
+type sizer struct {
+	d    *decoder
+	size map[*yaml.Node]int
+}
+
+// maxSize bounds sizes so that adding two never overflows.
+const maxSize = 1 << 40
+
+func capped(n int) int { return min(n, maxSize) }
+
+func (s *sizer) of(n *yaml.Node) int {
+	if v, ok := s.size[n]; ok {
+		return v
+	}
+	s.size[n] = 0 // an anchor inside its own value adds nothing
+	total := 1
+	switch n.Kind {
+	case yaml.AliasNode:
+		total = 0
+		if n.Alias != nil {
+			total = s.of(n.Alias)
+		}
+	case yaml.MappingNode:
+		for _, kv := range s.d.pairs(n) {
+			total = capped(total + s.of(kv[0]) + s.of(kv[1]))
+		}
+	default:
+		for _, c := range n.Content {
+			total = capped(total + s.of(c))
+		}
+	}
+	s.size[n] = total
+	return total
+}
+
+func countLiteral(n *yaml.Node) int {
+	total := 1
+	for _, c := range n.Content {
+		total += countLiteral(c)
+	}
+	return total
+}

@@ -1,0 +1,105 @@
+package runbook_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runbookdev/runbook/internal/runbook"
+)
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// within runs fn and fails the test if it has not returned by the
+// deadline, so a regression fails instead of running for minutes. The
+// deadline only guards: what the tests assert is fn's result.
+func within(t *testing.T, d time.Duration, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("still loading after %s", d)
+	}
+}
+
+// MergeBomb is a runbook of depth+1 steps, each merging the one before ten
+// times: 10^depth walks if merges are walked wherever they appear.
+func MergeBomb(depth int) string {
+	var b strings.Builder
+	b.WriteString("steps:\n  - &s0 {name: x, hosts: all, task: command, with: {cmd: 'true'}}\n")
+	for i := 1; i <= depth; i++ {
+		fmt.Fprintf(&b, "  - &s%d {<<: [%s]}\n", i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*s%d, ", i-1), 10), ", "))
+	}
+	return b.String()
+}
+
+// AliasBomb is the billion laughs in a runbook's vars.
+func AliasBomb(depth int) string {
+	var b strings.Builder
+	b.WriteString("vars:\n  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+	for i := 1; i <= depth; i++ {
+		fmt.Fprintf(&b, "  l%d: &l%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 10), ", "))
+	}
+	b.WriteString("steps:\n  - {hosts: all, task: command, with: {cmd: 'true'}}\n")
+	return b.String()
+}
+
+func TestMergeBombLoads(t *testing.T) {
+	p := writeFile(t, "bomb.yaml", MergeBomb(9))
+	var rb *runbook.Runbook
+	var err error
+	within(t, 30*time.Second, func() { rb, err = runbook.Load(p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rb.Steps) != 10 || rb.Steps[9].Name != "x" {
+		t.Errorf("loaded %d steps", len(rb.Steps))
+	}
+}
+
+func TestAliasBombRefused(t *testing.T) {
+	p := writeFile(t, "bomb.yaml", AliasBomb(9))
+	var err error
+	within(t, 30*time.Second, func() { _, err = runbook.Load(p) })
+	want := "bomb.yaml:6:47: *l3 and the aliases before it expand to more than 100000 values"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want %q", err, want)
+	}
+}
+
+func TestLoadRefuses(t *testing.T) {
+	tests := map[string]struct{ in, want string }{
+		"second document": {
+			"steps:\n  - {hosts: all, task: command, with: {cmd: 'true'}}\n---\nsteps:\n  - {hosts: all, task: command, with: {cmd: 'rm -rf /tmp/x'}}\n",
+			"f.yaml:3:1: a second YAML document starts here, and only the first is read",
+		},
+		"unknown tag": {
+			"vars: {token: !vault abc}\nsteps:\n  - {hosts: all, task: command, with: {cmd: 'true'}}\n",
+			`f.yaml:1:15: unknown YAML tag "!vault"`,
+		},
+		"unknown tag in parameters": {
+			"steps:\n  - {hosts: all, task: command, with: {cmd: !sh 'true'}}\n",
+			`f.yaml:2:45: unknown YAML tag "!sh"`,
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := runbook.Load(writeFile(t, "f.yaml", tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
