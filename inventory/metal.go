@@ -53,11 +53,11 @@ func openMetal(file string, doc *yaml.Node) (Provider, error) {
 	switch cfg.Address {
 	case "", "public", "private":
 	default:
-		errs.Add(decode.Errorf(decode.Pos{File: file}, "address must be public or private, got %q", cfg.Address))
+		errs.Add(decode.Errorf(decode.Pos{File: file}, "address must be public or private, got %s", decode.Quote(cfg.Address)))
 	}
 	for _, g := range cfg.GroupBy {
 		if !slices.Contains([]string{"hostname", "tags", "plan", "metro"}, g) {
-			errs.Add(decode.Errorf(decode.Pos{File: file}, "group_by: %q is not one of hostname, tags, plan, metro", g))
+			errs.Add(decode.Errorf(decode.Pos{File: file}, "group_by: %s is not one of hostname, tags, plan, metro", decode.Quote(g)))
 		}
 	}
 	root := doc

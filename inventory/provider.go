@@ -81,7 +81,7 @@ func Open(file string) (Provider, error) {
 	known := slices.Sorted(maps.Keys(plugins))
 	pluginsMu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%s: unknown inventory plugin %q%s (known: %v)", file, name, decode.Suggest(name, known), known)
+		return nil, fmt.Errorf("%s: unknown inventory plugin %s%s (known: %v)", file, decode.Quote(name), decode.Suggest(name, known), known)
 	}
 	prov, err := p(file, doc)
 	if err != nil || lock == nil {

@@ -122,7 +122,7 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 			c.Key = filepath.Join(filepath.Dir(file), c.Key)
 		}
 		if c.Connection != "" && c.Connection != "ssh" && c.Connection != "local" {
-			errs.Add(decode.Errorf(decode.At(file, vn), "host %q: connection must be ssh or local, got %q", name, c.Connection))
+			errs.Add(decode.Errorf(decode.At(file, vn), "host %s: connection must be ssh or local, got %s", decode.Quote(name), decode.Quote(c.Connection)))
 		}
 		data.Hosts = append(data.Hosts, &Host{
 			Name: name, Address: c.Address, Port: c.Port, User: c.User, Key: c.Key,
@@ -202,7 +202,7 @@ func eachKey(n *yaml.Node, file, what string, errs *decode.List, fn func(name st
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
 		if seen[kn.Value] {
-			errs.Add(decode.Errorf(decode.At(file, kn), "%s: %q is given twice", what, kn.Value))
+			errs.Add(decode.Errorf(decode.At(file, kn), "%s: %s is given twice", what, decode.Quote(kn.Value)))
 			continue
 		}
 		seen[kn.Value] = true

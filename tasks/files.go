@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/aymanbagabas/go-udiff"
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
 	"gopkg.in/yaml.v3"
@@ -34,7 +35,7 @@ func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || v > 0o7777 {
-		return fmt.Errorf("mode: want octal permissions such as 0644, got %q", n.Value)
+		return fmt.Errorf("mode: want octal permissions such as 0644, got %s", decode.Quote(n.Value))
 	}
 	*m = Mode(v)
 	return nil

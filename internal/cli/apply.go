@@ -184,7 +184,7 @@ func parseExtraVars(values []string) (map[string]tmpl.Var, error) {
 		default:
 			k, val, ok := strings.Cut(v, "=")
 			if !ok {
-				errs.Add(fmt.Errorf("-e %q: want key=value, a mapping such as '{\"key\": 1}', or @file.yaml", v))
+				errs.Add(fmt.Errorf("-e %s: want key=value, a mapping such as '{\"key\": 1}', or @file.yaml", decode.Quote(v)))
 				continue
 			}
 			node := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
@@ -206,7 +206,7 @@ func parseExtraVars(values []string) (map[string]tmpl.Var, error) {
 		if len(doc.Content) == 0 {
 			continue
 		}
-		vars, err := tmpl.ParseVars(file, doc.Content[0])
+		vars, err := tmpl.ParseVars(file, doc)
 		errs.Add(err)
 		for name, vv := range vars {
 			out[name] = vv

@@ -2,7 +2,6 @@ package decode
 
 import (
 	"errors"
-	"fmt"
 	"reflect"
 	"sort"
 	"strconv"
@@ -104,6 +103,11 @@ var (
 func (d *decoder) value(n *yaml.Node, v reflect.Value) {
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
+		if k := v.Kind(); n.Kind == yaml.ScalarNode && !isNull(n) && (k == reflect.Struct || k == reflect.Map) {
+			// Not quoted: the file may be a key or a token given by mistake.
+			d.errorf(n, "want %s, and the file holds a single value instead: is it the right file?", kindName(v.Type()))
+			return
+		}
 	}
 	if n.Kind == yaml.AliasNode {
 		d.alias(n, func(target *yaml.Node) { d.value(target, v) })
@@ -174,17 +178,19 @@ func isNull(n *yaml.Node) bool {
 
 // decodeLeaf lets yaml.v3 decode n and rewrites its error with a position.
 func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value) {
+	src := n
 	if n.Tag == "!secret" {
 		// Only hidden in output; the value itself is a plain string.
 		c := *n
 		c.Tag = "!!str"
-		n = &c
+		src = &c
 	}
 	tmp := reflect.New(v.Type())
-	if err := n.Decode(tmp.Interface()); err != nil {
+	if err := src.Decode(tmp.Interface()); err != nil {
 		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			d.errorf(n, "want %s, got %s", kindName(v.Type()), describe(n))
+		if errors.As(err, &te) || n.Tag == "!secret" {
+			// A module's own message may quote the value: not a secret's.
+			d.errorf(n, "want %s, got %s", kindName(v.Type()), NodeKind(n))
 			return
 		}
 		var pe *Error
@@ -212,7 +218,7 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value) {
 	}
 	dur, err := time.ParseDuration(n.Value)
 	if err != nil {
-		d.errorf(n, "want a duration such as 30s or 5m, got %q", n.Value)
+		d.errorf(n, "want a duration such as 30s or 5m, got %s", NodeKind(n))
 		return
 	}
 	v.SetInt(int64(dur))
@@ -233,7 +239,7 @@ func (d *decoder) slice(n *yaml.Node, v reflect.Value) {
 		// list as text: read it as one.
 		var seq yaml.Node
 		if err := yaml.Unmarshal([]byte(n.Value), &seq); err != nil || len(seq.Content) != 1 || seq.Content[0].Kind != yaml.SequenceNode {
-			d.errorf(n, "want a list, got %q", n.Value)
+			d.errorf(n, "want a list, got %s", NodeKind(n))
 			return
 		}
 		for _, item := range seq.Content[0].Content {
@@ -265,7 +271,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value) {
 	for _, kv := range d.pairs(n) {
 		kn, vn := kv[0], kv[1]
 		if seen[kn.Value] {
-			d.errorf(kn, "key %q is given twice", kn.Value)
+			d.errorf(kn, "key %s is given twice", Quote(kn.Value))
 			continue
 		}
 		seen[kn.Value] = true
@@ -299,11 +305,11 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
 		f, ok := byName[kn.Value]
 		if !ok {
 			sort.Strings(names)
-			d.errorf(kn, "unknown key %q%s (known: %s)", kn.Value, Suggest(kn.Value, names), strings.Join(names, ", "))
+			d.errorf(kn, "unknown key %s%s (known: %s)", Quote(kn.Value), Suggest(kn.Value, names), strings.Join(names, ", "))
 			continue
 		}
 		if seen[kn.Value] {
-			d.errorf(kn, "key %q is given twice", kn.Value)
+			d.errorf(kn, "key %s is given twice", Quote(kn.Value))
 			continue
 		}
 		seen[kn.Value] = true
@@ -413,24 +419,22 @@ func Fields(t reflect.Type) []Field {
 	return out
 }
 
-// NodeKind says in words what n is: "a mapping", "a list" or its value.
+// NodeKind says in words what n is for an error message: "a mapping", "a
+// list", "a secret value", or the start of its value (see Quote).
 func NodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
+	switch {
+	case n.Kind == yaml.AliasNode && n.Alias != nil:
+		return NodeKind(n.Alias)
+	case n.Tag == "!secret":
+		return "a secret value"
+	case n.Kind == yaml.MappingNode:
 		return "a mapping"
-	case yaml.SequenceNode:
+	case n.Kind == yaml.SequenceNode:
 		return "a list"
-	case yaml.ScalarNode:
-		return describe(n)
+	case n.Kind == yaml.ScalarNode:
+		return Quote(n.Value)
 	}
 	return "something else"
-}
-
-func describe(n *yaml.Node) string {
-	if n.Kind != yaml.ScalarNode {
-		return NodeKind(n)
-	}
-	return fmt.Sprintf("%q", n.Value)
 }
 
 // kindName says in words what a value of type t looks like in YAML.

@@ -103,3 +103,37 @@ func TestLoadRefuses(t *testing.T) {
 		})
 	}
 }
+
+// Load-time errors about a !secret value say so instead of quoting it.
+func TestSecretsNotQuoted(t *testing.T) {
+	in := `vars:
+  broken: !secret "{{ hunter2pw"
+steps:
+  - hosts: all
+    task: file
+    retries: !secret hunter2pw
+    timeout: !secret hunter2pw
+    serial: !secret hunter2pw
+    with: {path: /x, mode: !secret hunter2pw}
+  - {hosts: all, task: file, with: {path: !secret "{{ hunter2pw"}}
+`
+	_, err := runbook.Load(writeFile(t, "f.yaml", in))
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	for _, want := range []string{
+		"f.yaml:2:11: variable \"broken\": a secret value holds a template that does not parse",
+		"f.yaml:6:14: want a whole number, got a secret value",
+		"f.yaml:7:14: want a duration such as 30s or 5m, got a secret value",
+		"f.yaml:8:13: want a batch, got a secret value",
+		"f.yaml:9:28: task file: want a mode, got a secret value",
+		"f.yaml:10:43: a secret value holds a template that does not parse",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q", want)
+		}
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error quotes the secret:\n%v", err)
+	}
+}

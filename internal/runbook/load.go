@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -226,7 +225,7 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if k := n.Content[i]; !importOnly[k.Value] {
-				l.errs.Add(decode.Errorf(decode.At(file, k), "%q cannot be used with import (allowed: name, import, vars, tags, when)", k.Value))
+				l.errs.Add(decode.Errorf(decode.At(file, k), "%s cannot be used with import (allowed: name, import, vars, tags, when)", decode.Quote(k.Value)))
 			}
 		}
 		vars, err := tmpl.ParseVars(file, &raw.Vars)
@@ -248,7 +247,7 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 	}
 	mod, ok := tasks.Lookup(raw.Task)
 	if !ok {
-		l.errs.Add(decode.Errorf(keyPos(file, n, "task"), "unknown task %q%s: `runbook tasks` lists the modules", raw.Task, decode.Suggest(raw.Task, tasks.Names())))
+		l.errs.Add(decode.Errorf(keyPos(file, n, "task"), "unknown task %s%s: `runbook tasks` lists the modules", decode.Quote(raw.Task), decode.Suggest(raw.Task, tasks.Names())))
 		return nil
 	}
 	s.Module = mod
@@ -257,7 +256,7 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 		hosts = defaults
 	}
 	if !handler && len(hosts.list) == 0 {
-		l.errs.Add(decode.Errorf(pos, "step %q needs hosts: (a group, a host, all, local, or a list of them)", s.Title()))
+		l.errs.Add(decode.Errorf(pos, "step %s needs hosts: (a group, a host, all, local, or a list of them)", decode.Quote(s.Title())))
 	}
 	s.Hosts, s.HostsPos, s.HostsAt = hosts.list, hosts.pos, hosts.at
 	s.With = &raw.With
@@ -289,7 +288,7 @@ func (l *loader) checkStepFields(s *Step, raw *rawStep, n *yaml.Node) {
 		l.errs.Add(decode.Errorf(s.Pos, "delay and timeout must not be negative"))
 	}
 	if s.Register != "" && (!tmpl.ValidName(s.Register) || tmpl.IsReserved(s.Register)) {
-		l.errs.Add(decode.Errorf(keyPos(file, n, "register"), "register: %q is not a usable variable name (letters, digits, _; not one of %s)", s.Register, strings.Join(tmpl.Reserved, ", ")))
+		l.errs.Add(decode.Errorf(keyPos(file, n, "register"), "register: %s is not a usable variable name (letters, digits, _; not one of %s)", decode.Quote(s.Register), strings.Join(tmpl.Reserved, ", ")))
 	}
 	if s.MaxFail != nil && (*s.MaxFail < 0 || *s.MaxFail > 100) {
 		l.errs.Add(decode.Errorf(keyPos(file, n, "max_fail_percentage"), "max_fail_percentage must be between 0 and 100"))
@@ -312,7 +311,7 @@ func (l *loader) checkNotify(s *Step, pos decode.Pos) {
 			found = found || name == want
 		}
 		if !found {
-			l.errs.Add(decode.Errorf(pos, "notify: no handler named %q in %s%s", want, s.In.File, decode.Suggest(want, names)))
+			l.errs.Add(decode.Errorf(pos, "notify: no handler named %s in %s%s", decode.Quote(want), s.In.File, decode.Suggest(want, names)))
 		}
 	}
 }
@@ -432,5 +431,5 @@ func describeStep(name string) string {
 	if name == "" {
 		return "without a name"
 	}
-	return strconv.Quote(name)
+	return decode.Quote(name)
 }

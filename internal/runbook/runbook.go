@@ -92,7 +92,7 @@ func (b *Batch) UnmarshalYAML(n *yaml.Node) error {
 			return nil
 		}
 	}
-	return decode.Errorf(decode.At("", n), "serial: want a number of hosts above 0 or a percentage such as \"30%%\", got %q", n.Value)
+	return decode.Errorf(decode.At("", n), "serial: want a number of hosts above 0 or a percentage such as \"30%%\", got %s", decode.NodeKind(n))
 }
 
 // Size is how many of total hosts the batch takes (at least one).

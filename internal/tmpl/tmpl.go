@@ -134,7 +134,7 @@ func Cond(pos decode.Pos, expr string, data map[string]any) (bool, error) {
 	case "false":
 		return false, nil
 	}
-	return false, decode.Errorf(pos, "condition %q gave %q, want true or false", expr, out)
+	return false, decode.Errorf(pos, "condition %s gave %s, want true or false", decode.Quote(expr), decode.Quote(out))
 }
 
 // CheckCond parses a condition without evaluating it, and refuses one that
@@ -201,6 +201,10 @@ func CheckNode(file string, n *yaml.Node) error {
 		}
 		if n.Kind == yaml.ScalarNode && decode.HasTemplate(n.Value) {
 			_, err := Parse(decode.At(file, n), n.Value)
+			if err != nil && n.Tag == "!secret" {
+				// The parser's message quotes pieces of the template.
+				err = decode.Errorf(decode.At(file, n), "%s", secretSyntax)
+			}
 			errs.Add(err)
 		}
 		for _, c := range n.Content {
@@ -210,6 +214,8 @@ func CheckNode(file string, n *yaml.Node) error {
 	walk(n)
 	return errs.Err()
 }
+
+const secretSyntax = "a secret value holds a template that does not parse (not shown: check its {{ }})"
 
 var (
 	noEntry   = regexp.MustCompile(`map has no entry for key "([^"]*)"`)

@@ -46,7 +46,7 @@ func (r *resolver) resolve(name string, chain []string) error {
 		return nil
 	case 1:
 		v := r.vars[name]
-		return decode.Errorf(v.Pos, "variable %q refers to itself: %s", name, strings.Join(append(chain, name), " -> "))
+		return decode.Errorf(v.Pos, "variable %s refers to itself: %s", decode.Quote(name), strings.Join(append(chain, name), " -> "))
 	}
 	r.state[name] = 1
 	v := r.vars[name]
@@ -61,7 +61,7 @@ func (r *resolver) resolve(name string, chain []string) error {
 	}
 	val, err := renderValue(v.Pos, v.Value, r.out)
 	if err != nil {
-		err = fmt.Errorf("variable %q: %w", name, err)
+		err = fmt.Errorf("variable %s: %w", decode.Quote(name), err)
 	}
 	if v.Secret {
 		// Before the variables that use it are rendered, so that what
@@ -162,6 +162,13 @@ func ValidName(name string) bool {
 // in output.
 func ParseVars(file string, n *yaml.Node) (map[string]Var, error) {
 	out := map[string]Var{}
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+		if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
+			// Not quoted: the file may be a key or a token given by mistake.
+			return nil, decode.Errorf(decode.At(file, n), "vars: want a mapping of names to values, and the file holds a single value instead: is it the right file?")
+		}
+	}
 	if n == nil || n.Kind == 0 || n.ShortTag() == "!!null" {
 		return out, nil
 	}
@@ -174,14 +181,14 @@ func ParseVars(file string, n *yaml.Node) (map[string]Var, error) {
 		pos := decode.At(file, kn)
 		switch {
 		case !ValidName(kn.Value):
-			errs.Add(decode.Errorf(pos, "variable name %q: use letters, digits and _ only, starting with a letter or _", kn.Value))
+			errs.Add(decode.Errorf(pos, "variable name %s: use letters, digits and _ only, starting with a letter or _", decode.Quote(kn.Value)))
 			continue
 		case IsReserved(kn.Value):
-			errs.Add(decode.Errorf(pos, "variable name %q is reserved (runbook sets %s)", kn.Value, strings.Join(Reserved, ", ")))
+			errs.Add(decode.Errorf(pos, "variable name %s is reserved (runbook sets %s)", decode.Quote(kn.Value), strings.Join(Reserved, ", ")))
 			continue
 		}
 		if _, dup := out[kn.Value]; dup {
-			errs.Add(decode.Errorf(pos, "variable %q is given twice", kn.Value))
+			errs.Add(decode.Errorf(pos, "variable %s is given twice", decode.Quote(kn.Value)))
 			continue
 		}
 		v := Var{Pos: decode.At(file, vn)}
@@ -193,10 +200,14 @@ func ParseVars(file string, n *yaml.Node) (map[string]Var, error) {
 			node = &c
 		}
 		if err := node.Decode(&v.Value); err != nil {
-			errs.Add(decode.Errorf(v.Pos, "variable %q: %v", kn.Value, err))
+			errs.Add(decode.Errorf(v.Pos, "variable %s: %v", decode.Quote(kn.Value), err))
 			continue
 		}
 		if err := checkTemplates(v.Pos, v.Value); err != nil {
+			if v.Secret {
+				// The parser's message quotes pieces of the template.
+				err = decode.Errorf(v.Pos, "variable %s: %s", decode.Quote(kn.Value), secretSyntax)
+			}
 			errs.Add(err)
 		}
 		out[kn.Value] = v
