@@ -2,6 +2,7 @@ package decode
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -155,6 +156,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value) {
 			return
 		}
 		d.decodeLeaf(n, v)
+		if k := v.Kind(); k == reflect.Float32 || k == reflect.Float64 {
+			d.finite(n, v)
+		}
 	}
 }
 
@@ -207,21 +211,51 @@ func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value) {
 	v.Set(tmp.Elem())
 }
 
+// duration reads a time.Duration: Go's notation (90s, 1m30s) or a number
+// of seconds. No duration in runbook can be negative, and one that is not
+// zero as written must not become zero (`timeout: 1e-12` meaning none).
 func (d *decoder) duration(n *yaml.Node, v reflect.Value) {
+	const want = "want a duration such as 30s or 5m"
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, "want a duration such as 30s or 5m, got %s", NodeKind(n))
+		d.errorf(n, "%s, got %s", want, NodeKind(n))
 		return
 	}
+	var dur time.Duration
+	nonzero := strings.ContainsAny(n.Value, "123456789")
 	if secs, err := strconv.ParseFloat(n.Value, 64); err == nil {
-		v.SetInt(int64(secs * float64(time.Second)))
+		switch {
+		case math.IsNaN(secs) || math.IsInf(secs, 0):
+			d.errorf(n, "%s, got %s", want, NodeKind(n))
+			return
+		case secs < 0:
+			d.errorf(n, "want a duration of 0 or more, got %s", NodeKind(n))
+			return
+		case secs*float64(time.Second) >= math.MaxInt64:
+			d.errorf(n, "%s is longer than runbook can wait (about 292 years)", NodeKind(n))
+			return
+		}
+		dur, nonzero = time.Duration(math.Round(secs*float64(time.Second))), secs != 0
+	} else if dur, err = time.ParseDuration(n.Value); err != nil {
+		d.errorf(n, "%s, got %s", want, NodeKind(n))
 		return
 	}
-	dur, err := time.ParseDuration(n.Value)
-	if err != nil {
-		d.errorf(n, "want a duration such as 30s or 5m, got %s", NodeKind(n))
-		return
+	switch {
+	case dur < 0:
+		d.errorf(n, "want a duration of 0 or more, got %s", NodeKind(n))
+	case dur == 0 && nonzero:
+		d.errorf(n, "%s is less than a nanosecond: write 0, or a duration such as 30s or 5m", NodeKind(n))
+	default:
+		v.SetInt(int64(dur))
 	}
-	v.SetInt(int64(dur))
+}
+
+// finite refuses NaN and infinities where a number is wanted: .nan
+// compares false with every bound, so it would pass any range check.
+func (d *decoder) finite(n *yaml.Node, v reflect.Value) {
+	if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+		d.errorf(n, "want a finite number, got %s", NodeKind(n))
+		v.SetZero()
+	}
 }
 
 func (d *decoder) slice(n *yaml.Node, v reflect.Value) {

@@ -89,6 +89,34 @@ func TestLoadRefuses(t *testing.T) {
 			"vars: {token: !vault abc}\nsteps:\n  - {hosts: all, task: command, with: {cmd: 'true'}}\n",
 			`f.yaml:1:15: unknown YAML tag "!vault"`,
 		},
+		"max_fail_percentage .nan": {
+			"steps:\n  - {hosts: all, task: command, with: {cmd: 'true'}, max_fail_percentage: .nan}\n",
+			`f.yaml:2:75: want a finite number, got ".nan"`,
+		},
+		"max_fail_percentage .inf": {
+			"steps:\n  - {hosts: all, task: command, with: {cmd: 'true'}, max_fail_percentage: .inf}\n",
+			`f.yaml:2:75: want a finite number, got ".inf"`,
+		},
+		"max_fail_percentage negative": {
+			"steps:\n  - {hosts: all, task: command, with: {cmd: 'true'}, max_fail_percentage: -1}\n",
+			`f.yaml:2:75: max_fail_percentage must be between 0 and 100`,
+		},
+		"max_fail_percentage above 100": {
+			"steps:\n  - {hosts: all, task: command, with: {cmd: 'true'}, max_fail_percentage: 100.5}\n",
+			`f.yaml:2:75: max_fail_percentage must be between 0 and 100`,
+		},
+		"timeout rounds to zero": {
+			"steps:\n  - {hosts: all, task: command, with: {cmd: 'true'}, timeout: 1e-12}\n",
+			`f.yaml:2:63: "1e-12" is less than a nanosecond`,
+		},
+		"negative delay": {
+			"steps:\n  - {hosts: all, task: command, with: {cmd: 'true'}, delay: -2s}\n",
+			`f.yaml:2:61: want a duration of 0 or more, got "-2s"`,
+		},
+		"task timeout NaN seconds": {
+			"steps:\n  - {hosts: all, task: wait, with: {port: 22, timeout: nan}}\n",
+			`f.yaml:2:56: task wait: want a duration such as 30s or 5m, got "nan"`,
+		},
 		"unknown tag in parameters": {
 			"steps:\n  - {hosts: all, task: command, with: {cmd: !sh 'true'}}\n",
 			`f.yaml:2:45: unknown YAML tag "!sh"`,

@@ -284,9 +284,6 @@ func (l *loader) checkStepFields(s *Step, raw *rawStep, n *yaml.Node) {
 	if s.Until != "" {
 		l.errs.Add(tmpl.CheckCond(s.UntilPos, s.Until))
 	}
-	if s.Delay < 0 || s.Timeout < 0 {
-		l.errs.Add(decode.Errorf(s.Pos, "delay and timeout must not be negative"))
-	}
 	if s.Register != "" && (!tmpl.ValidName(s.Register) || tmpl.IsReserved(s.Register)) {
 		l.errs.Add(decode.Errorf(keyPos(file, n, "register"), "register: %s is not a usable variable name (letters, digits, _; not one of %s)", decode.Quote(s.Register), strings.Join(tmpl.Reserved, ", ")))
 	}
