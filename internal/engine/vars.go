@@ -87,18 +87,25 @@ func (e *Engine) hostVars(inv *inventory.Inventory) map[string]any {
 }
 
 // secretScalars lists the parameter values tagged !secret, and those
-// inside a list or mapping tagged !secret.
+// inside a list or mapping tagged !secret. Aliases are followed (rendered
+// parameters keep them), each anchor at most once as secret and once not.
 func secretScalars(n *yaml.Node) []string {
 	var out []string
+	seen := map[*yaml.Node]bool{} // visited, and whether as secret
 	var walk func(n *yaml.Node, secret bool)
 	walk = func(n *yaml.Node, secret bool) {
 		if n == nil {
 			return
 		}
+		if was, ok := seen[n]; ok && (was || !secret) {
+			return
+		}
+		seen[n] = secret
 		secret = secret || n.Tag == "!secret"
 		if n.Kind == yaml.ScalarNode && secret {
 			out = append(out, n.Value)
 		}
+		walk(n.Alias, secret)
 		for i, c := range n.Content {
 			// A mapping's keys are names, not secrets.
 			walk(c, secret && (n.Kind != yaml.MappingNode || i%2 == 1))
@@ -108,18 +115,28 @@ func secretScalars(n *yaml.Node) []string {
 	return out
 }
 
-// holdsSecret reports whether a rendered parameter holds a secret.
+// holdsSecret reports whether a rendered parameter holds a secret,
+// following aliases (rendered parameters keep them), each anchor once.
 func (e *Engine) holdsSecret(n *yaml.Node) bool {
-	if n == nil {
-		return false
-	}
-	if n.Kind == yaml.ScalarNode {
-		return e.secrets.Holds(n.Value)
-	}
-	for _, c := range n.Content {
-		if e.holdsSecret(c) {
+	seen := map[*yaml.Node]bool{}
+	var holds func(n *yaml.Node) bool
+	holds = func(n *yaml.Node) bool {
+		if n == nil || seen[n] {
+			return false
+		}
+		seen[n] = true
+		if n.Kind == yaml.ScalarNode {
+			return e.secrets.Holds(n.Value)
+		}
+		if holds(n.Alias) {
 			return true
 		}
+		for _, c := range n.Content {
+			if holds(c) {
+				return true
+			}
+		}
+		return false
 	}
-	return false
+	return holds(n)
 }

@@ -152,25 +152,38 @@ func CheckCond(pos decode.Pos, expr string) error {
 
 // RenderNode returns a copy of n whose string scalars are rendered with
 // data. A rendered plain scalar is typed again from its new text, so
-// `port: "{{ .port }}"` decodes into an int field.
+// `port: "{{ .port }}"` decodes into an int field. Aliases stay aliases, to
+// one rendered copy of their anchor's value: copying what they stand for
+// would cost as much as an alias or merge bomb expands to.
 func RenderNode(file string, n *yaml.Node, data map[string]any) (*yaml.Node, error) {
-	var errs decode.List
-	out := renderNode(file, n, data, &errs)
-	return out, errs.Err()
+	r := nodeRenderer{file: file, data: data, done: map[*yaml.Node]*yaml.Node{}}
+	out := r.render(n)
+	return out, r.errs.Err()
 }
 
-func renderNode(file string, n *yaml.Node, data map[string]any, errs *decode.List) *yaml.Node {
+type nodeRenderer struct {
+	file string
+	data map[string]any
+	done map[*yaml.Node]*yaml.Node // rendered copies, by original
+	errs decode.List
+}
+
+func (r *nodeRenderer) render(n *yaml.Node) *yaml.Node {
 	if n == nil {
 		return nil
 	}
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+	if c, ok := r.done[n]; ok {
+		return c
 	}
 	c := *n
-	if n.Kind == yaml.ScalarNode {
+	r.done[n] = &c
+	switch n.Kind {
+	case yaml.AliasNode:
+		c.Alias = r.render(n.Alias)
+	case yaml.ScalarNode:
 		if decode.HasTemplate(n.Value) {
-			s, err := Render(decode.At(file, n), n.Value, data)
-			errs.Add(err)
+			s, err := Render(decode.At(r.file, n), n.Value, r.data)
+			r.errs.Add(err)
 			c.Value, c.Tag, c.Style = s, "", 0
 			if strings.HasPrefix(strings.TrimSpace(s), "[") {
 				c.Style = yaml.FlowStyle // a list as text, for list parameters
@@ -182,11 +195,11 @@ func renderNode(file string, n *yaml.Node, data map[string]any, errs *decode.Lis
 				c.Style = yaml.LiteralStyle
 			}
 		}
-		return &c
-	}
-	c.Content = make([]*yaml.Node, len(n.Content))
-	for i, child := range n.Content {
-		c.Content[i] = renderNode(file, child, data, errs)
+	default:
+		c.Content = make([]*yaml.Node, len(n.Content))
+		for i, child := range n.Content {
+			c.Content[i] = r.render(child)
+		}
 	}
 	return &c
 }
