@@ -165,3 +165,12 @@ steps:
 		t.Errorf("error quotes the secret:\n%v", err)
 	}
 }
+
+// A template reached through an alias is a template: the parameters are
+// not validated before rendering, as when it is written in place.
+func TestTemplateThroughAlias(t *testing.T) {
+	in := "vars:\n  p: &p \"{{ .dir }}/x\"\nsteps:\n  - {hosts: all, task: file, with: {path: *p, content: x}}\n"
+	if _, err := runbook.Load(writeFile(t, "f.yaml", in)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -402,16 +402,30 @@ func prefixed(err error, prefix string) error {
 	return out.Err()
 }
 
+// nodeHasTemplate reports whether n holds a template, following aliases,
+// each anchor once.
 func nodeHasTemplate(n *yaml.Node) bool {
-	if n.Kind == yaml.ScalarNode {
-		return decode.HasTemplate(n.Value)
-	}
-	for _, c := range n.Content {
-		if nodeHasTemplate(c) {
+	seen := map[*yaml.Node]bool{}
+	var has func(n *yaml.Node) bool
+	has = func(n *yaml.Node) bool {
+		if n == nil || seen[n] {
+			return false
+		}
+		seen[n] = true
+		if n.Kind == yaml.ScalarNode {
+			return decode.HasTemplate(n.Value)
+		}
+		if has(n.Alias) {
 			return true
 		}
+		for _, c := range n.Content {
+			if has(c) {
+				return true
+			}
+		}
+		return false
 	}
-	return false
+	return has(n)
 }
 
 // keyPos is the position of key's value in mapping n, or of n itself.
