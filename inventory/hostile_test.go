@@ -95,3 +95,25 @@ func TestStaticReloadRefusesSecondDocument(t *testing.T) {
 		t.Errorf("reload: %v, want %q", err, want)
 	}
 }
+
+func TestPluginNamed(t *testing.T) {
+	tests := map[string]string{
+		"plugin: nope\n":                        `hosts.yaml:1:9: unknown inventory plugin "nope" (known: equinix-metal, static)`,
+		"plugin: [static]\n":                    `hosts.yaml:1:9: plugin: want the name of an inventory plugin, got a list`,
+		"<<: {plugin: equinix-metal}\nhosts:\n": `hosts.yaml:1:14: plugin "equinix-metal" comes through a merge key (<<), which chooses no plugin`,
+	}
+	for content, want := range tests {
+		p := filepath.Join(t.TempDir(), "hosts.yaml")
+		os.WriteFile(p, []byte(content), 0o644)
+		if _, err := inventory.Open(p); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", content, err, want)
+		}
+	}
+	for _, content := range []string{"plugin:\nhosts: {a: }\n", "plugin: static\nhosts: {a: }\n"} {
+		p := filepath.Join(t.TempDir(), "hosts.yaml")
+		os.WriteFile(p, []byte(content), 0o644)
+		if _, err := inventory.Open(p); err != nil {
+			t.Errorf("%q: %v", content, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -67,12 +68,15 @@ func Open(file string) (Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := "static"
+	name, at := "static", doc
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		root := doc.Content[0]
 		for i := 0; i+1 < len(root.Content); i += 2 {
-			if root.Content[i].Value == "plugin" {
-				name = root.Content[i+1].Value
+			if v := root.Content[i+1]; root.Content[i].Value == "plugin" && !(v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null") {
+				name, at = v.Value, v
+				if v.Kind != yaml.ScalarNode {
+					return nil, decode.Errorf(decode.At(file, v), "plugin: want the name of an inventory plugin, got %s", decode.NodeKind(v))
+				}
 			}
 		}
 	}
@@ -81,7 +85,7 @@ func Open(file string) (Provider, error) {
 	known := slices.Sorted(maps.Keys(plugins))
 	pluginsMu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("%s: unknown inventory plugin %s%s (known: %v)", file, decode.Quote(name), decode.Suggest(name, known), known)
+		return nil, decode.Errorf(decode.At(file, at), "unknown inventory plugin %s%s (known: %s)", decode.Quote(name), decode.Suggest(name, known), strings.Join(known, ", "))
 	}
 	prov, err := p(file, doc)
 	if err != nil || lock == nil {

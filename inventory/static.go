@@ -22,7 +22,7 @@ import (
 //	groups:
 //	  web: {hosts: [web01, web02], children: [canary], vars: {...}}
 type staticFile struct {
-	Plugin   string    `yaml:"plugin" doc:"static (the default)"`
+	Plugin   yaml.Node `yaml:"plugin" doc:"static (the default)"`
 	Defaults conn      `yaml:"defaults" doc:"connection settings for every host that does not set its own"`
 	Vars     yaml.Node `yaml:"vars" doc:"variables for every host"`
 	Hosts    yaml.Node `yaml:"hosts" doc:"hosts by name"`
@@ -86,6 +86,10 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		return nil, err
 	}
 	var errs decode.List
+	if p := &raw.Plugin; p.Kind != 0 && p.ShortTag() != "!!null" && p.Value != "static" {
+		// Open chose the plugin from the keys written at the top level.
+		errs.Add(decode.Errorf(decode.At(file, p), "plugin %s comes through a merge key (<<), which chooses no plugin: write plugin: at the top level", decode.NodeKind(p)))
+	}
 	data := &Data{}
 	allVars, err := tmpl.ParseVars(file, &raw.Vars)
 	errs.Add(err)
