@@ -61,3 +61,30 @@ func TestRenderNodeMergeBomb(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 }
+
+// A value that invokes itself recursed 100000 levels deep (most of a
+// second, for each host) before text/template gave up: values have no
+// use for named templates, which belong in template files.
+func TestValuesInvokeNoTemplates(t *testing.T) {
+	at := decode.Pos{File: "site.yaml", Line: 3, Col: 7}
+	for _, s := range []string{
+		`{{ template "t" }}`,
+		`{{ define "x" }}{{ template "x" }}{{ end }}{{ template "x" }}`,
+		`{{ block "b" . }}{{ template "b" . }}{{ end }}`,
+		`{{ define "u" }}unused{{ end }}`,
+	} {
+		_, err := tmpl.Render(at, s, nil)
+		want := "site.yaml:3:7: template syntax: {{ template }}, {{ define }} and {{ block }} belong in template files, not in values"
+		if err == nil || err.Error() != want {
+			t.Errorf("Render(%q): %v, want %q", s, err, want)
+		}
+		if err := tmpl.CheckCond(at, s); err == nil || err.Error() != want {
+			t.Errorf("CheckCond(%q): %v, want %q", s, err, want)
+		}
+	}
+	// Template files may.
+	out, err := tmpl.RenderFile("f.tmpl", `{{ define "x" }}[{{ . }}]{{ end }}{{ template "x" .n }}`, map[string]any{"n": 1})
+	if err != nil || out != "[1]" {
+		t.Errorf("RenderFile: %q, %v", out, err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"gopkg.in/yaml.v3"
@@ -99,7 +100,36 @@ func parseWith(pos decode.Pos, s string, fm template.FuncMap) (*template.Templat
 	if err != nil {
 		return nil, decode.Errorf(pos, "%s", cleanParseError(err))
 	}
+	if len(t.Templates()) > 1 || invokes(t.Tree.Root) {
+		// A value invoking itself recursed 100000 levels before
+		// text/template gave up, for each host.
+		return nil, decode.Errorf(pos, "template syntax: {{ template }}, {{ define }} and {{ block }} belong in template files, not in values")
+	}
 	return t, nil
+}
+
+// invokes reports whether the tree under n holds a {{ template }} action.
+func invokes(n parse.Node) bool {
+	switch x := n.(type) {
+	case *parse.TemplateNode:
+		return true
+	case *parse.ListNode:
+		if x == nil {
+			return false
+		}
+		for _, c := range x.Nodes {
+			if invokes(c) {
+				return true
+			}
+		}
+	case *parse.IfNode:
+		return invokes(x.List) || invokes(x.ElseList)
+	case *parse.RangeNode:
+		return invokes(x.List) || invokes(x.ElseList)
+	case *parse.WithNode:
+		return invokes(x.List) || invokes(x.ElseList)
+	}
+	return false
 }
 
 // Render renders s with data. Strings without actions are returned as is.
