@@ -81,9 +81,12 @@ const aliasRatio = 10
 // max(MaxAliasValues, aliasRatio × its own size). Sizes are computed once
 // per node, so an alias bomb costs no more to measure than to read.
 func checkAliases(file string, doc *yaml.Node) error {
+	literal, aliases := countLiteral(doc)
+	if aliases == 0 {
+		return nil
+	}
 	s := sizer{d: newDecoder(file, Options{}), size: map[*yaml.Node]int{}}
 	s.d.budget = math.MaxInt
-	literal := countLiteral(doc)
 	allowed := max(MaxAliasValues, aliasRatio*literal)
 	if s.of(doc)-literal <= allowed {
 		return nil
@@ -151,10 +154,16 @@ func (s *sizer) of(n *yaml.Node) int {
 	return total
 }
 
-func countLiteral(n *yaml.Node) int {
-	total := 1
-	for _, c := range n.Content {
-		total += countLiteral(c)
+// countLiteral counts the nodes written in the file, and the aliases
+// among them.
+func countLiteral(n *yaml.Node) (nodes, aliases int) {
+	nodes = 1
+	if n.Kind == yaml.AliasNode {
+		aliases = 1
 	}
-	return total
+	for _, c := range n.Content {
+		cn, ca := countLiteral(c)
+		nodes, aliases = nodes+cn, aliases+ca
+	}
+	return nodes, aliases
 }
