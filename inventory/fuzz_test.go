@@ -1,6 +1,7 @@
 package inventory_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/inventory"
+	"gopkg.in/yaml.v3"
 )
 
 // FuzzStatic feeds the inventory reader any file: it must refuse what is
@@ -87,4 +89,30 @@ func checkErrors(t *testing.T, err error, data []byte) {
 			t.Errorf("error echoes a line of the file: %q", line)
 		}
 	}
+	for _, s := range secrets(data) {
+		if strings.Contains(msg, s) {
+			t.Errorf("error shows the secret %q", s)
+		}
+	}
+}
+
+// secrets lists the values tagged !secret in data that are long enough
+// to tell apart and written nowhere else in it.
+func secrets(data []byte) []string {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!secret" && len(n.Value) >= 8 && bytes.Count(data, []byte(n.Value)) == 1 {
+			out = append(out, n.Value)
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&doc)
+	return out
 }

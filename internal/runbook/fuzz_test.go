@@ -1,6 +1,7 @@
 package runbook_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/runbook"
+	"gopkg.in/yaml.v3"
 )
 
 // FuzzLoad feeds the loader any file: it must refuse what is wrong with
@@ -34,6 +36,7 @@ func FuzzLoad(f *testing.F) {
 		"vars: {t: !vault abc}\nsteps:\n  - {hosts: all, task: command, with: {cmd: 'true'}, timeout: 1e-12, max_fail_percentage: .nan}\n",
 		"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n",
 		"steps:\n  - {hosts: all, task: file, with: &w {path: !secret \"{{ .p }}\"}}\n  - {hosts: all, task: file, with: {<<: *w, mode: !secret x}}\n",
+		"vars: {pw: !secret \"{{ hunter2pw\"}\nsteps:\n  - {hosts: all, task: file, retries: !secret hunter2pwA, timeout: !secret hunter2pwB, serial: !secret hunter2pwC, with: {path: /x, mode: !secret hunter2pwD}}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -80,4 +83,30 @@ func checkErrors(t *testing.T, err error, data []byte) {
 			t.Errorf("error echoes a line of the file: %q", line)
 		}
 	}
+	for _, s := range secrets(data) {
+		if strings.Contains(msg, s) {
+			t.Errorf("error shows the secret %q", s)
+		}
+	}
+}
+
+// secrets lists the values tagged !secret in data that are long enough
+// to tell apart and written nowhere else in it.
+func secrets(data []byte) []string {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	var out []string
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && n.Tag == "!secret" && len(n.Value) >= 8 && bytes.Count(data, []byte(n.Value)) == 1 {
+			out = append(out, n.Value)
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&doc)
+	return out
 }
