@@ -117,3 +117,23 @@ func TestPluginNamed(t *testing.T) {
 		}
 	}
 }
+
+// Merge keys work in the maps of hosts, groups and vars as anywhere else.
+func TestMergeKeysInInventory(t *testing.T) {
+	inv, _ := load(t, `
+hosts:
+  <<: {b: {port: 2200}}
+  a: {vars: {<<: {k: v}}}
+groups:
+  <<: {g: {hosts: [a]}}
+`[1:])
+	if _, ok := inv.Host("b"); !ok {
+		t.Errorf("host b, merged into hosts, is missing")
+	}
+	if got := inv.VarLayers("a"); len(got) == 0 || got[len(got)-1]["k"].Value != "v" {
+		t.Errorf("host a's merged vars: %+v", got)
+	}
+	if got := inv.GroupsOf("a"); len(got) != 1 || got[0] != "g" {
+		t.Errorf("GroupsOf(a) = %v", got)
+	}
+}

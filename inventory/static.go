@@ -202,9 +202,11 @@ func eachKey(n *yaml.Node, file, what string, errs *decode.List, fn func(name st
 		errs.Add(decode.Errorf(decode.At(file, n), "%s: want a mapping of names to settings", what))
 		return
 	}
+	pairs, err := decode.Pairs(file, n)
+	errs.Add(err)
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := n.Content[i], n.Content[i+1]
+	for _, kv := range pairs {
+		kn, vn := kv[0], kv[1]
 		if seen[kn.Value] {
 			errs.Add(decode.Errorf(decode.At(file, kn), "%s: %s is given twice", what, decode.Quote(kn.Value)))
 			continue

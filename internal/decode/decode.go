@@ -356,6 +356,14 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
 	}
 }
 
+// Pairs lists mapping n's keys and values with merge keys resolved, as
+// the decoder resolves them, for code that reads a mapping by hand.
+func Pairs(file string, n *yaml.Node) ([][2]*yaml.Node, error) {
+	d := newDecoder(file, Options{})
+	p := d.pairs(n)
+	return p, d.errs.Err()
+}
+
 // pairs lists a mapping's keys and values, with YAML merge keys
 // (`<<: *defaults`) resolved: keys given explicitly win over merged ones,
 // and earlier merged mappings over later ones.

@@ -174,3 +174,15 @@ func TestTemplateThroughAlias(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Merge keys work in vars as anywhere else.
+func TestMergeKeysInVars(t *testing.T) {
+	in := "vars:\n  <<: {region: eu, tier: web}\n  tier: db\nsteps:\n  - {hosts: all, task: command, with: {cmd: 'true'}}\n"
+	rb, err := runbook.Load(writeFile(t, "f.yaml", in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.Vars["region"].Value != "eu" || rb.Vars["tier"].Value != "db" || len(rb.Vars) != 2 {
+		t.Errorf("vars = %+v", rb.Vars)
+	}
+}

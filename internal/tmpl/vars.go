@@ -175,9 +175,11 @@ func ParseVars(file string, n *yaml.Node) (map[string]Var, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, decode.Errorf(decode.At(file, n), "vars: want a mapping of names to values, got %s", decode.NodeKind(n))
 	}
+	pairs, err := decode.Pairs(file, n)
 	var errs decode.List
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := n.Content[i], n.Content[i+1]
+	errs.Add(err)
+	for _, kv := range pairs {
+		kn, vn := kv[0], kv[1]
 		pos := decode.At(file, kn)
 		switch {
 		case !ValidName(kn.Value):
