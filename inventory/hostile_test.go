@@ -137,3 +137,19 @@ groups:
 		t.Errorf("GroupsOf(a) = %v", got)
 	}
 }
+
+// Names are values from the file too: errors quote the start of their
+// first line only.
+func TestLongNamesQuotedShort(t *testing.T) {
+	const body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
+	content := "hosts:\n  \"web\\n" + body + "\": {port: 70000}\ngroups:\n  g: {hosts: [\"db\\n" + body + "\"]}\n  \"g2\\n" + body + "\": {}\n"
+	p := filepath.Join(t.TempDir(), "hosts.yaml")
+	os.WriteFile(p, []byte(content), 0o644)
+	_, err := inventory.Open(p)
+	if err == nil {
+		t.Fatal("opened")
+	}
+	if strings.Contains(err.Error(), body[:20]) {
+		t.Errorf("error quotes a long name whole:\n%v", err)
+	}
+}

@@ -61,11 +61,11 @@ func New(hosts []*Host, groups []*Group) (*Inventory, error) {
 	var errs decode.List
 	for _, h := range hosts {
 		if msg := badName(h.Name); msg != "" {
-			errs.Add(decode.Errorf(h.Pos, "host name %q%s", h.Name, msg))
+			errs.Add(decode.Errorf(h.Pos, "host name %s%s", decode.Quote(h.Name), msg))
 			continue
 		}
 		if prev, dup := inv.hosts[h.Name]; dup {
-			errs.Add(decode.Errorf(h.Pos, "host %q is defined twice%s", h.Name, also(prev.Pos)))
+			errs.Add(decode.Errorf(h.Pos, "host %s is defined twice%s", decode.Quote(h.Name), also(prev.Pos)))
 			continue
 		}
 		inv.hosts[h.Name] = h
@@ -73,11 +73,11 @@ func New(hosts []*Host, groups []*Group) (*Inventory, error) {
 	}
 	for _, g := range groups {
 		if msg := badName(g.Name); msg != "" && g.Name != "all" {
-			errs.Add(decode.Errorf(g.Pos, "group name %q%s", g.Name, msg))
+			errs.Add(decode.Errorf(g.Pos, "group name %s%s", decode.Quote(g.Name), msg))
 			continue
 		}
 		if prev, dup := inv.groups[g.Name]; dup {
-			errs.Add(decode.Errorf(g.Pos, "group %q is defined twice%s", g.Name, also(prev.Pos)))
+			errs.Add(decode.Errorf(g.Pos, "group %s is defined twice%s", decode.Quote(g.Name), also(prev.Pos)))
 			continue
 		}
 		if h, clash := inv.hosts[g.Name]; clash {
@@ -85,7 +85,7 @@ func New(hosts []*Host, groups []*Group) (*Inventory, error) {
 			if h.Pos.File != "" {
 				where = " (" + h.Pos.String() + ")"
 			}
-			errs.Add(decode.Errorf(g.Pos, "%q is both a host%s and a group: rename one", g.Name, where))
+			errs.Add(decode.Errorf(g.Pos, "%s is both a host%s and a group: rename one", decode.Quote(g.Name), where))
 			continue
 		}
 		inv.groups[g.Name] = g
@@ -130,12 +130,12 @@ func (inv *Inventory) resolve(errs *decode.List) {
 		g := inv.groups[name]
 		for _, h := range g.Hosts {
 			if _, ok := inv.hosts[h]; !ok {
-				errs.Add(decode.Errorf(at(g.HostsAt, h, g.Pos), "group %q lists host %q, which is not defined%s", g.Name, h, decode.Suggest(h, hostNames)))
+				errs.Add(decode.Errorf(at(g.HostsAt, h, g.Pos), "group %s lists host %s, which is not defined%s", decode.Quote(g.Name), decode.Quote(h), decode.Suggest(h, hostNames)))
 			}
 		}
 		for _, c := range g.Children {
 			if _, ok := inv.groups[c]; !ok {
-				errs.Add(decode.Errorf(at(g.ChildrenAt, c, g.Pos), "group %q lists child group %q, which is not defined%s", g.Name, c, decode.Suggest(c, names)))
+				errs.Add(decode.Errorf(at(g.ChildrenAt, c, g.Pos), "group %s lists child group %s, which is not defined%s", decode.Quote(g.Name), decode.Quote(c), decode.Suggest(c, names)))
 			}
 		}
 	}

@@ -67,7 +67,7 @@ func cutRunLock(file string, doc *yaml.Node) (*RunLock, error) {
 		cn := valueAt(vn, "consul")
 		var errs decode.List
 		if k := c.Key; strings.HasPrefix(k, "/") || strings.TrimSpace(k) != k || k == "" {
-			errs.Add(decode.Errorf(decode.At(file, valueAt(cn, "key")), "lock: consul: key %q: want a KV path such as runbook/locks/prod, without a leading /", k))
+			errs.Add(decode.Errorf(decode.At(file, valueAt(cn, "key")), "lock: consul: key %s: want a KV path such as runbook/locks/prod, without a leading /", decode.Quote(k)))
 		}
 		switch {
 		case c.TTL == 0:

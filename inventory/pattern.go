@@ -41,20 +41,20 @@ func ParsePattern(p string) ([]Term, error) {
 		if s != "" && (s[0] == '&' || s[0] == '!') {
 			t = Term{Op: s[:1], Name: strings.TrimSpace(s[1:])}
 			if t.Name == "" {
-				return nil, fmt.Errorf("%q needs a host or group after it", t.Op)
+				return nil, fmt.Errorf("%s needs a host or group after it", decode.Quote(t.Op))
 			}
 		}
 		if s == "" {
 			return nil, errors.New("an empty term: remove the extra ',' or ':'")
 		}
 		if !termName(t.Name) {
-			return nil, fmt.Errorf("%q is not a host or group name, nor a glob: names are letters, digits, '.', '-' and '_'", t.Name)
+			return nil, fmt.Errorf("%s is not a host or group name, nor a glob: names are letters, digits, '.', '-' and '_'", decode.Quote(t.Name))
 		}
 		union = union || t.Op == ""
 		terms = append(terms, t)
 	}
 	if !union {
-		return nil, fmt.Errorf("only exclusions and intersections: nothing to take them from; write %q", "all:"+p)
+		return nil, fmt.Errorf("only exclusions and intersections: nothing to take them from; write %s", decode.Quote("all:"+p))
 	}
 	return terms, nil
 }
@@ -79,12 +79,12 @@ type Unmatched struct {
 
 func (u Unmatched) String() string {
 	if u.Term.Name == "all" || u.Term.Name == "*" {
-		return fmt.Sprintf("%q: the inventory has no hosts", u.Pattern)
+		return fmt.Sprintf("%s: the inventory has no hosts", decode.Quote(u.Pattern))
 	}
 	if strings.ContainsAny(u.Term.Name, "*?[") {
-		return fmt.Sprintf("%q: no host or group matches %q", u.Pattern, u.Term.Name)
+		return fmt.Sprintf("%s: no host or group matches %s", decode.Quote(u.Pattern), decode.Quote(u.Term.Name))
 	}
-	return fmt.Sprintf("%q: no host or group %q%s", u.Pattern, u.Term.Name, u.hint)
+	return fmt.Sprintf("%s: no host or group %s%s", decode.Quote(u.Pattern), decode.Quote(u.Term.Name), u.hint)
 }
 
 // Match resolves host patterns to hosts, in inventory order, and reports
@@ -96,7 +96,7 @@ func (inv *Inventory) Match(patterns []string) (hosts []*Host, unmatched []Unmat
 	for i, p := range patterns {
 		terms, err := ParsePattern(p)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%q: %w", p, err)
+			return nil, nil, fmt.Errorf("%s: %w", decode.Quote(p), err)
 		}
 		for _, t := range terms {
 			names := inv.term(t.Name)

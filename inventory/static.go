@@ -111,7 +111,7 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		vars, err := tmpl.ParseVars(file, &h.Vars)
 		errs.Add(err)
 		if p := valueOf(vn, "port"); p != nil {
-			errs.Add(checkPort(file, p, fmt.Sprintf("host %q: ", name), h.Port))
+			errs.Add(checkPort(file, p, fmt.Sprintf("host %s: ", decode.Quote(name)), h.Port))
 		}
 		keyPos := decode.At(file, valueOf(valueOf(root, "defaults"), "key"))
 		if k := valueOf(vn, "key"); k != nil {

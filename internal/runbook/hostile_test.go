@@ -186,3 +186,28 @@ func TestMergeKeysInVars(t *testing.T) {
 		t.Errorf("vars = %+v", rb.Vars)
 	}
 }
+
+// Names, patterns and conditions are values from the file too: errors
+// quote the start of their first line only.
+func TestLongValuesQuotedShort(t *testing.T) {
+	const body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW"
+	in := `handlers:
+  - {name: "restart\n` + body + `", task: command, with: {cmd: 'true'}}
+  - {name: "restart\n` + body + `", task: command, with: {cmd: 'true'}}
+steps:
+  - {hosts: "web ` + body + `", task: command, with: {cmd: 'true'}}
+  - {hosts: all, task: command, with: {cmd: 'true'}, when: "{{ .x }} ` + body + `"}
+`
+	_, err := runbook.Load(writeFile(t, "f.yaml", in))
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	if strings.Contains(err.Error(), body[40:60]) {
+		t.Errorf("error quotes a long value whole:\n%v", err)
+	}
+	for _, want := range []string{`handler "restart"... is defined twice`, `hosts: "web b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAE"...:`, `condition "{{ .x }} b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"...`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

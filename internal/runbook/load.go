@@ -135,7 +135,7 @@ func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
 		}
 		if prev, dup := handlers[h.Title()]; dup {
 			// notify names one: which would run?
-			l.errs.Add(decode.Errorf(h.Pos, "handler %q is defined twice (also at %s): give each handler its own name", h.Title(), prev.Pos))
+			l.errs.Add(decode.Errorf(h.Pos, "handler %s is defined twice (also at %s): give each handler its own name", decode.Quote(h.Title()), prev.Pos))
 			continue
 		}
 		handlers[h.Title()] = h
@@ -179,7 +179,7 @@ func (l *loader) checkPatterns(p patterns) {
 			continue
 		}
 		if _, err := inventory.ParsePattern(pat); err != nil {
-			l.errs.Add(decode.Errorf(p.at[i], "hosts: %q: %v", pat, err))
+			l.errs.Add(decode.Errorf(p.at[i], "hosts: %s: %v", decode.Quote(pat), err))
 		}
 	}
 }

@@ -174,7 +174,7 @@ func notBoolean(t *template.Template) string {
 		switch x := n.(type) {
 		case *parse.TextNode:
 			if strings.TrimSpace(string(x.Text)) != "" {
-				return fmt.Sprintf("renders the text %q beside its actions", strings.TrimSpace(string(x.Text)))
+				return fmt.Sprintf("renders the text %s beside its actions", decode.Quote(strings.TrimSpace(string(x.Text))))
 			}
 		case *parse.ActionNode:
 			if action != nil {

@@ -175,7 +175,7 @@ func CheckCond(pos decode.Pos, expr string) error {
 		return err
 	}
 	if why := notBoolean(t); why != "" {
-		return decode.Errorf(pos, "condition %q %s, so it is never true or false: write an expression such as `eq .env \"prod\"` or `.ok`", expr, why)
+		return decode.Errorf(pos, "condition %s %s, so it is never true or false: write an expression such as `eq .env \"prod\"` or `.ok`", decode.Quote(expr), why)
 	}
 	return nil
 }
