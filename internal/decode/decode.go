@@ -356,6 +356,34 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
 	}
 }
 
+// SecretScalars lists the values under n tagged !secret, and those inside
+// a list or mapping tagged !secret (not a mapping's keys), following
+// aliases, each node at most once as secret and once not.
+func SecretScalars(n *yaml.Node) []string {
+	var out []string
+	seen := map[*yaml.Node]bool{} // visited, and whether as secret
+	var walk func(n *yaml.Node, secret bool)
+	walk = func(n *yaml.Node, secret bool) {
+		if n == nil {
+			return
+		}
+		if was, ok := seen[n]; ok && (was || !secret) {
+			return
+		}
+		seen[n] = secret
+		secret = secret || n.Tag == "!secret"
+		if n.Kind == yaml.ScalarNode && secret {
+			out = append(out, n.Value)
+		}
+		walk(n.Alias, secret)
+		for i, c := range n.Content {
+			walk(c, secret && (n.Kind != yaml.MappingNode || i%2 == 1))
+		}
+	}
+	walk(n, false)
+	return out
+}
+
 // Pairs lists mapping n's keys and values with merge keys resolved, as
 // the decoder resolves them, for code that reads a mapping by hand.
 func Pairs(file string, n *yaml.Node) ([][2]*yaml.Node, error) {

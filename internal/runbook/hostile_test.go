@@ -211,3 +211,15 @@ steps:
 		}
 	}
 }
+
+// A module's own check of its parameters may quote them: not a secret.
+func TestValidateHidesSecrets(t *testing.T) {
+	in := "steps:\n  - {hosts: all, task: file, with: {path: &p !secret relative/s3cr3t-path}}\n  - {hosts: all, task: file, with: {path: *p}}\n  - {hosts: all, task: file, with: !secret {path: relative/s3cr3t-path2}}\n"
+	_, err := runbook.Load(writeFile(t, "f.yaml", in))
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	if strings.Contains(err.Error(), "s3cr3t") || strings.Count(err.Error(), `path "********" must be absolute`) != 3 {
+		t.Errorf("want the secret path masked in 3 errors:\n%v", err)
+	}
+}

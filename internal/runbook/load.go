@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
 	"github.com/runbookdev/runbook/tasks"
@@ -334,7 +335,32 @@ func CheckParams(file string, mod tasks.Module, with *yaml.Node) error {
 	if r, ok := t.(tasks.ControllerReader); ok {
 		errs.Add(checkControllerFiles(file, mod, with, r.ControllerFiles()))
 	}
-	return errs.Err()
+	return hideSecrets(errs.Err(), decode.SecretScalars(with))
+}
+
+// hideSecrets masks the secrets in err's messages: a module's own checks
+// quote the parameters they refuse.
+func hideSecrets(err error, secrets []string) error {
+	if err == nil || len(secrets) == 0 {
+		return err
+	}
+	var set secret.Set
+	set.Add(secrets)
+	var list *decode.List
+	if !errors.As(err, &list) {
+		return errors.New(set.Redact(err.Error()))
+	}
+	var out decode.List
+	for _, e := range list.Errors() {
+		var pe *decode.Error
+		if errors.As(e, &pe) {
+			e = &decode.Error{Pos: pe.Pos, Msg: set.Redact(pe.Msg)}
+		} else {
+			e = errors.New(set.Redact(e.Error()))
+		}
+		out.Add(e)
+	}
+	return out.Err()
 }
 
 // checkControllerFiles finds the files a task reads on the controller, and
