@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -46,13 +47,13 @@ func (b *Binary) Validate() error {
 	}
 	b.SHA256 = strings.ToLower(strings.TrimPrefix(b.SHA256, "sha256:"))
 	if !hexSHA.MatchString(b.SHA256) {
-		return fmt.Errorf("sha256 must be 64 hex digits, got %q", b.SHA256)
+		return fmt.Errorf("sha256 must be 64 hex digits, got %s", decode.Quote(b.SHA256))
 	}
 	if !path.IsAbs(b.Dest) {
-		return fmt.Errorf("dest %q must be absolute", b.Dest)
+		return fmt.Errorf("dest %s must be absolute", decode.Quote(b.Dest))
 	}
 	if b.Member != "" && !isArchive(b.name()) {
-		return fmt.Errorf("member is for .zip, .tar.gz and .tgz archives, and %q is none", b.name())
+		return fmt.Errorf("member is for .zip, .tar.gz and .tgz archives, and %s is none", decode.Quote(b.name()))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -49,7 +50,7 @@ func (c *Command) Validate() error {
 	}
 	for k := range c.Env {
 		if !validEnv(k) {
-			return fmt.Errorf("env: %q is not a valid variable name", k)
+			return fmt.Errorf("env: %s is not a valid variable name", decode.Quote(k))
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -37,7 +38,7 @@ func (c *Copy) Validate() error {
 		return errors.New("give either src or content")
 	}
 	if !path.IsAbs(c.Dest) {
-		return fmt.Errorf("dest %q must be absolute", c.Dest)
+		return fmt.Errorf("dest %s must be absolute", decode.Quote(c.Dest))
 	}
 	return nil
 }

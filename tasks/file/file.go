@@ -9,6 +9,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -33,7 +34,7 @@ type File struct {
 // Validate checks the parameters against each other.
 func (f *File) Validate() error {
 	if !path.IsAbs(f.Path) {
-		return fmt.Errorf("path %q must be absolute", f.Path)
+		return fmt.Errorf("path %s must be absolute", decode.Quote(f.Path))
 	}
 	if path.Clean(f.Path) == "/" {
 		return errors.New(`path "/" cannot be managed`)
@@ -48,7 +49,7 @@ func (f *File) Validate() error {
 			return errors.New("mode, owner and group do not apply to state: absent")
 		}
 	default:
-		return fmt.Errorf("state must be present, directory or absent, got %q", f.State)
+		return fmt.Errorf("state must be present, directory or absent, got %s", decode.Quote(f.State))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -28,10 +29,10 @@ type Group struct {
 // Validate checks the parameters.
 func (g *Group) Validate() error {
 	if !ValidName(g.Name) {
-		return fmt.Errorf("name %q is not a valid group name", g.Name)
+		return fmt.Errorf("name %s is not a valid group name", decode.Quote(g.Name))
 	}
 	if g.State != "" && g.State != "present" && g.State != "absent" {
-		return fmt.Errorf("state must be present or absent, got %q", g.State)
+		return fmt.Errorf("state must be present or absent, got %s", decode.Quote(g.State))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -40,7 +41,7 @@ type Line struct {
 // Validate checks the parameters.
 func (l *Line) Validate() error {
 	if !path.IsAbs(l.Path) {
-		return fmt.Errorf("path %q must be absolute", l.Path)
+		return fmt.Errorf("path %s must be absolute", decode.Quote(l.Path))
 	}
 	if strings.Contains(l.Line, "\n") {
 		return errors.New("line must be a single line")
@@ -55,7 +56,7 @@ func (l *Line) Validate() error {
 			return errors.New("state: absent needs line or regexp")
 		}
 	default:
-		return fmt.Errorf("state must be present or absent, got %q", l.State)
+		return fmt.Errorf("state must be present or absent, got %s", decode.Quote(l.State))
 	}
 	if l.Regexp != "" {
 		re, err := regexp.Compile(l.Regexp)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -34,13 +35,13 @@ func (p *Package) Validate() error {
 	}
 	for _, n := range p.Name {
 		if n == "" || strings.ContainsAny(n, " '\"$;&|`\\") || strings.HasPrefix(n, "-") {
-			return fmt.Errorf("%q is not a package name", n)
+			return fmt.Errorf("%s is not a package name", decode.Quote(n))
 		}
 	}
 	switch p.State {
 	case "", "present", "latest", "absent":
 	default:
-		return fmt.Errorf("state must be present, latest or absent, got %q", p.State)
+		return fmt.Errorf("state must be present, latest or absent, got %s", decode.Quote(p.State))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -34,12 +35,12 @@ type Systemd struct {
 // Validate checks the parameters.
 func (s *Systemd) Validate() error {
 	if strings.ContainsAny(s.Name, "/ '\"") || s.Name == "" {
-		return fmt.Errorf("name %q is not a unit name", s.Name)
+		return fmt.Errorf("name %s is not a unit name", decode.Quote(s.Name))
 	}
 	switch s.State {
 	case "", "started", "stopped", "restarted", "reloaded":
 	default:
-		return fmt.Errorf("state must be started, stopped, restarted or reloaded, got %q", s.State)
+		return fmt.Errorf("state must be started, stopped, restarted or reloaded, got %s", decode.Quote(s.State))
 	}
 	return nil
 }

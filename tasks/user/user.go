@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 	"github.com/runbookdev/runbook/tasks/group"
 )
@@ -37,15 +38,15 @@ type User struct {
 // Validate checks the parameters.
 func (u *User) Validate() error {
 	if !group.ValidName(u.Name) {
-		return fmt.Errorf("name %q is not a valid user name", u.Name)
+		return fmt.Errorf("name %s is not a valid user name", decode.Quote(u.Name))
 	}
 	for _, g := range append([]string{u.Group}, u.Groups...) {
 		if g != "" && !group.ValidName(g) {
-			return fmt.Errorf("group %q is not a valid group name", g)
+			return fmt.Errorf("group %s is not a valid group name", decode.Quote(g))
 		}
 	}
 	if u.State != "" && u.State != "present" && u.State != "absent" {
-		return fmt.Errorf("state must be present or absent, got %q", u.State)
+		return fmt.Errorf("state must be present or absent, got %s", decode.Quote(u.State))
 	}
 	if strings.ContainsAny(u.Comment, ":\n") {
 		return fmt.Errorf("comment cannot hold ':' or a newline")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -49,7 +50,7 @@ func (w *Wait) Validate() error {
 		return fmt.Errorf("port %d is out of range", w.Port)
 	}
 	if w.State != "" && w.State != "open" && w.State != "closed" {
-		return fmt.Errorf("state must be open or closed, got %q", w.State)
+		return fmt.Errorf("state must be open or closed, got %s", decode.Quote(w.State))
 	}
 	if w.Timeout < 0 || w.Interval < 0 {
 		return errors.New("timeout and interval must not be negative")
