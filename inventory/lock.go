@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -64,16 +65,16 @@ func cutRunLock(file string, doc *yaml.Node) (*RunLock, error) {
 			return nil, decode.Errorf(decode.At(file, vn), "lock: say where the lock is held: consul: {key: runbook/locks/NAME}")
 		}
 		c := lf.Consul
-		cn := valueAt(vn, "consul")
+		cn := cmp.Or(decode.Value(vn, "consul"), vn)
 		var errs decode.List
 		if k := c.Key; strings.HasPrefix(k, "/") || strings.TrimSpace(k) != k || k == "" {
-			errs.Add(decode.Errorf(decode.At(file, valueAt(cn, "key")), "lock: consul: key %s: want a KV path such as runbook/locks/prod, without a leading /", decode.Quote(k)))
+			errs.Add(decode.Errorf(decode.At(file, cmp.Or(decode.Value(cn, "key"), cn)), "lock: consul: key %s: want a KV path such as runbook/locks/prod, without a leading /", decode.Quote(k)))
 		}
 		switch {
 		case c.TTL == 0:
 			c.TTL = DefaultLockTTL
 		case c.TTL < 10*time.Second || c.TTL > 24*time.Hour:
-			errs.Add(decode.Errorf(decode.At(file, valueAt(cn, "ttl")), "lock: consul: ttl %s: Consul takes 10s to 24h", c.TTL))
+			errs.Add(decode.Errorf(decode.At(file, cmp.Or(decode.Value(cn, "ttl"), cn)), "lock: consul: ttl %s: Consul takes 10s to 24h", c.TTL))
 		}
 		if err := errs.Err(); err != nil {
 			return nil, err
@@ -81,17 +82,6 @@ func cutRunLock(file string, doc *yaml.Node) (*RunLock, error) {
 		return &RunLock{File: file, Pos: decode.At(file, kn), Consul: *c}, nil
 	}
 	return nil, nil
-}
-
-// valueAt is the value of key in the mapping n, or n itself when there is
-// none, for a position.
-func valueAt(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return n
 }
 
 // String names the lock for messages.

@@ -64,7 +64,7 @@ func openMetal(file string, doc *yaml.Node) (Provider, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	if p := valueOf(root, "port"); p != nil {
+	if p := decode.Value(root, "port"); p != nil {
 		errs.Add(checkPort(file, p, "", cfg.Port))
 	}
 	vars, err := tmpl.ParseVars(file, &cfg.Vars)

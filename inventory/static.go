@@ -98,7 +98,7 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	if p := valueOf(valueOf(root, "defaults"), "port"); p != nil {
+	if p := decode.Value(decode.Value(root, "defaults"), "port"); p != nil {
 		errs.Add(checkPort(file, p, "defaults: ", raw.Defaults.Port))
 	}
 
@@ -110,11 +110,11 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		}
 		vars, err := tmpl.ParseVars(file, &h.Vars)
 		errs.Add(err)
-		if p := valueOf(vn, "port"); p != nil {
+		if p := decode.Value(vn, "port"); p != nil {
 			errs.Add(checkPort(file, p, fmt.Sprintf("host %s: ", decode.Quote(name)), h.Port))
 		}
-		keyPos := decode.At(file, valueOf(valueOf(root, "defaults"), "key"))
-		if k := valueOf(vn, "key"); k != nil {
+		keyPos := decode.At(file, decode.Value(decode.Value(root, "defaults"), "key"))
+		if k := decode.Value(vn, "key"); k != nil {
 			keyPos = decode.At(file, k)
 		}
 		c := merge(h.conn, raw.Defaults)
@@ -147,7 +147,7 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		}
 		data.Groups = append(data.Groups, &Group{
 			Name: name, Hosts: g.Hosts, Children: g.Children, Vars: vars, Pos: decode.At(file, kn),
-			HostsAt: entries(file, valueOf(vn, "hosts")), ChildrenAt: entries(file, valueOf(vn, "children")),
+			HostsAt: entries(file, decode.Value(vn, "hosts")), ChildrenAt: entries(file, decode.Value(vn, "children")),
 		})
 	})
 	if err := errs.Err(); err != nil {
@@ -157,19 +157,6 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		return nil, err
 	}
 	return data, nil
-}
-
-// valueOf is the value of key in mapping n, or nil.
-func valueOf(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }
 
 // entries says where each name of a list is written.

@@ -356,6 +356,20 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value) {
 	}
 }
 
+// Value is the value of key in mapping n as written (merge keys are not
+// followed), or nil.
+func Value(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
 // SecretScalars lists the values under n tagged !secret, and those inside
 // a list or mapping tagged !secret (not a mapping's keys), following
 // aliases, each node at most once as secret and once not.

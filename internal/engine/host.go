@@ -127,7 +127,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	if err != nil {
 		return e.templateFailure(hs, err)
 	}
-	e.secrets.Add(secretScalars(node))
+	e.secrets.Add(decode.SecretScalars(node))
 	held := e.holdsSecret(node)
 	task := st.Module.New()
 	if err := decode.Node(file, node, task, decode.Options{}); err != nil {

@@ -86,35 +86,6 @@ func (e *Engine) hostVars(inv *inventory.Inventory) map[string]any {
 	return out
 }
 
-// secretScalars lists the parameter values tagged !secret, and those
-// inside a list or mapping tagged !secret. Aliases are followed (rendered
-// parameters keep them), each anchor at most once as secret and once not.
-func secretScalars(n *yaml.Node) []string {
-	var out []string
-	seen := map[*yaml.Node]bool{} // visited, and whether as secret
-	var walk func(n *yaml.Node, secret bool)
-	walk = func(n *yaml.Node, secret bool) {
-		if n == nil {
-			return
-		}
-		if was, ok := seen[n]; ok && (was || !secret) {
-			return
-		}
-		seen[n] = secret
-		secret = secret || n.Tag == "!secret"
-		if n.Kind == yaml.ScalarNode && secret {
-			out = append(out, n.Value)
-		}
-		walk(n.Alias, secret)
-		for i, c := range n.Content {
-			// A mapping's keys are names, not secrets.
-			walk(c, secret && (n.Kind != yaml.MappingNode || i%2 == 1))
-		}
-	}
-	walk(n, false)
-	return out
-}
-
 // holdsSecret reports whether a rendered parameter holds a secret,
 // following aliases (rendered parameters keep them), each anchor once.
 func (e *Engine) holdsSecret(n *yaml.Node) bool {

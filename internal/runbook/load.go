@@ -116,7 +116,7 @@ func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
 		return
 	}
 	root := doc.Content[0]
-	defaults := hostsEntries(rb.File, valueOf(root, "hosts"), raw.Hosts)
+	defaults := hostsEntries(rb.File, decode.Value(root, "hosts"), raw.Hosts)
 	l.checkPatterns(defaults)
 	rb.Name = raw.Name
 	for _, inv := range raw.Inventory {
@@ -185,19 +185,6 @@ func (l *loader) checkPatterns(p patterns) {
 	}
 }
 
-// valueOf is the value of key in mapping n, or nil.
-func valueOf(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
 func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []string, handler bool) *Step {
 	file := rb.File
 	pos := decode.At(file, n)
@@ -209,8 +196,8 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 			return nil
 		}
 	}
-	hosts := hostsEntries(file, valueOf(n, "hosts"), raw.Hosts)
-	if valueOf(n, "hosts") == nil {
+	hosts := hostsEntries(file, decode.Value(n, "hosts"), raw.Hosts)
+	if decode.Value(n, "hosts") == nil {
 		hosts.pos = pos
 	}
 	s := &Step{
@@ -369,7 +356,7 @@ func hideSecrets(err error, secrets []string) error {
 func checkControllerFiles(file string, mod tasks.Module, with *yaml.Node, files []tasks.ControllerFile) error {
 	var errs decode.List
 	for _, f := range files {
-		n := valueOf(with, f.Param)
+		n := decode.Value(with, f.Param)
 		if n == nil || f.Path == "" || decode.HasTemplate(n.Value) {
 			continue
 		}
