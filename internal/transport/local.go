@@ -112,35 +112,32 @@ func (Local) fileServer(ctx context.Context, user string) (*fileServer, func(), 
 	return srv, srv.stop, nil
 }
 
+// localPipe starts cmd on the controller. Closing it closes its stdin
+// and, if that does not end it at once, kills it.
 func localPipe(cmd string) (*pipe, error) {
 	c := exec.Command("sh", "-c", cmd)
-	var errOut capped
-	c.Stderr = &errOut
-	stdin, err := c.StdinPipe()
-	if err != nil {
+	p := &pipe{errOut: &syncCapped{}, ended: make(chan struct{})}
+	c.Stderr = p.errOut
+	var err error
+	if p.stdin, err = c.StdinPipe(); err != nil {
 		return nil, err
 	}
-	stdout, err := c.StdoutPipe()
-	if err != nil {
+	if p.stdout, err = c.StdoutPipe(); err != nil {
 		return nil, err
 	}
 	if err := c.Start(); err != nil {
 		return nil, err
 	}
-	ended := make(chan struct{})
-	go func() { c.Wait(); close(ended) }()
-	return &pipe{
-		stdin: stdin, stdout: stdout,
-		stderr: func() string { <-ended; return string(errOut.bytes()) },
-		close: func() {
-			stdin.Close()
-			select {
-			case <-ended:
-			case <-time.After(2 * time.Second):
-				c.Process.Kill()
-			}
-		},
-	}, nil
+	go func() { c.Wait(); close(p.ended) }()
+	p.close = func() {
+		p.stdin.Close()
+		select {
+		case <-p.ended:
+		case <-time.After(100 * time.Millisecond):
+			c.Process.Kill()
+		}
+	}
+	return p, nil
 }
 
 // localFS is the controller's own file system, for writeFile.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -278,31 +277,18 @@ func (s *SSH) lockAs(ctx context.Context, key string, wrap func(string) string, 
 	cmd := wrap("sh -s")
 	start := func(ctx context.Context) (*lockShell, error) {
 		s.commands.Add(1)
-		sess, err := s.client.NewSession()
+		p, err := s.pipe(cmd)
 		if err != nil {
-			return nil, &ConnError{Host: s.host, Err: fmt.Errorf("open session: %w", err)}
+			return nil, err
 		}
-		stderr := &syncCapped{}
-		sess.Stderr = stderr
-		stdin, err := sess.StdinPipe()
-		var stdout io.Reader
-		if err == nil {
-			stdout, err = sess.StdoutPipe()
-		}
-		if err == nil {
-			err = sess.Start(cmd)
-		}
-		if err == nil {
-			var ls *lockShell
-			if ls, err = newLockShell(ctx, stdin, stdout, stderr, func() { sess.Close() }); err == nil {
-				return ls, nil
+		ls, err := newLockShell(ctx, p.stdin, p.stdout, p.errOut, p.close)
+		if err != nil {
+			if ctx.Err() == nil && !s.alive() {
+				return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start a lock shell: %w", err)}
 			}
+			return nil, fmt.Errorf("start a lock shell on %s: %w", s.host, err)
 		}
-		sess.Close()
-		if ctx.Err() == nil && !s.alive() {
-			return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start a lock shell: %w", err)}
-		}
-		return nil, fmt.Errorf("start a lock shell on %s: %w", s.host, err)
+		return ls, nil
 	}
 	return s.locks.lock(ctx, s.host, cmd, start, key, waiting)
 }
@@ -332,30 +318,14 @@ func (l Local) Lock(ctx context.Context, key string, waiting func()) (func(), er
 func (Local) lockAs(ctx context.Context, key string, wrap func(string) string, waiting func()) (func(), error) {
 	cmd := wrap("sh -s")
 	start := func(ctx context.Context) (*lockShell, error) {
-		c := exec.Command("sh", "-c", cmd)
-		stderr := &syncCapped{}
-		c.Stderr = stderr
-		stdin, err := c.StdinPipe()
-		var stdout io.Reader
+		p, err := localPipe(cmd)
 		if err == nil {
-			stdout, err = c.StdoutPipe()
+			var ls *lockShell
+			if ls, err = newLockShell(ctx, p.stdin, p.stdout, p.errOut, p.close); err == nil {
+				return ls, nil
+			}
 		}
-		if err == nil {
-			err = c.Start()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("start a lock shell on the controller: %w", err)
-		}
-		end := func() {
-			stdin.Close()
-			_ = c.Process.Kill()
-			go c.Wait()
-		}
-		ls, err := newLockShell(ctx, stdin, stdout, stderr, end)
-		if err != nil {
-			return nil, fmt.Errorf("start a lock shell on the controller: %w", err)
-		}
-		return ls, nil
+		return nil, fmt.Errorf("start a lock shell on the controller: %w", err)
 	}
 	return localLocks.lock(ctx, "the controller", cmd, start, key, waiting)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 )
@@ -75,8 +76,19 @@ type fileServer struct {
 type pipe struct {
 	stdin  io.WriteCloser
 	stdout io.Reader
-	stderr func() string // what it printed there, once it ended
+	errOut *syncCapped // its stderr, so far
+	ended  chan struct{}
 	close  func()
+}
+
+// stderr is what the command printed on stderr, once it ended (or after
+// a moment: a command that does not end is not waited for).
+func (p *pipe) stderr() string {
+	select {
+	case <-p.ended:
+	case <-time.After(2 * time.Second):
+	}
+	return p.errOut.String()
 }
 
 // startFileServer starts sftp-server through start (which runs the

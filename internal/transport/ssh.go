@@ -274,9 +274,8 @@ func (s *SSH) pipe(cmd string) (*pipe, error) {
 	if err != nil {
 		return nil, &ConnError{Host: s.host, Err: fmt.Errorf("open session: %w", err)}
 	}
-	p := &pipe{close: func() { sess.Close() }}
-	var errOut capped
-	sess.Stderr = &errOut
+	p := &pipe{errOut: &syncCapped{}, ended: make(chan struct{}), close: func() { sess.Close() }}
+	sess.Stderr = p.errOut
 	if p.stdin, err = sess.StdinPipe(); err == nil {
 		if p.stdout, err = sess.StdoutPipe(); err == nil {
 			err = sess.Start(cmd)
@@ -286,15 +285,7 @@ func (s *SSH) pipe(cmd string) (*pipe, error) {
 		sess.Close()
 		return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start command: %w", err)}
 	}
-	ended := make(chan struct{})
-	go func() { sess.Wait(); close(ended) }()
-	p.stderr = func() string {
-		select {
-		case <-ended:
-		case <-time.After(2 * time.Second):
-		}
-		return string(errOut.bytes())
-	}
+	go func() { sess.Wait(); close(p.ended) }()
 	return p, nil
 }
 
