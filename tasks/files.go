@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -188,11 +189,15 @@ func ContentDiff(ctx context.Context, c Conn, path string, fi *FileInfo, want []
 		return fmt.Sprintf("--- %s\n+++ %s\n(content too large to show: %d -> %d bytes)\n", path, path, oldSize, len(want)), nil
 	}
 	if oldSize > 0 {
-		var buf bytes.Buffer
-		if err := c.ReadFile(ctx, path, &buf); err != nil {
+		// Read as line reads it: bounded, never through a symlink.
+		now, data, err := ReadWithInfo(ctx, c, path, maxDiff)
+		if err != nil {
 			return "", fmt.Errorf("read %s for diff: %w", path, err)
 		}
-		old = buf.Bytes()
+		if !now.Exists || now.Type != "file" {
+			return fmt.Sprintf("--- %s\n+++ %s\n(it changed since it was inspected: now %s)\n", path, path, cmp.Or(now.Type, "missing")), nil
+		}
+		old = data
 	}
 	if bytes.IndexByte(old, 0) >= 0 || bytes.IndexByte(want, 0) >= 0 {
 		return fmt.Sprintf("--- %s\n+++ %s\n(binary content: %d -> %d bytes)\n", path, path, len(old), len(want)), nil
@@ -232,7 +237,9 @@ func inspect(ctx context.Context, c Conn, in transport.Inspector, p string, hash
 	switch {
 	case read:
 		command = fmt.Sprintf(`p=%s
-if [ -f "$p" ] && [ ! -L "$p" ]; then exec head -c %d -- "$p"; fi`, Quote(p), limit+1)
+if [ -f "$p" ] && [ ! -L "$p" ]; then
+%s
+fi`, Quote(p), readScript(limit+1))
 	case hash:
 		command = fmt.Sprintf(`p=%s
 if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum -- "$p"; fi`, Quote(p))
@@ -264,13 +271,14 @@ if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum -- "$p"; fi`, Quote(p))
 		return fi, nil, nil
 	}
 	out := string(res.Stdout)
+	if read {
+		if len(res.Stdout) == 0 {
+			return nil, nil, fmt.Errorf("inspect %s: it changed while being inspected; run again", p)
+		}
+		data, err := readOutput(p, fi, res.Stdout, limit)
+		return fi, data, err
+	}
 	switch {
-	case read && int64(len(res.Stdout)) > limit:
-		return nil, nil, fmt.Errorf("%s is larger than %d bytes", p, limit)
-	case read:
-		sum := sha256.Sum256(res.Stdout)
-		fi.SHA256 = hex.EncodeToString(sum[:])
-		return fi, res.Stdout, nil
 	case hash && isSHA256Line(strings.TrimSpace(out)):
 		fi.SHA256 = out[:64]
 	case hash:
@@ -295,10 +303,12 @@ if [ -e "$p" ] || [ -L "$p" ]; then
   s=$(LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p") || exit 1
   echo "$s"
   if [ -f "$p" ] && [ ! -L "$p" ]; then
-    sha256sum -- "$p"
-    if [ "${s##*|}" -le %d ]; then echo content; cat -- "$p"; fi
+    if [ "${s##*|}" -le %d ]; then
+      echo content
+%s
+    fi
   fi
-fi`, Quote(path), parentScript, limit)
+fi`, Quote(path), parentScript, limit, readScript(limit+1))
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)
@@ -314,7 +324,67 @@ fi`, Quote(path), parentScript, limit)
 	if fi.Exists && fi.Type == "file" && !hasBody {
 		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
-	return fi, body, nil
+	if !hasBody {
+		return fi, nil, nil
+	}
+	data, err := readOutput(path, fi, body, limit)
+	return fi, data, err
+}
+
+// readScript prints "rbread", then at most limit bytes of the regular
+// file $p, never through a symlink another user put there meanwhile:
+// where only root can change $p's directory, by name; elsewhere through a
+// descriptor opened with O_NOFOLLOW, by perl, which then prints the
+// owner, mode and size of what it read ("rbread|UID|GID|MODE|SIZE"): what
+// was read and what it is must come from one look, or a user could have
+// root read another file and write it back as the user's.
+func readScript(limit int64) string {
+	return fmt.Sprintf(`case $(LC_ALL=C stat -L -c '%%u %%a' -- "${p%%/*}/" 2>/dev/null) in
+"0 "*[0145][0145]) echo rbread; exec head -c %[1]d -- "$p" ;;
+esac
+command -v perl >/dev/null 2>&1 || { echo "perl is needed to read $p safely: its directory is writable by another user than root" >&2; exit 1; }
+exec perl -e %[2]s -- "$p" %[1]d`, limit, Quote(readPerl))
+}
+
+const readPerl = `use Fcntl;
+my ($p, $n) = @ARGV;
+sysopen(my $fh, $p, O_RDONLY|O_NOFOLLOW|O_NONBLOCK) or die "open $p: $!\n";
+my @st = stat($fh) or die "stat $p: $!\n";
+-f _ or die "$p was replaced by something else: run again\n";
+$st[3] == 1 or die "$p has other hard links: refusing to read it in a directory another user can write\n";
+printf "rbread|%d|%d|%o|%d\n", $st[4], $st[5], $st[2] & 07777, $st[7];
+binmode STDOUT;
+my $buf;
+while ($n > 0) {
+  my $r = sysread($fh, $buf, $n > 65536 ? 65536 : $n);
+  defined $r or die "read $p: $!\n";
+  last if !$r;
+  print $buf;
+  $n -= $r;
+}`
+
+// readOutput takes what readScript printed: the content, and the file's
+// owner, mode and size where it told them (they replace those of fi).
+func readOutput(p string, fi *FileInfo, out []byte, limit int64) ([]byte, error) {
+	head, data, ok := bytes.Cut(out, []byte("\n"))
+	if !ok || !bytes.HasPrefix(head, []byte("rbread")) {
+		return nil, fmt.Errorf("read %s: unexpected answer from the host", p)
+	}
+	if f := strings.Split(string(head), "|"); len(f) == 5 {
+		mode, err1 := strconv.ParseUint(f[3], 8, 32)
+		size, err2 := strconv.ParseInt(f[4], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("read %s: unexpected answer from the host %q", p, head)
+		}
+		fi.Exists, fi.Type, fi.UID, fi.GID, fi.Mode, fi.Size = true, "file", f[1], f[2], Mode(mode), size
+		fi.Owner, fi.Group = "", ""
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", p, limit)
+	}
+	sum := sha256.Sum256(data)
+	fi.SHA256 = hex.EncodeToString(sum[:])
+	return data, nil
 }
 
 // isSHA256Line tells sha256sum's output: 64 hex digits, then the name.

@@ -172,3 +172,23 @@ done`, etc, loot))
 		}
 	}
 }
+
+// A diff reads the old content from the host: a symlink put there after
+// the inspection must not make it show another file.
+func TestHostileDiffDoesNotFollowSymlink(t *testing.T) {
+	hostile := sshtest.NewHostile(t)
+	c := rootConn(t)
+	secret, app := serviceDir(t, hostile)
+	conf := filepath.Join(app, "conf")
+	if err := os.Symlink(secret, conf); err != nil {
+		t.Fatal(err)
+	}
+	fi := &tasks.FileInfo{Exists: true, Type: "file", Size: 10, ParentDir: true}
+	d, err := tasks.ContentDiff(context.Background(), c, conf, fi, []byte("new\n"))
+	if strings.Contains(d, "root only") {
+		t.Fatalf("the diff shows the symlink's target: %q", d)
+	}
+	if err != nil || !strings.Contains(d, "changed since it was inspected") {
+		t.Fatalf("ContentDiff through a symlink = %q, %v; want a note that it changed", d, err)
+	}
+}
