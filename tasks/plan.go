@@ -177,7 +177,8 @@ func PlanFileAt(ctx context.Context, h *Host, spec FileSpec, fi *FileInfo) (*Cha
 		return c, nil
 	}
 	var newMode *Mode
-	if mode != fi.Mode {
+	// chown clears setuid and setgid: a change of owner sets the mode again.
+	if mode != fi.Mode || (owner != "" || group != "") && mode&0o6000 != 0 {
 		newMode = &mode
 	}
 	if cmd := AttrsCommand(p, fi, owner, group, newMode); cmd != "" {
@@ -227,11 +228,13 @@ func AttrsCommand(p string, fi *FileInfo, owner, group string, mode *Mode) strin
 			if group != "" {
 				spec += ":" + group
 			}
-			cmds = append(cmds, "chown -h "+Quote(spec)+" -- "+Quote(p))
+			cmds = append(cmds, "chown -h -- "+Quote(spec)+" "+Quote(p))
 		}
-		// chown clears setuid and setgid: the mode comes after it.
+		// chown clears setuid and setgid: the mode comes after it. The
+		// extra leading 0 clears a directory's setgid too (GNU chmod keeps
+		// it for 0755).
 		if mode != nil {
-			cmds = append(cmds, fmt.Sprintf("chmod %s -- %s", *mode, Quote(p)))
+			cmds = append(cmds, fmt.Sprintf("chmod -- 0%s %s", *mode, Quote(p)))
 		}
 		return strings.Join(cmds, " && ")
 	}
@@ -243,22 +246,27 @@ func AttrsCommand(p string, fi *FileInfo, owner, group string, mode *Mode) strin
 	if fi.Type == "directory" {
 		dir = "1"
 	}
-	return fmt.Sprintf("command -v perl >/dev/null || { echo %s >&2; exit 1; }\nexec perl -e %s -- %s %s %s %s %s",
+	// What is changed must still be what was looked at: a regular file
+	// with one link, of the owner seen (another user could have put their
+	// own file there, or a hard link to somebody else's).
+	return fmt.Sprintf("command -v perl >/dev/null || { echo %s >&2; exit 1; }\nexec perl -e %s -- %s %s %s %s %s %s",
 		Quote("perl is needed to change the owner or mode of "+p+" safely: its directory is writable by another user than root"),
-		Quote(attrsPerl), Quote(p), dir, Quote(m), Quote(owner), Quote(group))
+		Quote(attrsPerl), Quote(p), dir, Quote(m), Quote(owner), Quote(group), Quote(fi.UID))
 }
 
 // attrsPerl changes a file through a descriptor opened without following
 // a symlink (nor blocking on a FIFO put in its place).
 const attrsPerl = `use Fcntl;
-my ($p, $dir, $mode, $u, $g) = @ARGV;
+my ($p, $dir, $mode, $u, $g, $was) = @ARGV;
 sysopen(my $fh, $p, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|($dir ? O_DIRECTORY : 0)) or die "open $p: $!\n";
-stat($fh) or die "stat $p: $!\n";
+my @st = stat($fh) or die "stat $p: $!\n";
 ($dir ? -d _ : -f _) or die "$p was replaced by something else: run again\n";
+$dir or $st[3] == 1 or die "$p has other hard links: refusing to change it in a directory another user can write\n";
+$was eq "" or $st[4] == $was or die "$p was replaced by another user's: run again\n";
 if ($u ne "" || $g ne "") {
-  my $uid = $u eq "" ? -1 : $u =~ /^\d+$/ ? $u : (getpwnam($u))[2];
+  my $uid = $u eq "" ? -1 : $u =~ /\A\d+\z/ ? $u : (getpwnam($u))[2];
   defined $uid or die "no user $u on this host\n";
-  my $gid = $g eq "" ? -1 : $g =~ /^\d+$/ ? $g : (getgrnam($g))[2];
+  my $gid = $g eq "" ? -1 : $g =~ /\A\d+\z/ ? $g : (getgrnam($g))[2];
   defined $gid or die "no group $g on this host\n";
   chown($uid, $gid, $fh) or die "chown $p: $!\n";
 }

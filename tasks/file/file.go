@@ -107,13 +107,15 @@ func (f *File) directory(h *tasks.Host, p string, fi *tasks.FileInfo) (*tasks.Ch
 		// Made private, then given its mode and owner without following
 		// whatever another user may have put in its place meanwhile.
 		made := &tasks.FileInfo{Exists: true, Type: "directory", ParentTrusted: fi.ParentTrusted}
-		cmds = append(cmds, fmt.Sprintf("mkdir -p -- %s && mkdir -m 0700 -- %s", tasks.Quote(path.Dir(p)), tasks.Quote(p)),
+		cmds = append(cmds, fmt.Sprintf("mkdir -p -- %s\nmkdir -m 0700 -- %s", tasks.Quote(path.Dir(p)), tasks.Quote(p)),
 			tasks.AttrsCommand(p, made, owner, group, &mode))
 	} else {
 		var mode *tasks.Mode
 		if f.Mode != nil && fi.Mode != *f.Mode {
 			c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, *f.Mode))
 			mode = f.Mode
+		} else if (owner != "" || group != "") && fi.Mode&0o6000 != 0 {
+			mode = &fi.Mode // chown clears setuid and setgid
 		}
 		if cmd := tasks.AttrsCommand(p, fi, owner, group, mode); cmd != "" {
 			cmds = append(cmds, cmd)

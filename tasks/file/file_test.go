@@ -3,6 +3,7 @@ package file_test
 import (
 	"fmt"
 	"github.com/runbookdev/runbook/internal/sshtest"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,5 +208,33 @@ done 2>/dev/null`, private, d))
 	}
 	if st.Uid != 0 || st.Mode&0o7777 != 0o700 {
 		t.Fatalf("the root-only directory is now uid %d mode %04o: runbook followed the hostile user's symlink", st.Uid, st.Mode&0o7777)
+	}
+}
+
+// chown clears setuid and setgid: a change of owner alone keeps them, and
+// a setgid directory given a plain mode loses the bit and converges.
+func TestFileSpecialBits(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED: changing ownership needs root (CI runs as root)")
+	}
+	env := tasktest.New(t)
+	p := filepath.Join(env.Dir, "tool")
+	os.WriteFile(p, []byte("x"), 0o755)
+	os.Chmod(p, 0o755|fs.ModeSetuid)
+	d := filepath.Join(env.Dir, "shared")
+	os.Mkdir(d, 0o755)
+	os.Chmod(d, 0o755|fs.ModeSetgid)
+	rb := fmt.Sprintf(`steps:
+  - {name: f, hosts: h1, task: file, with: {path: %s, owner: nobody, mode: "4755"}}
+  - {name: d, hosts: h1, task: file, with: {path: %s, state: directory, mode: "0755"}}
+`, p, d)
+	if r := env.Apply(rb); r.Exit != 0 {
+		t.Fatalf("%s", r)
+	}
+	if st, _ := os.Stat(p); st.Mode()&fs.ModeSetuid == 0 {
+		t.Errorf("%s lost setuid when its owner changed: %v", p, st.Mode())
+	}
+	if r := env.Apply(rb, "--check"); r.Exit != 0 {
+		t.Fatalf("second check: %s", r)
 	}
 }
