@@ -1,18 +1,15 @@
 package inventory_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/decode/decodetest"
 	"github.com/runbookdev/runbook/inventory"
-	"gopkg.in/yaml.v3"
 )
 
 // FuzzStatic feeds the inventory reader any file: it must refuse what is
@@ -63,67 +60,7 @@ func FuzzStatic(f *testing.F) {
 			}
 		}
 		if err != nil {
-			checkErrors(t, err, data)
+			decodetest.CheckErrors(t, err, data, false)
 		}
 	})
-}
-
-// checkErrors asserts that every error names its file, and that no long
-// run of data is echoed.
-func checkErrors(t *testing.T, err error, data []byte) {
-	t.Helper()
-	var list *decode.List
-	errs := []error{err}
-	if errors.As(err, &list) {
-		errs = list.Errors()
-	}
-	for _, e := range errs {
-		var pe *decode.Error
-		if !errors.As(e, &pe) || pe.Pos.File == "" {
-			t.Errorf("error without a position: %v", e)
-		}
-	}
-	msg := err.Error()
-	// Quote shows at most 40 characters of a value, and the words around
-	// it may match the key before it: no 64 in a row of a line of the
-	// file may appear.
-	const run = 64
-	shown := map[string]bool{}
-	for i := 0; i+run <= len(msg); i++ {
-		shown[msg[i:i+run]] = true
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		for i := 0; i+run <= len(line); i++ {
-			if shown[line[i:i+run]] {
-				t.Errorf("error echoes %q from the file", line[i:i+run])
-				break
-			}
-		}
-	}
-	for _, s := range secrets(data) {
-		if strings.Contains(msg, s) {
-			t.Errorf("error shows the secret %q", s)
-		}
-	}
-}
-
-// secrets lists the values tagged !secret in data that are long enough
-// to tell apart and written nowhere else in it.
-func secrets(data []byte) []string {
-	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) != nil {
-		return nil
-	}
-	var out []string
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
-		if n.Kind == yaml.ScalarNode && n.Tag == "!secret" && len(n.Value) >= 8 && bytes.Count(data, []byte(n.Value)) == 1 {
-			out = append(out, n.Value)
-		}
-		for _, c := range n.Content {
-			walk(c)
-		}
-	}
-	walk(&doc)
-	return out
 }

@@ -9,22 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runbookdev/runbook/internal/decode/decodetest"
 	"github.com/runbookdev/runbook/inventory"
 )
-
-// within runs fn and fails the test if it has not returned by the
-// deadline, so a regression fails instead of running for minutes. The
-// deadline only guards: what the tests assert is fn's result.
-func within(t *testing.T, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still loading after %s", d)
-	}
-}
 
 // mergeBomb is an inventory of depth+1 hosts, each merging the one before
 // ten times: 10^depth walks if merges are walked wherever they appear.
@@ -42,7 +29,7 @@ func TestMergeBombInventory(t *testing.T) {
 	os.WriteFile(p, []byte(mergeBomb(9)), 0o644)
 	var inv *inventory.Inventory
 	var err error
-	within(t, 30*time.Second, func() {
+	decodetest.Within(t, 30*time.Second, func() {
 		var prov inventory.Provider
 		if prov, err = inventory.Open(p); err == nil {
 			// Loaded again at every reload during a run.
@@ -73,7 +60,7 @@ func TestStaticRefuses(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "hosts.yaml")
 		os.WriteFile(p, []byte(content), 0o644)
 		var err error
-		within(t, 30*time.Second, func() { _, err = inventory.Open(p) })
+		decodetest.Within(t, 30*time.Second, func() { _, err = inventory.Open(p) })
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err = %v, want %q", content, err, want)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/decode/decodetest"
 )
 
 // mergeBomb builds a mapping whose every level merges the level below ten
@@ -20,20 +21,6 @@ func mergeBomb(depth int) string {
 	return b.String()
 }
 
-// within runs fn and fails the test if it has not returned by the
-// deadline, so a regression fails instead of running for minutes. The
-// deadline only guards: what the test asserts is fn's result.
-func within(t *testing.T, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still decoding after %s", d)
-	}
-}
-
 func TestMergeBomb(t *testing.T) {
 	var doc struct {
 		Levels []params `yaml:"levels"`
@@ -41,7 +28,7 @@ func TestMergeBomb(t *testing.T) {
 	in := node(t, mergeBomb(9))
 	var visits int
 	var err error
-	within(t, 30*time.Second, func() {
+	decodetest.Within(t, 30*time.Second, func() {
 		visits, err = decode.NodeVisits("f.yaml", in, &doc, decode.Options{})
 	})
 	if err != nil {
@@ -78,7 +65,7 @@ func TestAliasBomb(t *testing.T) {
 	var doc tree
 	var visits int
 	var err error
-	within(t, 30*time.Second, func() {
+	decodetest.Within(t, 30*time.Second, func() {
 		visits, err = decode.NodeVisits("f.yaml", in, &doc, decode.Options{})
 	})
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/decode/decodetest"
 )
 
 func TestParse(t *testing.T) {
@@ -76,7 +77,7 @@ func TestParseEmpty(t *testing.T) {
 // aliases multiply.
 func TestParseAliasBomb(t *testing.T) {
 	var err error
-	within(t, 30*time.Second, func() { _, err = decode.Parse("f.yaml", []byte(aliasBomb(30))) })
+	decodetest.Within(t, 30*time.Second, func() { _, err = decode.Parse("f.yaml", []byte(aliasBomb(30))) })
 	if err == nil {
 		t.Fatal("no error for 10^30 values")
 	}
@@ -98,7 +99,7 @@ func TestParseAliasBomb(t *testing.T) {
 func TestParseMergeBombIsCheap(t *testing.T) {
 	// Merges resolve to the keys they bring, once: 10 levels mean one key.
 	var err error
-	within(t, 30*time.Second, func() { _, err = decode.Parse("f.yaml", []byte(mergeBomb(30))) })
+	decodetest.Within(t, 30*time.Second, func() { _, err = decode.Parse("f.yaml", []byte(mergeBomb(30))) })
 	if err != nil {
 		t.Fatal(err)
 	}

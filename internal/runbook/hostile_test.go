@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runbookdev/runbook/internal/decode/decodetest"
 	"github.com/runbookdev/runbook/internal/runbook"
 )
 
@@ -18,20 +19,6 @@ func writeFile(t *testing.T, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// within runs fn and fails the test if it has not returned by the
-// deadline, so a regression fails instead of running for minutes. The
-// deadline only guards: what the tests assert is fn's result.
-func within(t *testing.T, d time.Duration, fn func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); fn() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still loading after %s", d)
-	}
 }
 
 // MergeBomb is a runbook of depth+1 steps, each merging the one before ten
@@ -60,7 +47,7 @@ func TestMergeBombLoads(t *testing.T) {
 	p := writeFile(t, "bomb.yaml", MergeBomb(9))
 	var rb *runbook.Runbook
 	var err error
-	within(t, 30*time.Second, func() { rb, err = runbook.Load(p) })
+	decodetest.Within(t, 30*time.Second, func() { rb, err = runbook.Load(p) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +59,7 @@ func TestMergeBombLoads(t *testing.T) {
 func TestAliasBombRefused(t *testing.T) {
 	p := writeFile(t, "bomb.yaml", AliasBomb(9))
 	var err error
-	within(t, 30*time.Second, func() { _, err = runbook.Load(p) })
+	decodetest.Within(t, 30*time.Second, func() { _, err = runbook.Load(p) })
 	want := "bomb.yaml:6:47: *l3 and the aliases before it expand to more than 100000 values"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("got %v, want %q", err, want)
