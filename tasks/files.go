@@ -120,7 +120,7 @@ func Stat(ctx context.Context, c Conn, path string, want Want) (*FileInfo, error
 %s
 if [ -e "$p" ] || [ -L "$p" ]; then
   LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p" || exit 1
-  if [ %t = true ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum -- "$p"; fi
+  if [ %t = true ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum <"$p"; fi
 fi`, Quote(path), parentScript, want&WantHash != 0)
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
@@ -242,7 +242,7 @@ if [ -f "$p" ] && [ ! -L "$p" ]; then
 fi`, Quote(p), readScript(limit+1))
 	case hash:
 		command = fmt.Sprintf(`p=%s
-if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum -- "$p"; fi`, Quote(p))
+if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum <"$p"; fi`, Quote(p))
 	}
 	wg.Go(func() { st, stErr = in.Inspect(ctx, p, false) })
 	wg.Go(func() {
@@ -387,7 +387,9 @@ func readOutput(p string, fi *FileInfo, out []byte, limit int64) ([]byte, error)
 	return data, nil
 }
 
-// isSHA256Line tells sha256sum's output: 64 hex digits, then the name.
+// isSHA256Line tells sha256sum's output: 64 hex digits, then the name
+// ("-": the file is given on stdin, so that no odd name gets its line
+// escaped).
 func isSHA256Line(line string) bool {
 	if len(line) < 64 || len(line) > 64 && line[64] != ' ' {
 		return false

@@ -2,6 +2,8 @@ package tasks_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"io/fs"
 	"os"
@@ -127,4 +129,34 @@ func TestStatWithoutSFTP(t *testing.T) {
 	if got, _ := os.ReadFile(p); string(got) != "y" {
 		t.Fatalf("file = %q after WriteFile", got)
 	}
+}
+
+// A name with a backslash or a newline makes sha256sum escape its output
+// line; the hash must still be read, or the file is rewritten every run.
+func TestStatHashOfOddNames(t *testing.T) {
+	s := sshtest.Start(t)
+	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
+	defer pool.Close()
+	remote, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{`back\slash`, "new\nline"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []transport.Conn{remote, commandsOnly{remote}} {
+			fi, err := tasks.Stat(context.Background(), c, p, tasks.WantHash)
+			if err != nil || fi.SHA256 != sha256hex("x\n") {
+				t.Errorf("%q (%T): Stat = %+v, %v", name, c, fi, err)
+			}
+		}
+	}
+}
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

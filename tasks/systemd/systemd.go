@@ -180,7 +180,7 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {
 	script := fmt.Sprintf("systemctl show %s -p LoadState,ActiveState,UnitFileState\n", tasks.Quote(s.unit()))
 	if s.Content != nil {
-		script += fmt.Sprintf("[ -f %[1]s ] && echo sha=$(sha256sum %[1]s | cut -d' ' -f1)\ntrue\n", tasks.Quote(s.path()))
+		script += fmt.Sprintf("[ -f %[1]s ] && echo sha=$(sha256sum <%[1]s | cut -d' ' -f1)\ntrue\n", tasks.Quote(s.path()))
 	}
 	res, err := h.Conn.Run(ctx, script, nil)
 	if err != nil {
