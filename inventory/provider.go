@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -56,7 +55,7 @@ func RegisterPlugin(name string, p Plugin) {
 // Open reads an inventory file and returns the provider its `plugin:` key
 // names (static when there is none).
 func Open(file string) (Provider, error) {
-	data, err := os.ReadFile(file)
+	data, err := decode.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}

@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -57,7 +56,7 @@ type static struct{ file string }
 func (static) Offline() bool { return true }
 
 func (s static) Load(context.Context) (*Data, error) {
-	data, err := os.ReadFile(s.file)
+	data, err := decode.ReadFile(s.file)
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}

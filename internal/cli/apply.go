@@ -173,7 +173,7 @@ func parseExtraVars(values []string) (map[string]tmpl.Var, error) {
 		switch {
 		case strings.HasPrefix(v, "@"):
 			file = v[1:]
-			b, err := os.ReadFile(file)
+			b, err := decode.ReadFile(file)
 			if err != nil {
 				errs.Add(fmt.Errorf("-e %s: %w", v, err))
 				continue

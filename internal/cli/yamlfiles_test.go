@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runbookdev/runbook/internal/cli"
+	"github.com/runbookdev/runbook/internal/decode/decodetest"
 )
 
 func TestExtraVarsFileRefuses(t *testing.T) {
@@ -74,6 +76,27 @@ func TestKeyFileNotEchoed(t *testing.T) {
 			}
 			if s := leaked(out + errOut); s != "" {
 				t.Errorf("output holds the key's body (%q):\n%s%s", s, out, errOut)
+			}
+		})
+	}
+}
+
+// A path given by mistake that never ends (/dev/zero) or is huge is
+// refused once it passes decode.MaxFile, not read until memory runs out.
+func TestEndlessFileRefused(t *testing.T) {
+	good := write(t, "good.yaml", "steps:\n  - {name: a, hosts: all, task: command, with: {cmd: \"true\"}}\n")
+	tests := map[string][]string{
+		"inventory -i":   {"inventory", "-i", "/dev/zero"},
+		"validate":       {"validate", "/dev/zero"},
+		"apply -e @file": {"apply", "-e", "@/dev/zero", good},
+	}
+	for name, args := range tests {
+		t.Run(name, func(t *testing.T) {
+			var code int
+			var errOut string
+			decodetest.Within(t, 30*time.Second, func() { code, _, errOut = runCLI(args...) })
+			if code != cli.ExitError || !strings.Contains(errOut, "/dev/zero is larger than 16 MiB") {
+				t.Fatalf("exit %d, stderr %q: want /dev/zero refused as too large", code, errOut)
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -85,7 +84,7 @@ func (c *checker) templateFile(st *runbook.Step, f tasks.ControllerFile) check {
 	refs, ok := c.files[path]
 	if !ok {
 		// The loader has reported a file that is missing or does not parse.
-		if text, err := os.ReadFile(path); err == nil {
+		if text, err := decode.ReadFile(path); err == nil {
 			refs = tmpl.FileRefs(string(text))
 		}
 		c.files[path] = refs

@@ -85,7 +85,7 @@ func (l *loader) load(path string, stack []string, from decode.Pos) *Runbook {
 	if rb, ok := l.cache[abs]; ok {
 		return rb
 	}
-	data, err := os.ReadFile(path)
+	data, err := decode.ReadFile(path)
 	if err != nil {
 		if from.File == "" {
 			l.errs.Add(fmt.Errorf("read runbook: %w", err))
@@ -384,7 +384,7 @@ func CheckControllerFile(pos decode.Pos, dir, module string, f tasks.ControllerF
 	case !f.Template:
 		return nil
 	}
-	text, err := os.ReadFile(p)
+	text, err := decode.ReadFile(p)
 	if err != nil {
 		return decode.Errorf(pos, "task %s: %s: %v", module, f.Param, err)
 	}

@@ -5,11 +5,11 @@ package template
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/tasks"
 )
@@ -51,7 +51,7 @@ func (t *Template) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, err
 	if !filepath.IsAbs(src) {
 		src = filepath.Join(h.Dir, src)
 	}
-	text, err := os.ReadFile(src)
+	text, err := decode.ReadFile(src)
 	if err != nil {
 		return nil, fmt.Errorf("template source: %w", err)
 	}
