@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runbookdev/runbook/internal/sshtest"
 	"github.com/runbookdev/runbook/internal/transport"
@@ -34,13 +33,7 @@ func (c commandsOnly) ReadFile(ctx context.Context, p string, w io.Writer) error
 // Looking at files through SFTP (or the controller's kernel) and through
 // commands must see the same thing.
 func TestStatWaysAgree(t *testing.T) {
-	s := sshtest.Start(t)
-	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
-	defer pool.Close()
-	remote, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	remote := rootConn(t)
 	dir := t.TempDir()
 	write := func(name, content string, mode fs.FileMode) string {
 		p := filepath.Join(dir, name)
@@ -103,13 +96,7 @@ func TestStatWaysAgree(t *testing.T) {
 // A host without an SFTP subsystem is managed all the same: runbook
 // starts OpenSSH's sftp-server itself.
 func TestStatWithoutSFTP(t *testing.T) {
-	s := sshtest.Start(t, sshtest.WithoutSFTP)
-	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
-	defer pool.Close()
-	c, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := rootConn(t, sshtest.WithoutSFTP)
 	p := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(p, []byte("x\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -134,13 +121,7 @@ func TestStatWithoutSFTP(t *testing.T) {
 // A name with a backslash or a newline makes sha256sum escape its output
 // line; the hash must still be read, or the file is rewritten every run.
 func TestStatHashOfOddNames(t *testing.T) {
-	s := sshtest.Start(t)
-	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
-	defer pool.Close()
-	remote, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	remote := rootConn(t)
 	dir := t.TempDir()
 	for _, name := range []string{`back\slash`, "new\nline"} {
 		p := filepath.Join(dir, name)

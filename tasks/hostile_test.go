@@ -19,9 +19,10 @@ import (
 // These tests play a hostile local user of a managed host: a real
 // unprivileged process racing runbook's root writes over a real sshd.
 
-func rootConn(t *testing.T) transport.Conn {
+// rootConn connects to a new sshd as the current user (root under CI).
+func rootConn(t *testing.T, opts ...sshtest.Option) transport.Conn {
 	t.Helper()
-	s := sshtest.Start(t)
+	s := sshtest.Start(t, opts...)
 	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
 	t.Cleanup(func() { pool.Close() })
 	c, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})

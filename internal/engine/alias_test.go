@@ -1,11 +1,8 @@
 package engine_test
 
 import (
-	"bytes"
 	"strings"
 	"testing"
-
-	"github.com/runbookdev/runbook/internal/output"
 )
 
 // A !secret parameter reached through an alias is masked like one written
@@ -25,13 +22,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var text, js bytes.Buffer
-	tr, jr := output.NewText(&text), output.NewJSON(&js)
-	for _, ev := range c.events {
-		tr.Report(ev)
-		jr.Report(ev)
-	}
-	for _, out := range []string{text.String(), js.String()} {
+	for _, out := range rendered(c.events) {
 		if strings.Contains(out, "s3cr3t-h1") {
 			t.Errorf("secret shown:\n%s", out)
 		}

@@ -511,13 +511,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var text, js bytes.Buffer
-	tr, jr := output.NewText(&text), output.NewJSON(&js)
-	for _, ev := range c.events {
-		tr.Report(ev)
-		jr.Report(ev)
-	}
-	for _, out := range []string{text.String(), js.String()} {
+	for _, out := range rendered(c.events) {
 		if strings.Contains(out, "s3cr3t-value") || strings.Contains(out, "lit-h1") {
 			t.Errorf("secret shown:\n%s", out)
 		}
@@ -583,4 +577,15 @@ steps:
 	if diff := cmp.Diff(want, sorted(c.results())); diff != "" {
 		t.Errorf("a host added by a step on the controller is seen by later steps (-want +got):\n%s", diff)
 	}
+}
+
+// rendered is what the person watching sees of events: text and JSON.
+func rendered(events []engine.Event) []string {
+	var text, js bytes.Buffer
+	tr, jr := output.NewText(&text), output.NewJSON(&js)
+	for _, ev := range events {
+		tr.Report(ev)
+		jr.Report(ev)
+	}
+	return []string{text.String(), js.String()}
 }
