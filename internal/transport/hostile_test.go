@@ -85,8 +85,21 @@ func TestStaleTemporaryFilesAreRemoved(t *testing.T) {
 	pool.Close() // the connection goes, as with kill -9 of runbook
 	close(release)
 	<-done
-	// Its sftp-server ends once sshd sees the connection gone.
-	time.Sleep(300 * time.Millisecond)
+	left := temps(dir)
+	if len(left) != 1 {
+		t.Fatalf("temporary files of the killed writer: %v, want one", left)
+	}
+	// Its sftp-server ends once sshd sees the connection gone, which
+	// takes a while on a loaded machine: wait for that rather than guess.
+	pid, _, _ := strings.Cut(strings.TrimPrefix(left[0], ".runbook-"), "-")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat("/proc/" + pid); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed writer's sftp-server (pid %s) still runs after 30 s", pid)
+		}
+	}
 	if len(temps(dir)) == 0 {
 		t.Fatal("the killed writer's temporary file is gone already; the test shows nothing")
 	}
