@@ -30,9 +30,6 @@ type Result = transport.Result
 // FileAttrs is what Conn.WriteFile gives a file before it is in place.
 type FileAttrs = transport.FileAttrs
 
-// Attrs is FileAttrs for a file of mode perm owned by the writer.
-func Attrs(perm Mode) FileAttrs { return transport.Attrs(perm.FileMode()) }
-
 // Task is one module's parameters, able to check a host against them.
 type Task interface {
 	// Check inspects the host and returns what would change. It must not

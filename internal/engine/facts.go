@@ -4,11 +4,11 @@ import (
 	"context"
 	"strings"
 
+	"github.com/runbookdev/runbook/internal/facts"
 	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/inventory"
-	"github.com/runbookdev/runbook/tasks"
 	"gopkg.in/yaml.v3"
 )
 
@@ -34,7 +34,7 @@ func (e *Engine) facts(ctx context.Context, h *inventory.Host, hs *hostState, co
 	if hs.facts != nil {
 		return hs.facts, nil
 	}
-	f, err := tasks.GatherFacts(ctx, conn)
+	f, err := facts.Gather(ctx, conn)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
 func init() {
@@ -28,14 +29,14 @@ func init() {
 
 // Binary is the `binary` task's parameters.
 type Binary struct {
-	URL    string      `yaml:"url" doc:"http(s) or file URL to fetch on the controller; or give src"`
-	Src    string      `yaml:"src" doc:"file on the controller, relative to the runbook's directory"`
-	SHA256 string      `yaml:"sha256" required:"true" doc:"SHA-256 of what url or src gives (the archive, with member), in hex"`
-	Member string      `yaml:"member" doc:"path of the executable inside a .zip or .tar.gz archive"`
-	Dest   string      `yaml:"dest" required:"true" doc:"absolute path to install it at, e.g. /usr/local/bin/consul"`
-	Mode   *tasks.Mode `yaml:"mode" doc:"permissions; default 0755"`
-	Owner  string      `yaml:"owner" doc:"owning user; default: left alone (root for a new file)"`
-	Group  string      `yaml:"group" doc:"owning group; default: left alone"`
+	URL    string         `yaml:"url" doc:"http(s) or file URL to fetch on the controller; or give src"`
+	Src    string         `yaml:"src" doc:"file on the controller, relative to the runbook's directory"`
+	SHA256 string         `yaml:"sha256" required:"true" doc:"SHA-256 of what url or src gives (the archive, with member), in hex"`
+	Member string         `yaml:"member" doc:"path of the executable inside a .zip or .tar.gz archive"`
+	Dest   string         `yaml:"dest" required:"true" doc:"absolute path to install it at, e.g. /usr/local/bin/consul"`
+	Mode   *hostfile.Mode `yaml:"mode" doc:"permissions; default 0755"`
+	Owner  string         `yaml:"owner" doc:"owning user; default: left alone (root for a new file)"`
+	Group  string         `yaml:"group" doc:"owning group; default: left alone"`
 }
 
 var hexSHA = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -89,13 +90,13 @@ func (b *Binary) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error
 			return nil, err
 		}
 	}
-	content, err := tasks.LocalFile(local)
+	content, err := hostfile.LocalFile(local)
 	if err != nil {
 		return nil, err
 	}
-	mode := tasks.Mode(0o755)
+	mode := hostfile.Mode(0o755)
 	if b.Mode != nil {
 		mode = *b.Mode
 	}
-	return tasks.PlanFile(ctx, h, tasks.FileSpec{Path: b.Dest, Content: content, Mode: &mode, Owner: b.Owner, Group: b.Group})
+	return hostfile.Plan(ctx, h, hostfile.Spec{Path: b.Dest, Content: content, Mode: &mode, Owner: b.Owner, Group: b.Group})
 }

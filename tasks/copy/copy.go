@@ -11,6 +11,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
 func init() {
@@ -24,12 +25,12 @@ func init() {
 
 // Copy is the `copy` task's parameters.
 type Copy struct {
-	Src     string      `yaml:"src" doc:"file on the controller, relative to the runbook's directory; or give content"`
-	Content *string     `yaml:"content" doc:"the file's content, instead of src"`
-	Dest    string      `yaml:"dest" required:"true" doc:"absolute path on the host"`
-	Mode    *tasks.Mode `yaml:"mode" doc:"permissions in octal; default: left alone, 0644 for a new file"`
-	Owner   string      `yaml:"owner" doc:"owning user; default: left alone (root, or the SSH user, for a new file)"`
-	Group   string      `yaml:"group" doc:"owning group; default: left alone"`
+	Src     string         `yaml:"src" doc:"file on the controller, relative to the runbook's directory; or give content"`
+	Content *string        `yaml:"content" doc:"the file's content, instead of src"`
+	Dest    string         `yaml:"dest" required:"true" doc:"absolute path on the host"`
+	Mode    *hostfile.Mode `yaml:"mode" doc:"permissions in octal; default: left alone, 0644 for a new file"`
+	Owner   string         `yaml:"owner" doc:"owning user; default: left alone (root, or the SSH user, for a new file)"`
+	Group   string         `yaml:"group" doc:"owning group; default: left alone"`
 }
 
 // Validate checks the parameters.
@@ -53,19 +54,19 @@ func (c *Copy) ControllerFiles() []tasks.ControllerFile {
 
 // Check compares the host's file with the source.
 func (c *Copy) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
-	spec := tasks.FileSpec{Path: c.Dest, Mode: c.Mode, Owner: c.Owner, Group: c.Group}
+	spec := hostfile.Spec{Path: c.Dest, Mode: c.Mode, Owner: c.Owner, Group: c.Group}
 	if c.Content != nil {
-		spec.Content = tasks.Bytes([]byte(*c.Content))
+		spec.Content = hostfile.Bytes([]byte(*c.Content))
 	} else {
 		src := c.Src
 		if !filepath.IsAbs(src) {
 			src = filepath.Join(h.Dir, src)
 		}
-		content, err := tasks.LocalFile(src)
+		content, err := hostfile.LocalFile(src)
 		if err != nil {
 			return nil, fmt.Errorf("copy source: %w", err)
 		}
 		spec.Content = content
 	}
-	return tasks.PlanFile(ctx, h, spec)
+	return hostfile.Plan(ctx, h, spec)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
 func init() {
@@ -23,12 +24,12 @@ func init() {
 
 // File is the `file` task's parameters.
 type File struct {
-	Path    string      `yaml:"path" required:"true" doc:"absolute path on the host"`
-	State   string      `yaml:"state" doc:"present (default): a regular file; directory; or absent (a directory is removed with its contents)"`
-	Content *string     `yaml:"content" doc:"the file's whole content; when not given an existing file's content is left alone and a missing file is created empty"`
-	Mode    *tasks.Mode `yaml:"mode" doc:"permissions in octal, e.g. 0644; default: left alone, 0644 for a new file, 0755 for a new directory"`
-	Owner   string      `yaml:"owner" doc:"owning user, by name or number; default: left alone"`
-	Group   string      `yaml:"group" doc:"owning group, by name or number; default: left alone"`
+	Path    string         `yaml:"path" required:"true" doc:"absolute path on the host"`
+	State   string         `yaml:"state" doc:"present (default): a regular file; directory; or absent (a directory is removed with its contents)"`
+	Content *string        `yaml:"content" doc:"the file's whole content; when not given an existing file's content is left alone and a missing file is created empty"`
+	Mode    *hostfile.Mode `yaml:"mode" doc:"permissions in octal, e.g. 0644; default: left alone, 0644 for a new file, 0755 for a new directory"`
+	Owner   string         `yaml:"owner" doc:"owning user, by name or number; default: left alone"`
+	Group   string         `yaml:"group" doc:"owning group, by name or number; default: left alone"`
 }
 
 // Validate checks the parameters against each other.
@@ -66,13 +67,13 @@ func (f *File) state() string {
 func (f *File) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	p := path.Clean(f.Path)
 	if f.state() == "present" {
-		spec := tasks.FileSpec{Path: p, Mode: f.Mode, Owner: f.Owner, Group: f.Group}
+		spec := hostfile.Spec{Path: p, Mode: f.Mode, Owner: f.Owner, Group: f.Group}
 		if f.Content != nil {
-			spec.Content = tasks.Bytes([]byte(*f.Content))
+			spec.Content = hostfile.Bytes([]byte(*f.Content))
 		}
-		return tasks.PlanFile(ctx, h, spec)
+		return hostfile.Plan(ctx, h, spec)
 	}
-	fi, err := tasks.Stat(ctx, h.Conn, p, tasks.WantNamesFor(f.Owner, f.Group))
+	fi, err := hostfile.Stat(ctx, h.Conn, p, hostfile.WantNamesFor(f.Owner, f.Group))
 	if err != nil {
 		return nil, err
 	}
@@ -91,33 +92,33 @@ func (f *File) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 	return f.directory(h, p, fi)
 }
 
-func (f *File) directory(h *tasks.Host, p string, fi *tasks.FileInfo) (*tasks.Change, error) {
+func (f *File) directory(h *tasks.Host, p string, fi *hostfile.Info) (*tasks.Change, error) {
 	if fi.Exists && fi.Type != "directory" {
 		return nil, fmt.Errorf("%s is a %s, not a directory: remove it first (state: absent)", p, fi.Type)
 	}
 	c := &tasks.Change{}
 	var cmds []string
-	owner, group := tasks.Ownership(c, p, fi, f.Owner, f.Group)
+	owner, group := hostfile.Ownership(c, p, fi, f.Owner, f.Group)
 	if !fi.Exists {
-		mode := tasks.Mode(0o755)
+		mode := hostfile.Mode(0o755)
 		if f.Mode != nil {
 			mode = *f.Mode
 		}
 		c.Summary = append(c.Summary, fmt.Sprintf("+ create directory %s (%s)", p, mode))
 		// Made private, then given its mode and owner without following
 		// whatever another user may have put in its place meanwhile.
-		made := &tasks.FileInfo{Exists: true, Type: "directory", ParentTrusted: fi.ParentTrusted}
+		made := &hostfile.Info{Exists: true, Type: "directory", ParentTrusted: fi.ParentTrusted}
 		cmds = append(cmds, fmt.Sprintf("mkdir -p -- %s\nmkdir -m 0700 -- %s", tasks.Quote(path.Dir(p)), tasks.Quote(p)),
-			tasks.AttrsCommand(p, made, owner, group, &mode))
+			hostfile.AttrsCommand(p, made, owner, group, &mode))
 	} else {
-		var mode *tasks.Mode
+		var mode *hostfile.Mode
 		if f.Mode != nil && fi.Mode != *f.Mode {
 			c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, *f.Mode))
 			mode = f.Mode
 		} else if (owner != "" || group != "") && fi.Mode&0o6000 != 0 {
 			mode = &fi.Mode // chown clears setuid and setgid
 		}
-		if cmd := tasks.AttrsCommand(p, fi, owner, group, mode); cmd != "" {
+		if cmd := hostfile.AttrsCommand(p, fi, owner, group, mode); cmd != "" {
 			cmds = append(cmds, cmd)
 		}
 	}

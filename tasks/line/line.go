@@ -12,6 +12,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
 func init() {
@@ -29,12 +30,12 @@ const maxSize = 4 << 20
 
 // Line is the `line` task's parameters.
 type Line struct {
-	Path   string      `yaml:"path" required:"true" doc:"absolute path on the host"`
-	Line   string      `yaml:"line" doc:"the whole line, without its newline; required with state: present"`
-	Regexp string      `yaml:"regexp" doc:"RE2 regular expression; present: replace the last matching line; absent: remove every matching line"`
-	State  string      `yaml:"state" doc:"present (default) or absent"`
-	Create bool        `yaml:"create" doc:"create the file when it is missing (default: it is an error)"`
-	Mode   *tasks.Mode `yaml:"mode" doc:"permissions for a created file; default 0644"`
+	Path   string         `yaml:"path" required:"true" doc:"absolute path on the host"`
+	Line   string         `yaml:"line" doc:"the whole line, without its newline; required with state: present"`
+	Regexp string         `yaml:"regexp" doc:"RE2 regular expression; present: replace the last matching line; absent: remove every matching line"`
+	State  string         `yaml:"state" doc:"present (default) or absent"`
+	Create bool           `yaml:"create" doc:"create the file when it is missing (default: it is an error)"`
+	Mode   *hostfile.Mode `yaml:"mode" doc:"permissions for a created file; default 0644"`
 	re     *regexp.Regexp
 }
 
@@ -82,7 +83,7 @@ func (l *Line) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 		return c, err
 	}
 	c.Apply = func(ctx context.Context) (map[string]any, error) {
-		unlock, err := tasks.LockFile(ctx, h, l.Path)
+		unlock, err := hostfile.Lock(ctx, h, l.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +105,7 @@ func (l *Line) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 
 // plan reads the file and says how to edit it.
 func (l *Line) plan(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
-	fi, data, err := tasks.ReadWithInfo(ctx, h.Conn, l.Path, maxSize)
+	fi, data, err := hostfile.Read(ctx, h.Conn, l.Path, maxSize)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +122,7 @@ func (l *Line) plan(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	if fi.Exists && edited == string(data) {
 		return tasks.NoChange(), nil
 	}
-	return tasks.PlanFileAt(ctx, h, tasks.FileSpec{Path: l.Path, Content: tasks.Bytes([]byte(edited)), Mode: l.Mode}, fi)
+	return hostfile.PlanAt(ctx, h, hostfile.Spec{Path: l.Path, Content: hostfile.Bytes([]byte(edited)), Mode: l.Mode}, fi)
 }
 
 func (l *Line) edit(text string) string {

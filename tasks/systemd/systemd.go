@@ -12,6 +12,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
 func init() {
@@ -79,11 +80,11 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 				c.Summary = append(c.Summary, "~ content "+s.path())
 			}
 			if h.Diff {
-				fi := &tasks.FileInfo{Exists: st.sha != ""}
+				fi := &hostfile.Info{Exists: st.sha != ""}
 				if fi.Exists {
 					fi.Size = 1 // read it for the diff
 				}
-				if c.Diff, err = tasks.ContentDiff(ctx, h.Conn, s.path(), fi, []byte(*s.Content)); err != nil {
+				if c.Diff, err = hostfile.Diff(ctx, h.Conn, s.path(), fi, []byte(*s.Content)); err != nil {
 					return nil, err
 				}
 			}
@@ -136,7 +137,7 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	}
 	c.Apply = func(ctx context.Context) (map[string]any, error) {
 		if fileChanged {
-			if err := h.Conn.WriteFile(ctx, s.path(), strings.NewReader(*s.Content), tasks.Attrs(0o644)); err != nil {
+			if err := h.Conn.WriteFile(ctx, s.path(), strings.NewReader(*s.Content), hostfile.Attrs(0o644)); err != nil {
 				return nil, err
 			}
 			if err := tasks.RunOK(ctx, h.Conn, "systemctl daemon-reload"); err != nil {

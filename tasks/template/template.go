@@ -12,6 +12,7 @@ import (
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
 func init() {
@@ -25,11 +26,11 @@ func init() {
 
 // Template is the `template` task's parameters.
 type Template struct {
-	Src   string      `yaml:"src" required:"true" doc:"template file on the controller, relative to the runbook's directory"`
-	Dest  string      `yaml:"dest" required:"true" doc:"absolute path on the host"`
-	Mode  *tasks.Mode `yaml:"mode" doc:"permissions in octal; default: left alone, 0644 for a new file"`
-	Owner string      `yaml:"owner" doc:"owning user; default: left alone"`
-	Group string      `yaml:"group" doc:"owning group; default: left alone"`
+	Src   string         `yaml:"src" required:"true" doc:"template file on the controller, relative to the runbook's directory"`
+	Dest  string         `yaml:"dest" required:"true" doc:"absolute path on the host"`
+	Mode  *hostfile.Mode `yaml:"mode" doc:"permissions in octal; default: left alone, 0644 for a new file"`
+	Owner string         `yaml:"owner" doc:"owning user; default: left alone"`
+	Group string         `yaml:"group" doc:"owning group; default: left alone"`
 }
 
 // Validate checks the parameters.
@@ -67,7 +68,7 @@ func (t *Template) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, err
 	if err != nil {
 		return nil, err
 	}
-	return tasks.PlanFile(ctx, h, tasks.FileSpec{Path: t.Dest, Content: tasks.Bytes([]byte(out)), Mode: t.Mode, Owner: t.Owner, Group: t.Group})
+	return hostfile.Plan(ctx, h, hostfile.Spec{Path: t.Dest, Content: hostfile.Bytes([]byte(out)), Mode: t.Mode, Owner: t.Owner, Group: t.Group})
 }
 
 func with(m map[string]any, k string, v any) map[string]any {

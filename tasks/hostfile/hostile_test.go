@@ -1,4 +1,4 @@
-package tasks_test
+package hostfile_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/runbookdev/runbook/internal/sshtest"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
 // These tests play a hostile local user of a managed host: a real
@@ -49,9 +50,9 @@ func serviceDir(t *testing.T, hostile *sshtest.Hostile) (secret, app string) {
 	return secret, app
 }
 
-func apply(ctx context.Context, c transport.Conn, spec tasks.FileSpec) error {
+func apply(ctx context.Context, c transport.Conn, spec hostfile.Spec) error {
 	h := &tasks.Host{Name: "h1", Conn: c, Log: slog.New(slog.DiscardHandler)}
-	ch, err := tasks.PlanFile(ctx, h, spec)
+	ch, err := hostfile.Plan(ctx, h, spec)
 	if err != nil || ch.Apply == nil {
 		return err
 	}
@@ -81,11 +82,11 @@ func TestHostileSymlinkSwapDuringWrite(t *testing.T) {
 done 2>/dev/null`, secret, conf))
 
 	ctx := context.Background()
-	mode := tasks.Mode(0o640)
+	mode := hostfile.Mode(0o640)
 	for i := range 40 {
 		// Inspection may find the symlink (an error, which is right);
 		// what matters is what the writes that go ahead do.
-		spec := tasks.FileSpec{Path: conf, Content: tasks.Bytes(fmt.Appendf(nil, "v%d\n", i+1))}
+		spec := hostfile.Spec{Path: conf, Content: hostfile.Bytes(fmt.Appendf(nil, "v%d\n", i+1))}
 		if i%2 == 1 {
 			spec.Mode, spec.Owner = &mode, fmt.Sprint(hostile.UID)
 		}
@@ -113,11 +114,11 @@ done 2>/dev/null`, secret, conf))
 
 	ctx := context.Background()
 	for i := range 60 {
-		mode := tasks.Mode(0o644)
+		mode := hostfile.Mode(0o644)
 		if i%2 == 1 {
 			mode = 0o604
 		}
-		_ = apply(ctx, c, tasks.FileSpec{Path: conf, Mode: &mode, Owner: fmt.Sprint(hostile.UID)})
+		_ = apply(ctx, c, hostfile.Spec{Path: conf, Mode: &mode, Owner: fmt.Sprint(hostile.UID)})
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(secret, &st); err != nil {
@@ -157,10 +158,10 @@ done`, etc, loot))
 
 	ctx := context.Background()
 	const secret = "TOP-SECRET-"
-	mode := tasks.Mode(0o600)
+	mode := hostfile.Mode(0o600)
 	for i := range 30 {
 		content := strings.Repeat(fmt.Sprintf("%s%d\n", secret, i), 4096)
-		if err := apply(ctx, c, tasks.FileSpec{Path: filepath.Join(etc, "key"), Content: tasks.Bytes([]byte(content)), Mode: &mode}); err != nil {
+		if err := apply(ctx, c, hostfile.Spec{Path: filepath.Join(etc, "key"), Content: hostfile.Bytes([]byte(content)), Mode: &mode}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,12 +185,12 @@ func TestHostileDiffDoesNotFollowSymlink(t *testing.T) {
 	if err := os.Symlink(secret, conf); err != nil {
 		t.Fatal(err)
 	}
-	fi := &tasks.FileInfo{Exists: true, Type: "file", Size: 10, ParentDir: true}
-	d, err := tasks.ContentDiff(context.Background(), c, conf, fi, []byte("new\n"))
+	fi := &hostfile.Info{Exists: true, Type: "file", Size: 10, ParentDir: true}
+	d, err := hostfile.Diff(context.Background(), c, conf, fi, []byte("new\n"))
 	if strings.Contains(d, "root only") {
 		t.Fatalf("the diff shows the symlink's target: %q", d)
 	}
 	if err != nil || !strings.Contains(d, "changed since it was inspected") {
-		t.Fatalf("ContentDiff through a symlink = %q, %v; want a note that it changed", d, err)
+		t.Fatalf("Diff through a symlink = %q, %v; want a note that it changed", d, err)
 	}
 }

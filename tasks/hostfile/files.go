@@ -1,4 +1,8 @@
-package tasks
+// Package hostfile inspects, reads and plans files on a host for the task
+// modules that manage files: what a path holds (Stat, Read), how it
+// differs from what is wanted (Diff), and the change that makes it so
+// (Plan), written without ever following a path another user can swap.
+package hostfile
 
 import (
 	"bytes"
@@ -16,8 +20,8 @@ import (
 
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/runbookdev/runbook/internal/decode"
-	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/tasks"
 	"gopkg.in/yaml.v3"
 )
 
@@ -42,13 +46,13 @@ func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// Attrs is FileAttrs for a file of mode perm owned by the writer.
+func Attrs(perm Mode) tasks.FileAttrs { return transport.Attrs(perm.FileMode()) }
+
 func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
 
-// Quote quotes s for the host's shell.
-func Quote(s string) string { return tmpl.ShellQuote(s) }
-
-// FileInfo is what Stat found at a path.
-type FileInfo struct {
+// Info is what Stat found at a path.
+type Info struct {
 	Exists    bool
 	Type      string // "file", "directory", "symlink", or stat's word for others
 	Mode      Mode
@@ -69,16 +73,16 @@ type FileInfo struct {
 func trusted(uid, perm uint32) bool { return uid == 0 && perm&0o022 == 0 }
 
 // OwnedBy reports whether the file's owner is user, by name or number.
-func (f *FileInfo) OwnedBy(user string) bool { return user == f.Owner || user == f.UID }
+func (f *Info) OwnedBy(user string) bool { return user == f.Owner || user == f.UID }
 
 // InGroup reports whether the file's group is group, by name or number.
-func (f *FileInfo) InGroup(group string) bool { return group == f.Group || group == f.GID }
+func (f *Info) InGroup(group string) bool { return group == f.Group || group == f.GID }
 
 // OwnerName is the owner's name when it was asked for, else its uid.
-func (f *FileInfo) OwnerName() string { return cmpOr(f.Owner, f.UID) }
+func (f *Info) OwnerName() string { return cmp.Or(f.Owner, f.UID) }
 
 // GroupName is the group's name when it was asked for, else its gid.
-func (f *FileInfo) GroupName() string { return cmpOr(f.Group, f.GID) }
+func (f *Info) GroupName() string { return cmp.Or(f.Group, f.GID) }
 
 // Want says what Stat must find out beyond type, mode, owner and group ids
 // and size.
@@ -108,7 +112,7 @@ func WantNamesFor(owner, group string) Want {
 // round trip itself. So where the connection can look at files without a
 // command (transport.Inspector: SFTP), that is how it is done, and a
 // command runs only for the hash, all at once.
-func Stat(ctx context.Context, c Conn, path string, want Want) (*FileInfo, error) {
+func Stat(ctx context.Context, c tasks.Conn, path string, want Want) (*Info, error) {
 	if in, ok := c.(transport.Inspector); ok && want&WantNames == 0 {
 		fi, _, err := inspect(ctx, c, in, path, want&WantHash != 0, 0)
 		if !errors.Is(err, transport.ErrCannotInspect) {
@@ -121,7 +125,7 @@ func Stat(ctx context.Context, c Conn, path string, want Want) (*FileInfo, error
 if [ -e "$p" ] || [ -L "$p" ]; then
   LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p" || exit 1
   if [ %t = true ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum <"$p"; fi
-fi`, Quote(path), parentScript, want&WantHash != 0)
+fi`, tasks.Quote(path), parentScript, want&WantHash != 0)
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
@@ -137,8 +141,8 @@ fi`, Quote(path), parentScript, want&WantHash != 0)
 const parentScript = `d=${p%/*}
 if [ -d "${d:-/}" ]; then LC_ALL=C stat -L -c 'parent|%u|%a' -- "${d:-/}" || echo parent; fi`
 
-func parseStat(path, out string) (*FileInfo, error) {
-	fi := &FileInfo{}
+func parseStat(path, out string) (*Info, error) {
+	fi := &Info{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		switch {
 		case line == "parent" || strings.HasPrefix(line, "parent|"):
@@ -176,10 +180,10 @@ func fileType(s string) string {
 // maxDiff bounds the content that is shown as a diff.
 const maxDiff = 256 << 10
 
-// ContentDiff is a unified diff from the content of path on the host
+// Diff is a unified diff from the content of path on the host
 // (described by fi) to want. Binary content, or content too large to show,
 // gets a one-line note instead; the host's file is read only when shown.
-func ContentDiff(ctx context.Context, c Conn, path string, fi *FileInfo, want []byte) (string, error) {
+func Diff(ctx context.Context, c tasks.Conn, path string, fi *Info, want []byte) (string, error) {
 	var old []byte
 	oldSize := int64(0)
 	if fi.Exists {
@@ -190,7 +194,7 @@ func ContentDiff(ctx context.Context, c Conn, path string, fi *FileInfo, want []
 	}
 	if oldSize > 0 {
 		// Read as line reads it: bounded, never through a symlink.
-		now, data, err := ReadWithInfo(ctx, c, path, maxDiff)
+		now, data, err := Read(ctx, c, path, maxDiff)
 		if err != nil {
 			return "", fmt.Errorf("read %s for diff: %w", path, err)
 		}
@@ -222,7 +226,7 @@ func (m Mode) FileMode() fs.FileMode {
 // inspect is Stat through an Inspector. The path, its parent directory
 // and, when asked, the file's hash or content (at most limit bytes, and one
 // more to tell a larger file) are looked at concurrently: one round trip.
-func inspect(ctx context.Context, c Conn, in transport.Inspector, p string, hash bool, limit int64) (*FileInfo, []byte, error) {
+func inspect(ctx context.Context, c tasks.Conn, in transport.Inspector, p string, hash bool, limit int64) (*Info, []byte, error) {
 	var (
 		wg            sync.WaitGroup
 		st            transport.FileStat
@@ -239,10 +243,10 @@ func inspect(ctx context.Context, c Conn, in transport.Inspector, p string, hash
 		command = fmt.Sprintf(`p=%s
 if [ -f "$p" ] && [ ! -L "$p" ]; then
 %s
-fi`, Quote(p), readScript(limit+1))
+fi`, tasks.Quote(p), readScript(limit+1))
 	case hash:
 		command = fmt.Sprintf(`p=%s
-if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum <"$p"; fi`, Quote(p))
+if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum <"$p"; fi`, tasks.Quote(p))
 	}
 	wg.Go(func() { st, stErr = in.Inspect(ctx, p, false) })
 	wg.Go(func() {
@@ -254,7 +258,7 @@ if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum <"$p"; fi`, Quote(p))
 		wg.Go(func() { res, runErr = c.Run(ctx, command, nil) })
 	}
 	wg.Wait()
-	fi := &FileInfo{ParentDir: parent, ParentTrusted: parentTrusted}
+	fi := &Info{ParentDir: parent, ParentTrusted: parentTrusted}
 	switch {
 	case errors.Is(stErr, fs.ErrNotExist):
 		return fi, nil, nil
@@ -288,9 +292,9 @@ if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum <"$p"; fi`, Quote(p))
 	return fi, nil, nil
 }
 
-// ReadWithInfo inspects path and, when it is a regular file, reads it, all
+// Read inspects path and, when it is a regular file, reads it, all
 // in one round trip. Files larger than limit are refused.
-func ReadWithInfo(ctx context.Context, c Conn, path string, limit int64) (*FileInfo, []byte, error) {
+func Read(ctx context.Context, c tasks.Conn, path string, limit int64) (*Info, []byte, error) {
 	if in, ok := c.(transport.Inspector); ok {
 		fi, data, err := inspect(ctx, c, in, path, false, max(limit, 1))
 		if !errors.Is(err, transport.ErrCannotInspect) {
@@ -308,7 +312,7 @@ if [ -e "$p" ] || [ -L "$p" ]; then
 %s
     fi
   fi
-fi`, Quote(path), parentScript, limit, readScript(limit+1))
+fi`, tasks.Quote(path), parentScript, limit, readScript(limit+1))
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)
@@ -343,7 +347,7 @@ func readScript(limit int64) string {
 "0 "*[0145][0145]) echo rbread; exec head -c %[1]d -- "$p" ;;
 esac
 command -v perl >/dev/null 2>&1 || { echo "perl is needed to read $p safely: its directory is writable by another user than root" >&2; exit 1; }
-exec perl -e %[2]s -- "$p" %[1]d`, limit, Quote(readPerl))
+exec perl -e %[2]s -- "$p" %[1]d`, limit, tasks.Quote(readPerl))
 }
 
 const readPerl = `use Fcntl;
@@ -365,7 +369,7 @@ while ($n > 0) {
 
 // readOutput takes what readScript printed: the content, and the file's
 // owner, mode and size where it told them (they replace those of fi).
-func readOutput(p string, fi *FileInfo, out []byte, limit int64) ([]byte, error) {
+func readOutput(p string, fi *Info, out []byte, limit int64) ([]byte, error) {
 	head, data, ok := bytes.Cut(out, []byte("\n"))
 	if !ok || !bytes.HasPrefix(head, []byte("rbread")) {
 		return nil, fmt.Errorf("read %s: unexpected answer from the host", p)

@@ -1,4 +1,4 @@
-package tasks_test
+package hostfile_test
 
 import (
 	"context"
@@ -13,11 +13,11 @@ import (
 
 	"github.com/runbookdev/runbook/internal/sshtest"
 	"github.com/runbookdev/runbook/internal/transport"
-	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
 // commandsOnly hides a connection's Inspector, so that Stat and
-// ReadWithInfo take the path they take when becoming another user.
+// Read take the path they take when becoming another user.
 type commandsOnly struct{ c transport.Conn }
 
 func (c commandsOnly) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.Result, error) {
@@ -63,8 +63,8 @@ func TestStatWaysAgree(t *testing.T) {
 			t.Fatalf("%s connection is not an Inspector", conn.name)
 		}
 		for _, p := range paths {
-			fast, err1 := tasks.Stat(ctx, conn.c, p, tasks.WantHash)
-			slow, err2 := tasks.Stat(ctx, commandsOnly{conn.c}, p, tasks.WantHash)
+			fast, err1 := hostfile.Stat(ctx, conn.c, p, hostfile.WantHash)
+			slow, err2 := hostfile.Stat(ctx, commandsOnly{conn.c}, p, hostfile.WantHash)
 			if err1 != nil || err2 != nil {
 				t.Errorf("%s: Stat(%s): %v / %v", conn.name, p, err1, err2)
 				continue
@@ -77,16 +77,16 @@ func TestStatWaysAgree(t *testing.T) {
 				t.Errorf("%s: Stat(%s):\n inspected %+v\n commands  %+v", conn.name, p, *fast, *slow)
 			}
 
-			fi1, data1, err1 := tasks.ReadWithInfo(ctx, conn.c, p, 50)
-			fi2, data2, err2 := tasks.ReadWithInfo(ctx, commandsOnly{conn.c}, p, 50)
+			fi1, data1, err1 := hostfile.Read(ctx, conn.c, p, 50)
+			fi2, data2, err2 := hostfile.Read(ctx, commandsOnly{conn.c}, p, 50)
 			if (err1 == nil) != (err2 == nil) || string(data1) != string(data2) {
-				t.Errorf("%s: ReadWithInfo(%s) = %q, %v / %q, %v", conn.name, p, data1, err1, data2, err2)
+				t.Errorf("%s: Read(%s) = %q, %v / %q, %v", conn.name, p, data1, err1, data2, err2)
 				continue
 			}
 			if err1 == nil {
 				fi2.Owner, fi2.Group = "", ""
 				if *fi1 != *fi2 {
-					t.Errorf("%s: ReadWithInfo(%s):\n inspected %+v\n commands  %+v", conn.name, p, *fi1, *fi2)
+					t.Errorf("%s: Read(%s):\n inspected %+v\n commands  %+v", conn.name, p, *fi1, *fi2)
 				}
 			}
 		}
@@ -102,13 +102,13 @@ func TestStatWithoutSFTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	fi, err := tasks.Stat(ctx, c, p, tasks.WantHash)
+	fi, err := hostfile.Stat(ctx, c, p, hostfile.WantHash)
 	if err != nil || !fi.Exists || fi.Mode != 0o600 || fi.SHA256 == "" {
 		t.Fatalf("Stat = %+v, %v", fi, err)
 	}
-	_, data, err := tasks.ReadWithInfo(ctx, c, p, 100)
+	_, data, err := hostfile.Read(ctx, c, p, 100)
 	if err != nil || string(data) != "x\n" {
-		t.Fatalf("ReadWithInfo = %q, %v", data, err)
+		t.Fatalf("Read = %q, %v", data, err)
 	}
 	if err := c.WriteFile(ctx, p, strings.NewReader("y"), transport.Attrs(0o600)); err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestStatHashOfOddNames(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range []transport.Conn{remote, commandsOnly{remote}} {
-			fi, err := tasks.Stat(context.Background(), c, p, tasks.WantHash)
+			fi, err := hostfile.Stat(context.Background(), c, p, hostfile.WantHash)
 			if err != nil || fi.SHA256 != sha256hex("x\n") {
 				t.Errorf("%q (%T): Stat = %+v, %v", name, c, fi, err)
 			}

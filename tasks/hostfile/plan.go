@@ -1,7 +1,8 @@
-package tasks
+package hostfile
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/runbookdev/runbook/tasks"
 )
 
 // Content is what a file should hold: bytes in memory, or a file on the
@@ -90,8 +93,8 @@ func (c *Content) small() ([]byte, error) {
 	return os.ReadFile(c.local)
 }
 
-// FileSpec is a regular file as it should be.
-type FileSpec struct {
+// Spec is a regular file as it should be.
+type Spec struct {
 	Path    string
 	Content *Content // nil: leave an existing file's content alone, create an empty one
 	Mode    *Mode    // nil: leave alone; 0644 for a new file
@@ -99,11 +102,11 @@ type FileSpec struct {
 	Group   string
 }
 
-// PlanFile compares the file at spec.Path with spec and returns the change
+// Plan compares the file at spec.Path with spec and returns the change
 // that makes it so: one command to inspect; the old content is read only
 // for a diff the user asked for. The new content replaces the old
 // atomically, and ownership and mode are set in one more command.
-func PlanFile(ctx context.Context, h *Host, spec FileSpec) (*Change, error) {
+func Plan(ctx context.Context, h *tasks.Host, spec Spec) (*tasks.Change, error) {
 	want := WantNamesFor(spec.Owner, spec.Group)
 	if spec.Content != nil {
 		want |= WantHash
@@ -112,12 +115,12 @@ func PlanFile(ctx context.Context, h *Host, spec FileSpec) (*Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return PlanFileAt(ctx, h, spec, fi)
+	return PlanAt(ctx, h, spec, fi)
 }
 
-// PlanFileAt is PlanFile for a module that has inspected the file already
+// PlanAt is Plan for a module that has inspected the file already
 // (fi must carry its SHA-256 when spec has content).
-func PlanFileAt(ctx context.Context, h *Host, spec FileSpec, fi *FileInfo) (*Change, error) {
+func PlanAt(ctx context.Context, h *tasks.Host, spec Spec, fi *Info) (*tasks.Change, error) {
 	p := path.Clean(spec.Path)
 	var err error
 	if fi.Exists && fi.Type != "file" {
@@ -126,7 +129,7 @@ func PlanFileAt(ctx context.Context, h *Host, spec FileSpec, fi *FileInfo) (*Cha
 	if !fi.ParentDir {
 		return nil, fmt.Errorf("directory %s does not exist: create it first (file with state: directory)", path.Dir(p))
 	}
-	c := &Change{}
+	c := &tasks.Change{}
 	mode := fi.Mode
 	if spec.Mode != nil {
 		mode = *spec.Mode
@@ -162,7 +165,7 @@ func PlanFileAt(ctx context.Context, h *Host, spec FileSpec, fi *FileInfo) (*Cha
 		c.Apply = func(ctx context.Context) (map[string]any, error) {
 			// The new content is a new file: it keeps the old one's owner
 			// and group unless told otherwise.
-			uid, gid, err := ids(ctx, h.Conn, cmpOr(owner, fi.UID), cmpOr(group, fi.GID))
+			uid, gid, err := ids(ctx, h.Conn, cmp.Or(owner, fi.UID), cmp.Or(group, fi.GID))
 			if err != nil {
 				return nil, err
 			}
@@ -171,7 +174,7 @@ func PlanFileAt(ctx context.Context, h *Host, spec FileSpec, fi *FileInfo) (*Cha
 				return nil, err
 			}
 			defer r.Close()
-			attrs := FileAttrs{Mode: mode.FileMode(), UID: uid, GID: gid, Size: content.Size()}
+			attrs := tasks.FileAttrs{Mode: mode.FileMode(), UID: uid, GID: gid, Size: content.Size()}
 			return nil, h.Conn.WriteFile(ctx, p, r, attrs)
 		}
 		return c, nil
@@ -183,7 +186,7 @@ func PlanFileAt(ctx context.Context, h *Host, spec FileSpec, fi *FileInfo) (*Cha
 	}
 	if cmd := AttrsCommand(p, fi, owner, group, newMode); cmd != "" {
 		c.Apply = func(ctx context.Context) (map[string]any, error) {
-			return nil, RunOK(ctx, h.Conn, cmd)
+			return nil, tasks.RunOK(ctx, h.Conn, cmd)
 		}
 	}
 	return c, nil
@@ -191,7 +194,7 @@ func PlanFileAt(ctx context.Context, h *Host, spec FileSpec, fi *FileInfo) (*Cha
 
 // Ownership says in c how the owner and group of the file at p change,
 // and returns those that do ("" for none).
-func Ownership(c *Change, p string, fi *FileInfo, owner, group string) (string, string) {
+func Ownership(c *tasks.Change, p string, fi *Info, owner, group string) (string, string) {
 	if owner != "" && fi.Exists && fi.OwnedBy(owner) {
 		owner = ""
 	}
@@ -217,7 +220,7 @@ func Ownership(c *Change, p string, fi *FileInfo, owner, group string) (string, 
 //   - elsewhere (a service's own directory), p is opened with O_NOFOLLOW
 //     and changed through the descriptor (fchown, fchmod), by perl, which
 //     every Debian and Ubuntu host has (perl-base is essential).
-func AttrsCommand(p string, fi *FileInfo, owner, group string, mode *Mode) string {
+func AttrsCommand(p string, fi *Info, owner, group string, mode *Mode) string {
 	if owner == "" && group == "" && mode == nil {
 		return ""
 	}
@@ -228,13 +231,13 @@ func AttrsCommand(p string, fi *FileInfo, owner, group string, mode *Mode) strin
 			if group != "" {
 				spec += ":" + group
 			}
-			cmds = append(cmds, "chown -h -- "+Quote(spec)+" "+Quote(p))
+			cmds = append(cmds, "chown -h -- "+tasks.Quote(spec)+" "+tasks.Quote(p))
 		}
 		// chown clears setuid and setgid: the mode comes after it. The
 		// extra leading 0 clears a directory's setgid too (GNU chmod keeps
 		// it for 0755).
 		if mode != nil {
-			cmds = append(cmds, fmt.Sprintf("chmod -- 0%s %s", *mode, Quote(p)))
+			cmds = append(cmds, fmt.Sprintf("chmod -- 0%s %s", *mode, tasks.Quote(p)))
 		}
 		return strings.Join(cmds, " && ")
 	}
@@ -250,8 +253,8 @@ func AttrsCommand(p string, fi *FileInfo, owner, group string, mode *Mode) strin
 	// with one link, of the owner seen (another user could have put their
 	// own file there, or a hard link to somebody else's).
 	return fmt.Sprintf("command -v perl >/dev/null || { echo %s >&2; exit 1; }\nexec perl -e %s -- %s %s %s %s %s %s",
-		Quote("perl is needed to change the owner or mode of "+p+" safely: its directory is writable by another user than root"),
-		Quote(attrsPerl), Quote(p), dir, Quote(m), Quote(owner), Quote(group), Quote(fi.UID))
+		tasks.Quote("perl is needed to change the owner or mode of "+p+" safely: its directory is writable by another user than root"),
+		tasks.Quote(attrsPerl), tasks.Quote(p), dir, tasks.Quote(m), tasks.Quote(owner), tasks.Quote(group), tasks.Quote(fi.UID))
 }
 
 // attrsPerl changes a file through a descriptor opened without following
@@ -274,16 +277,16 @@ if ($mode ne "") { chmod(oct($mode), $fh) or die "chmod $p: $!\n"; }`
 
 // ids resolves an owner and a group, by name or number ("": leave the
 // writer's), to numbers: one command when either is a name.
-func ids(ctx context.Context, c Conn, owner, group string) (int, int, error) {
-	uid, uerr := strconv.Atoi(cmpOr(owner, "-1"))
-	gid, gerr := strconv.Atoi(cmpOr(group, "-1"))
+func ids(ctx context.Context, c tasks.Conn, owner, group string) (int, int, error) {
+	uid, uerr := strconv.Atoi(cmp.Or(owner, "-1"))
+	gid, gerr := strconv.Atoi(cmp.Or(group, "-1"))
 	if uerr == nil && gerr == nil {
 		return uid, gid, nil
 	}
 	script := fmt.Sprintf(`u=%s g=%s
 if [ -n "$u" ]; then id -u -- "$u" || exit 1; else echo -1; fi
 if [ -n "$g" ]; then getent group "$g" | cut -d: -f3 | grep . || { echo "no group $g on this host" >&2; exit 1; }; else echo -1; fi`,
-		Quote(map[bool]string{true: "", false: owner}[uerr == nil]), Quote(map[bool]string{true: "", false: group}[gerr == nil]))
+		tasks.Quote(map[bool]string{true: "", false: owner}[uerr == nil]), tasks.Quote(map[bool]string{true: "", false: group}[gerr == nil]))
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return 0, 0, fmt.Errorf("look up owner %q and group %q: %w", owner, group, err)
@@ -308,26 +311,7 @@ if [ -n "$g" ]; then getent group "$g" | cut -d: -f3 | grep . || { echo "no grou
 	return uid, gid, nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-// RunOK runs cmd and turns a non-zero exit into an error.
-func RunOK(ctx context.Context, c Conn, cmd string) error {
-	res, err := c.Run(ctx, cmd, nil)
-	if err != nil {
-		return err
-	}
-	if !res.OK() {
-		return fmt.Errorf("%s: %s", cmd, res.Failure())
-	}
-	return nil
-}
-
-func contentDiff(ctx context.Context, c Conn, p string, fi *FileInfo, want *Content) (string, error) {
+func contentDiff(ctx context.Context, c tasks.Conn, p string, fi *Info, want *Content) (string, error) {
 	small, err := want.small()
 	if err != nil {
 		return "", err
@@ -335,5 +319,5 @@ func contentDiff(ctx context.Context, c Conn, p string, fi *FileInfo, want *Cont
 	if small == nil {
 		return fmt.Sprintf("--- %s\n+++ %s\n(content too large to show: %d -> %d bytes)\n", p, p, fi.Size, want.Size()), nil
 	}
-	return ContentDiff(ctx, c, p, fi, small)
+	return Diff(ctx, c, p, fi, small)
 }

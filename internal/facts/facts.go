@@ -1,10 +1,14 @@
-package tasks
+// Package facts reads what templates know of a host as .facts: hostname,
+// OS, CPU architecture, interfaces and addresses.
+package facts
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/runbookdev/runbook/tasks"
 )
 
 // factsScript prints everything facts are made of, in one command. It
@@ -23,10 +27,10 @@ route show default
 EOF
 echo`
 
-// GatherFacts reads the host's facts: hostname, OS, CPU architecture,
+// Gather reads the host's facts: hostname, OS, CPU architecture,
 // interfaces with their addresses, and the default route's interface and
 // address.
-func GatherFacts(ctx context.Context, c Conn) (map[string]any, error) {
+func Gather(ctx context.Context, c tasks.Conn) (map[string]any, error) {
 	res, err := c.Run(ctx, factsScript, nil)
 	if err != nil {
 		return nil, fmt.Errorf("gather facts: %w", err)

@@ -1,14 +1,14 @@
-package tasks_test
+package facts_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/runbookdev/runbook/internal/facts"
 	"github.com/runbookdev/runbook/internal/lab"
 	"github.com/runbookdev/runbook/internal/labtest"
 	"github.com/runbookdev/runbook/internal/transport"
-	"github.com/runbookdev/runbook/tasks"
 )
 
 func TestFactsOnALabHost(t *testing.T) {
@@ -21,7 +21,7 @@ func TestFactsOnALabHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := tasks.GatherFacts(context.Background(), c)
+	f, err := facts.Gather(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
