@@ -18,17 +18,7 @@ import (
 	"sync"
 
 	"github.com/runbookdev/runbook/internal/decode"
-	"github.com/runbookdev/runbook/internal/transport"
 )
-
-// Conn runs commands and moves files on the host; see transport.Conn.
-type Conn = transport.Conn
-
-// Result is what a command did.
-type Result = transport.Result
-
-// FileAttrs is what Conn.WriteFile gives a file before it is in place.
-type FileAttrs = transport.FileAttrs
 
 // Task is one module's parameters, able to check a host against them.
 type Task interface {

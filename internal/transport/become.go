@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/runbookdev/runbook/tasks"
 )
 
 // Become returns a view of c that does everything as user through sudo,
@@ -18,7 +20,7 @@ func Become(c Conn, user string) Conn {
 	if user == "" {
 		user = "root"
 	}
-	if u, ok := c.(interface{ LoginUser() string }); ok && u.LoginUser() == user {
+	if c.User() == user {
 		return c
 	}
 	return becomeConn{c: c, user: user}
@@ -57,7 +59,7 @@ func stdinScript(script string) string {
 func (b becomeConn) starter() (serverStarter, error) {
 	st, ok := b.c.(serverStarter)
 	if !ok {
-		return nil, fmt.Errorf("this connection cannot move files as %s", b.user)
+		return nil, fmt.Errorf("move files as %s: %w", b.user, tasks.ErrNotSupported)
 	}
 	return st, nil
 }
@@ -108,9 +110,8 @@ func quote(s string) string {
 // DialContext dials from the host as the underlying connection does:
 // becoming another user changes nothing about the network.
 func (b becomeConn) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d, ok := b.c.(Dialer)
-	if !ok {
-		return nil, fmt.Errorf("this connection cannot open TCP connections from the host")
-	}
-	return d.DialContext(ctx, network, addr)
+	return b.c.DialContext(ctx, network, addr)
 }
+
+// User is the user commands run as.
+func (b becomeConn) User() string { return b.user }

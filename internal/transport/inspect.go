@@ -6,34 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"syscall"
+
+	"github.com/runbookdev/runbook/tasks"
 )
-
-// FileStat is what Inspect found at a path.
-type FileStat struct {
-	// Type is "file", "directory", "symlink", or stat(1)'s words for the
-	// others ("fifo", "socket", "character special file", "block
-	// special file").
-	Type     string
-	Perm     uint32 // permission bits, with setuid, setgid and sticky
-	UID, GID uint32
-	Size     int64
-}
-
-// Inspector is implemented by connections that can look at a path without
-// running a command on the host: SFTP's LSTAT and STAT for SSH (through
-// an sftp-server run as the user the connection acts as), lstat(2) and
-// stat(2) for the controller.
-type Inspector interface {
-	// Inspect describes path, following a final symlink when follow is
-	// set; a missing path is an fs.ErrNotExist. ErrCannotInspect means
-	// the host offers no way to (no sftp-server program nor SFTP
-	// subsystem): ask with a command.
-	Inspect(ctx context.Context, path string, follow bool) (FileStat, error)
-}
 
 // ErrCannotInspect is Inspect's error when the host cannot be asked
 // without a command.
-var ErrCannotInspect = errors.New("cannot inspect files without a command")
+var ErrCannotInspect = fmt.Errorf("cannot inspect files without a command: %w", tasks.ErrNotSupported)
 
 // Inspect asks the host's SFTP server: no process is started on the host.
 func (s *SSH) Inspect(ctx context.Context, p string, follow bool) (FileStat, error) {

@@ -18,8 +18,8 @@ import (
 // Local runs on the controller itself, for steps with `hosts: local`.
 type Local struct{}
 
-// LoginUser is the user runbook runs as.
-func (Local) LoginUser() string {
+// User is the user runbook runs as.
+func (Local) User() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
 	}
@@ -68,9 +68,9 @@ func (Local) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, erro
 		}
 		// What outlived the shell in the group goes too.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		return Result{Stdout: out.bytes(), Stderr: errOut.bytes()}, ctx.Err()
+		return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}, ctx.Err()
 	}
-	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes()}
+	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):

@@ -7,40 +7,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"time"
-)
 
-// Locker is implemented by connections that can hold a lock on the host,
-// so that a read-modify-write of a host's file by one runbook run does not
-// interleave with another run's (which would lose one run's edit).
-//
-// The lock is flock(2) on a file named by a hash of key, in a directory
-// only the acting user can write: /run/runbook/locks for root (/run is
-// root's alone, so nobody else can plant a symlink or a FIFO there), else
-// ~/.cache/runbook/locks. Runs acting as the same user exclude each other;
-// runs acting as different users, and programs other than runbook, do not.
-//
-// The lock belongs to a shell on the host whose input is the connection
-// (see lockShell): unlocking closes the file in it, and the run dying or
-// its connection dropping ends the shell, so a lock never outlives its
-// holder by more than the time the host takes to notice (for a lost
-// connection, sshd's ClientAlive settings). Lock files stay: removing one
-// while another run waits on it would let a third take a different lock.
-type Locker interface {
-	// Lock waits until it holds the lock named key on the host, or ctx
-	// ends; waiting, when not nil, is called once if another holder makes
-	// it wait. The lock is held until unlock is called.
-	Lock(ctx context.Context, key string, waiting func()) (unlock func(), err error)
-}
+	"github.com/runbookdev/runbook/tasks"
+)
 
 // ErrNoLock means the connection or the host cannot hold a lock: a host
 // without flock(1), a user with neither root nor a home directory.
-var ErrNoLock = errors.New("this host cannot hold runbook's locks")
+var ErrNoLock = fmt.Errorf("this host cannot hold runbook's locks: %w", tasks.ErrNotSupported)
 
 // A lockShell is a shell on the host that holds at most one lock at a
 // time, on its file descriptor 9, for as long as it lives. Idle ones are
@@ -266,7 +244,23 @@ func (p *lockPool) unlock(cmd string, ls *lockShell) {
 	p.put(cmd, ls)
 }
 
-// Lock holds the lock in one of the connection's lock shells.
+// Lock holds the lock named key on the host, so that a read-modify-write
+// of a host's file by one runbook run does not interleave with another
+// run's (which would lose one run's edit).
+//
+// The lock is flock(2) on a file named by a hash of key, in a directory
+// only the acting user can write: /run/runbook/locks for root (/run is
+// root's alone, so nobody else can plant a symlink or a FIFO there), else
+// ~/.cache/runbook/locks. Runs acting as the same user exclude each other;
+// runs acting as different users, and programs other than runbook, do not.
+//
+// The lock belongs to a shell on the host whose input is the connection
+// (see lockShell), one of the connection's lock shells: unlocking closes
+// the file in it, and the run dying or its connection dropping ends the
+// shell, so a lock never outlives its holder by more than the time the
+// host takes to notice (for a lost connection, sshd's ClientAlive
+// settings). Lock files stay: removing one while another run waits on it
+// would let a third take a different lock.
 func (s *SSH) Lock(ctx context.Context, key string, waiting func()) (func(), error) {
 	return s.lockAs(ctx, key, func(cmd string) string { return cmd }, waiting)
 }
@@ -299,7 +293,7 @@ func (b becomeConn) Lock(ctx context.Context, key string, waiting func()) (func(
 		lockAs(context.Context, string, func(string) string, func()) (func(), error)
 	})
 	if !ok {
-		return nil, ErrNoLock
+		return nil, fmt.Errorf("lock as %s: %w", b.user, ErrNoLock)
 	}
 	return l.lockAs(ctx, key, b.sudo, waiting)
 }

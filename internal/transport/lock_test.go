@@ -37,17 +37,13 @@ func requireRoot(t *testing.T) {
 	}
 }
 
-func locker(t *testing.T, s *sshtest.Server) (*transport.Pool, transport.Locker) {
+func locker(t *testing.T, s *sshtest.Server) (*transport.Pool, transport.Conn) {
 	t.Helper()
 	pool, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, ok := c.(transport.Locker)
-	if !ok {
-		t.Fatalf("%T cannot lock", c)
-	}
-	return pool, l
+	return pool, c
 }
 
 // eventually polls cond until it holds or a deadline passes.
@@ -78,7 +74,7 @@ type acquired struct {
 	err    error
 }
 
-func lockAsync(l transport.Locker, ctx context.Context, key string, waited *atomic.Bool) chan acquired {
+func lockAsync(l transport.Conn, ctx context.Context, key string, waited *atomic.Bool) chan acquired {
 	ch := make(chan acquired, 1)
 	go func() {
 		u, err := l.Lock(ctx, key, func() { waited.Store(true) })
@@ -311,11 +307,7 @@ func TestLockAsBecomeUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, ok := transport.Become(c, "nobody").(transport.Locker)
-	if !ok {
-		t.Fatal("a become connection cannot lock")
-	}
-	_, err = l.Lock(context.Background(), "test:"+t.Name(), nil)
+	_, err = transport.Become(c, "nobody").Lock(context.Background(), "test:"+t.Name(), nil)
 	if !errors.Is(err, transport.ErrNoLock) || !strings.Contains(err.Error(), "no home directory") {
 		t.Fatalf("Lock as nobody = %v, want ErrNoLock for want of a home", err)
 	}

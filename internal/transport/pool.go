@@ -43,10 +43,11 @@ type Pool struct {
 }
 
 type pooled struct {
-	ready  chan struct{}
-	conn   Conn
-	closer io.Closer
-	err    error
+	commands atomic.Int64 // started on the host (see SSHConfig.Commands)
+	ready    chan struct{}
+	conn     Conn
+	closer   io.Closer
+	err      error
 }
 
 // Get returns the connection to t, connecting if this is the first use.
@@ -69,7 +70,7 @@ func (p *Pool) Get(ctx context.Context, t Target) (Conn, error) {
 			return nil, ctx.Err()
 		}
 	}
-	e.conn, e.closer, e.err = p.dial(ctx, t)
+	e.conn, e.closer, e.err = p.dial(ctx, t, &e.commands)
 	if e.err != nil && ctx.Err() != nil {
 		// Cancelled, not unreachable: let a later call try again.
 		p.mu.Lock()
@@ -80,7 +81,7 @@ func (p *Pool) Get(ctx context.Context, t Target) (Conn, error) {
 	return e.conn, e.err
 }
 
-func (p *Pool) dial(ctx context.Context, t Target) (Conn, io.Closer, error) {
+func (p *Pool) dial(ctx context.Context, t Target, commands *atomic.Int64) (Conn, io.Closer, error) {
 	if t.Local {
 		return Local{}, nil, nil
 	}
@@ -102,7 +103,7 @@ func (p *Pool) dial(ctx context.Context, t Target) (Conn, io.Closer, error) {
 	}
 	c, err := DialSSH(ctx, SSHConfig{
 		Host: t.Name, Address: t.Address, Port: t.Port, User: user,
-		Auth: auth, Keys: keys, Timeout: p.Timeout,
+		Auth: auth, Keys: keys, Timeout: p.Timeout, Commands: commands,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -117,17 +118,9 @@ func (p *Pool) Opened() int { return int(p.opened.Load()) }
 // Commands counts the commands run on host over SSH so far.
 func (p *Pool) Commands(host string) int {
 	p.mu.Lock()
-	e := p.conns[host]
-	p.mu.Unlock()
-	if e == nil {
-		return 0
-	}
-	select {
-	case <-e.ready:
-		if c, ok := e.conn.(interface{ Commands() int }); ok {
-			return c.Commands()
-		}
-	default:
+	defer p.mu.Unlock()
+	if e := p.conns[host]; e != nil {
+		return int(e.commands.Load())
 	}
 	return 0
 }

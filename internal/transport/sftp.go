@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+	"github.com/runbookdev/runbook/tasks"
 )
 
 // Files are written through an SFTP server that runbook starts itself on
@@ -105,7 +106,7 @@ func startFileServer(ctx context.Context, start func(cmd string) (*pipe, error),
 			if msg := p.stderr(); strings.Contains(msg, "no sftp-server program") {
 				return errNoSFTPServer
 			} else if msg != "" {
-				return fmt.Errorf("%w: %s", err, lastLines(msg, 3))
+				return fmt.Errorf("%w: %s", err, tasks.LastLines(msg, 3))
 			}
 			return err
 		}

@@ -247,7 +247,7 @@ func (sh *shell) run(ctx context.Context, cmd string) (Result, error) {
 	if errors.Is(err, io.EOF) {
 		err = errShellEnded
 	}
-	return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Code: code}, err
+	return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated(), Code: code}, err
 }
 
 // framed reads one of the shell's output streams up to the markers that

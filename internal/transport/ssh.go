@@ -25,6 +25,9 @@ type SSHConfig struct {
 	Auth    goph.Auth
 	Keys    *HostKeys
 	Timeout time.Duration // for connecting; 0 means 20s
+	// Commands, when set, counts the commands started on the host
+	// (file transfers are not commands): the pool's count for the host.
+	Commands *atomic.Int64
 }
 
 // SSH is one connection to a host, shared by every task of a run: each
@@ -48,8 +51,8 @@ type SSH struct {
 	sh      *shell
 	noShell bool
 
-	commands atomic.Int64
-	locks    lockPool // see Locker
+	commands *atomic.Int64 // see SSHConfig.Commands
+	locks    lockPool      // see Locker
 }
 
 // DialSSH connects to a host and verifies its key. The connect timeout
@@ -83,14 +86,15 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 		}
 		return nil, &ConnError{Host: cfg.Host, Err: fmt.Errorf("%s@%s:%d: %w", cfg.User, cfg.Address, port, err)}
 	}
-	return &SSH{host: cfg.Host, user: cfg.User, client: &goph.Client{Client: c, Config: gc}}, nil
+	counter := cfg.Commands
+	if counter == nil {
+		counter = new(atomic.Int64)
+	}
+	return &SSH{host: cfg.Host, user: cfg.User, commands: counter, client: &goph.Client{Client: c, Config: gc}}, nil
 }
 
-// Commands counts the commands run on the host (not file transfers).
-func (s *SSH) Commands() int { return int(s.commands.Load()) }
-
-// LoginUser is the user the connection is logged in as.
-func (s *SSH) LoginUser() string { return s.user }
+// User is the user the connection is logged in as.
+func (s *SSH) User() string { return s.user }
 
 // DialContext opens a TCP connection from the host through the SSH
 // connection (a direct-tcpip channel), as `ssh -L` does.
@@ -212,11 +216,11 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 	case <-ctx.Done():
 		stopSession(s.client.Client, sess, tap, done)
 		close(closed)
-		return Result{Stdout: out.bytes(), Stderr: errOut.bytes()}, ctx.Err()
+		return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}, ctx.Err()
 	case err = <-done:
 	}
 	tap.flush()
-	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes()}
+	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}
 	var exit *ssh.ExitError
 	var missing *ssh.ExitMissingError
 	switch {

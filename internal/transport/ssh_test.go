@@ -267,7 +267,7 @@ func TestNoSFTPServerProgram(t *testing.T) {
 		ctx := context.Background()
 		p := filepath.Join(t.TempDir(), "f")
 		os.WriteFile(p, []byte("x"), 0o600)
-		_, err = c.(transport.Inspector).Inspect(ctx, p, false)
+		_, err = c.Inspect(ctx, p, false)
 		if sub := len(opts) == 0; sub != (err == nil) || !sub && !errors.Is(err, transport.ErrCannotInspect) {
 			t.Errorf("subsystem %v: Inspect = %v", sub, err)
 		}

@@ -7,46 +7,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+
+	"github.com/runbookdev/runbook/tasks"
 )
 
-// Conn is what a task module gets to act on a host. Every method honours
-// ctx: when it is cancelled the call returns promptly and leaves no
-// half-written file behind.
-type Conn interface {
-	// Run runs cmd with sh on the host. A non-zero exit is reported in
-	// Result, not as an error; errors mean the command could not be run.
-	Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error)
-	// WriteFile replaces path atomically with what r yields, streaming
-	// it: a temporary file that nobody else can read is written, given
-	// attrs through its descriptor, and renamed over path. Nothing but
-	// the rename is done to path, so a symlink there is replaced, never
-	// followed.
-	WriteFile(ctx context.Context, path string, r io.Reader, attrs FileAttrs) error
-	// ReadFile copies path to w; a missing file is an fs.ErrNotExist.
-	ReadFile(ctx context.Context, path string, w io.Writer) error
-}
+// Conn is a connection to a host, as task modules see it (tasks.Conn):
+// *SSH for remote hosts, Local for the controller, and Become's view of
+// either as another user.
+type Conn = tasks.Conn
 
 // Result is what a command did.
-type Result struct {
-	Stdout []byte
-	Stderr []byte
-	Code   int
-}
+type Result = tasks.Result
 
-// OK reports whether the command exited 0.
-func (r Result) OK() bool { return r.Code == 0 }
+// FileAttrs is what a file written by WriteFile gets before it is renamed
+// into place.
+type FileAttrs = tasks.FileAttrs
 
-// Failure describes a failed command with the end of its stderr.
-func (r Result) Failure() string {
-	msg := fmt.Sprintf("exit status %d", r.Code)
-	if tail := lastLines(string(r.Stderr), 5); tail != "" {
-		msg += ": " + tail
-	} else if tail := lastLines(string(r.Stdout), 5); tail != "" {
-		msg += ": " + tail
-	}
-	return msg
-}
+// FileStat is what Inspect found at a path.
+type FileStat = tasks.FileStat
 
 // ConnError means the host could not be reached or the connection to it
 // was lost: the engine reports the host unreachable.
@@ -86,40 +64,14 @@ func (c *capped) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// truncated reports whether output was dropped.
+func (c *capped) truncated() bool { return c.dropped > 0 }
+
 func (c *capped) bytes() []byte {
 	if c.dropped > 0 {
 		return append(c.buf, fmt.Sprintf("\n[runbook: %d more bytes of output dropped]\n", c.dropped)...)
 	}
 	return c.buf
-}
-
-func lastLines(s string, n int) string {
-	lines := splitLines(s)
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	out := ""
-	for i, l := range lines {
-		if i > 0 {
-			out += " | "
-		}
-		out += l
-	}
-	return out
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '\n' {
-			if line := s[start:i]; line != "" {
-				out = append(out, line)
-			}
-			start = i + 1
-		}
-	}
-	return out
 }
 
 // ctxReader stops a copy when ctx is cancelled.
@@ -133,11 +85,4 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// Dialer is implemented by connections that can open TCP connections from
-// the host, such as to a service that listens only on the host's loopback
-// (SSH port forwarding; directly for the controller).
-type Dialer interface {
-	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }

@@ -16,15 +16,6 @@ import (
 	"github.com/pkg/sftp"
 )
 
-// FileAttrs is what a file written by WriteFile gets before it is renamed
-// into place.
-type FileAttrs struct {
-	Mode fs.FileMode // permission bits, with fs.ModeSetuid, ModeSetgid, ModeSticky
-	UID  int         // owner; -1: the writer's
-	GID  int         // group; -1: the writer's
-	Size int64       // what the reader yields, checked on the host; -1: not known
-}
-
 // Attrs is FileAttrs for a file of mode perm, owned by the writer, of a
 // size not known beforehand.
 func Attrs(perm fs.FileMode) FileAttrs { return FileAttrs{Mode: perm, UID: -1, GID: -1, Size: -1} }

@@ -5,12 +5,10 @@
 package consul
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -22,10 +20,6 @@ type Agent struct {
 
 // client returns an API client whose connections start on the host.
 func (a Agent) client(h *tasks.Host) (*api.Client, error) {
-	dialer, ok := h.Conn.(transport.Dialer)
-	if !ok {
-		return nil, errors.New("this connection cannot reach the host's Consul agent")
-	}
 	addr := a.Address
 	if addr == "" {
 		addr = "127.0.0.1:8500"
@@ -33,7 +27,7 @@ func (a Agent) client(h *tasks.Host) (*api.Client, error) {
 	cfg := api.DefaultNonPooledConfig()
 	cfg.Address, cfg.Scheme, cfg.Token = addr, "http", a.Token
 	cfg.HttpClient = &http.Client{
-		Transport: &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second},
+		Transport: &http.Transport{DialContext: h.Conn.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second},
 		Timeout:   30 * time.Second,
 	}
 	return api.NewClient(cfg)

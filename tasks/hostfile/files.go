@@ -20,7 +20,6 @@ import (
 
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/runbookdev/runbook/internal/decode"
-	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/tasks"
 	"gopkg.in/yaml.v3"
 )
@@ -47,7 +46,9 @@ func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // Attrs is FileAttrs for a file of mode perm owned by the writer.
-func Attrs(perm Mode) tasks.FileAttrs { return transport.Attrs(perm.FileMode()) }
+func Attrs(perm Mode) tasks.FileAttrs {
+	return tasks.FileAttrs{Mode: perm.FileMode(), UID: -1, GID: -1, Size: -1}
+}
 
 func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
 
@@ -110,12 +111,12 @@ func WantNamesFor(owner, group string) Want {
 //
 // Every process started on a host costs, across a fleet, more than the
 // round trip itself. So where the connection can look at files without a
-// command (transport.Inspector: SFTP), that is how it is done, and a
+// command (Conn.Inspect: SFTP), that is how it is done, and a
 // command runs only for the hash, all at once.
 func Stat(ctx context.Context, c tasks.Conn, path string, want Want) (*Info, error) {
-	if in, ok := c.(transport.Inspector); ok && want&WantNames == 0 {
-		fi, _, err := inspect(ctx, c, in, path, want&WantHash != 0, 0)
-		if !errors.Is(err, transport.ErrCannotInspect) {
+	if want&WantNames == 0 {
+		fi, _, err := inspect(ctx, c, path, want&WantHash != 0, 0)
+		if !errors.Is(err, tasks.ErrNotSupported) {
 			return fi, err
 		}
 	}
@@ -226,14 +227,14 @@ func (m Mode) FileMode() fs.FileMode {
 // inspect is Stat through an Inspector. The path, its parent directory
 // and, when asked, the file's hash or content (at most limit bytes, and one
 // more to tell a larger file) are looked at concurrently: one round trip.
-func inspect(ctx context.Context, c tasks.Conn, in transport.Inspector, p string, hash bool, limit int64) (*Info, []byte, error) {
+func inspect(ctx context.Context, c tasks.Conn, p string, hash bool, limit int64) (*Info, []byte, error) {
 	var (
 		wg            sync.WaitGroup
-		st            transport.FileStat
+		st            tasks.FileStat
 		stErr         error
 		parent        bool
 		parentTrusted bool
-		res           transport.Result
+		res           tasks.Result
 		runErr        error
 		read          = limit > 0
 		command       string
@@ -248,9 +249,9 @@ fi`, tasks.Quote(p), readScript(limit+1))
 		command = fmt.Sprintf(`p=%s
 if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum <"$p"; fi`, tasks.Quote(p))
 	}
-	wg.Go(func() { st, stErr = in.Inspect(ctx, p, false) })
+	wg.Go(func() { st, stErr = c.Inspect(ctx, p, false) })
 	wg.Go(func() {
-		d, err := in.Inspect(ctx, pathpkg.Dir(p), true)
+		d, err := c.Inspect(ctx, pathpkg.Dir(p), true)
 		parent = err == nil && d.Type == "directory"
 		parentTrusted = parent && trusted(d.UID, d.Perm)
 	})
@@ -295,11 +296,9 @@ if [ -f "$p" ] && [ ! -L "$p" ]; then exec sha256sum <"$p"; fi`, tasks.Quote(p))
 // Read inspects path and, when it is a regular file, reads it, all
 // in one round trip. Files larger than limit are refused.
 func Read(ctx context.Context, c tasks.Conn, path string, limit int64) (*Info, []byte, error) {
-	if in, ok := c.(transport.Inspector); ok {
-		fi, data, err := inspect(ctx, c, in, path, false, max(limit, 1))
-		if !errors.Is(err, transport.ErrCannotInspect) {
-			return fi, data, err
-		}
+	fi, data, err := inspect(ctx, c, path, false, max(limit, 1))
+	if !errors.Is(err, tasks.ErrNotSupported) {
+		return fi, data, err
 	}
 	script := fmt.Sprintf(`p=%s
 %s
@@ -321,8 +320,7 @@ fi`, tasks.Quote(path), parentScript, limit, readScript(limit+1))
 		return nil, nil, fmt.Errorf("read %s: %s", path, res.Failure())
 	}
 	head, body, hasBody := bytes.Cut(res.Stdout, []byte("\ncontent\n"))
-	fi, err := parseStat(path, string(head))
-	if err != nil {
+	if fi, err = parseStat(path, string(head)); err != nil {
 		return nil, nil, err
 	}
 	if fi.Exists && fi.Type == "file" && !hasBody {
@@ -331,7 +329,7 @@ fi`, tasks.Quote(path), parentScript, limit, readScript(limit+1))
 	if !hasBody {
 		return fi, nil, nil
 	}
-	data, err := readOutput(path, fi, body, limit)
+	data, err = readOutput(path, fi, body, limit)
 	return fi, data, err
 }
 

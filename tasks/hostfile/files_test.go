@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,21 +12,16 @@ import (
 
 	"github.com/runbookdev/runbook/internal/sshtest"
 	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/tasks"
 	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
-// commandsOnly hides a connection's Inspector, so that Stat and
-// Read take the path they take when becoming another user.
-type commandsOnly struct{ c transport.Conn }
+// commandsOnly is a connection that cannot inspect files, so that Stat
+// and Read take the path they take on a host without SFTP.
+type commandsOnly struct{ transport.Conn }
 
-func (c commandsOnly) Run(ctx context.Context, cmd string, stdin io.Reader) (transport.Result, error) {
-	return c.c.Run(ctx, cmd, stdin)
-}
-func (c commandsOnly) WriteFile(ctx context.Context, p string, r io.Reader, a transport.FileAttrs) error {
-	return c.c.WriteFile(ctx, p, r, a)
-}
-func (c commandsOnly) ReadFile(ctx context.Context, p string, w io.Writer) error {
-	return c.c.ReadFile(ctx, p, w)
+func (commandsOnly) Inspect(context.Context, string, bool) (transport.FileStat, error) {
+	return transport.FileStat{}, tasks.ErrNotSupported
 }
 
 // Looking at files through SFTP (or the controller's kernel) and through
@@ -59,8 +53,8 @@ func TestStatWaysAgree(t *testing.T) {
 		name string
 		c    transport.Conn
 	}{{"ssh", remote}, {"local", transport.Local{}}} {
-		if _, ok := conn.c.(transport.Inspector); !ok {
-			t.Fatalf("%s connection is not an Inspector", conn.name)
+		if _, err := conn.c.Inspect(ctx, "/", false); err != nil {
+			t.Fatalf("%s connection cannot inspect files: %v", conn.name, err)
 		}
 		for _, p := range paths {
 			fast, err1 := hostfile.Stat(ctx, conn.c, p, hostfile.WantHash)

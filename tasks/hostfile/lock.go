@@ -22,11 +22,11 @@ var unlockedHosts sync.Map
 // log says so.
 func Lock(ctx context.Context, h *tasks.Host, p string) (unlock func(), err error) {
 	p = path.Clean(p)
-	unlock, err = tasks.Lock(ctx, h.Conn, "file:"+p, func() {
+	unlock, err = h.Conn.Lock(ctx, "file:"+p, func() {
 		h.Say("waiting for another runbook run to finish editing %s", p)
 	})
 	switch {
-	case errors.Is(err, tasks.ErrNoLock):
+	case errors.Is(err, tasks.ErrNotSupported):
 		if _, said := unlockedHosts.LoadOrStore(h.Name, true); !said && h.Log != nil {
 			h.Log.Warn("editing files without a lock: another run may edit one at the same time", "path", p, "why", err)
 		}
