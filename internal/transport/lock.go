@@ -278,7 +278,7 @@ func (s *SSH) lockAs(ctx context.Context, key string, wrap func(string) string, 
 		ls, err := newLockShell(ctx, p.stdin, p.stdout, p.errOut, p.close)
 		if err != nil {
 			if ctx.Err() == nil && !s.alive() {
-				return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start a lock shell: %w", err)}
+				return nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start a lock shell: %w", err)}
 			}
 			return nil, fmt.Errorf("start a lock shell on %s: %w", s.host, err)
 		}

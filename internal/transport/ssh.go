@@ -160,10 +160,10 @@ func (s *SSH) runInShell(ctx context.Context, cmd string) (res Result, err error
 				// Taken for dead, as a host that does not finish the
 				// handshake: what else waits on it ends now.
 				s.client.Close()
-				return Result{}, &ConnError{Host: s.host, Err: err}, true
+				return Result{}, &ConnError{Host: s.host, Lost: true, Err: err}, true
 			}
 			if !s.alive() {
-				return Result{}, &ConnError{Host: s.host, Err: err}, true
+				return Result{}, &ConnError{Host: s.host, Lost: true, Err: err}, true
 			}
 			s.noShell = true
 			return Result{}, nil, false
@@ -175,7 +175,7 @@ func (s *SSH) runInShell(ctx context.Context, cmd string) (res Result, err error
 		s.sh.close()
 		s.sh = nil
 		if ctx.Err() == nil && !s.alive() {
-			err = &ConnError{Host: s.host, Err: fmt.Errorf("connection lost during the command: %w", err)}
+			err = &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("during the command: %w", err)}
 		}
 	}
 	return res, err, true
@@ -191,7 +191,7 @@ func (s *SSH) alive() bool {
 func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
 	sess, err := s.client.NewSession()
 	if err != nil {
-		return Result{}, &ConnError{Host: s.host, Err: fmt.Errorf("open session: %w", err)}
+		return Result{}, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("open session: %w", err)}
 	}
 	defer sess.Close()
 	var out, errOut capped
@@ -208,7 +208,7 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 	closed := make(chan struct{})
 	sess.Stdin = holdReader{ctx, in, closed}
 	if err := sess.Start(tap.wrap(stdinScript(cmd))); err != nil {
-		return Result{}, &ConnError{Host: s.host, Err: fmt.Errorf("start command: %w", err)}
+		return Result{}, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start command: %w", err)}
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
@@ -231,9 +231,9 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 		}
 		res.Code = exit.ExitStatus()
 	case errors.As(err, &missing):
-		return res, &ConnError{Host: s.host, Err: fmt.Errorf("command ended without an exit status: %w", err)}
+		return res, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("command ended without an exit status: %w", err)}
 	default:
-		return res, &ConnError{Host: s.host, Err: err}
+		return res, &ConnError{Host: s.host, Lost: true, Err: err}
 	}
 	return res, nil
 }
@@ -258,7 +258,7 @@ func (s *SSH) fileServer(ctx context.Context, user string) (*fileServer, func(),
 			return nil, nil, ctx.Err()
 		}
 		if !s.alive() {
-			return nil, nil, &ConnError{Host: s.host, Err: fmt.Errorf("start sftp-server: %w", err)}
+			return nil, nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start sftp-server: %w", err)}
 		}
 		if user != "" {
 			err = fmt.Errorf("as %s: %w", user, err)
@@ -276,7 +276,7 @@ func (s *SSH) fileServer(ctx context.Context, user string) (*fileServer, func(),
 func (s *SSH) pipe(cmd string) (*pipe, error) {
 	sess, err := s.client.NewSession()
 	if err != nil {
-		return nil, &ConnError{Host: s.host, Err: fmt.Errorf("open session: %w", err)}
+		return nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("open session: %w", err)}
 	}
 	p := &pipe{errOut: &syncCapped{}, ended: make(chan struct{}), close: func() { sess.Close() }}
 	sess.Stderr = p.errOut
@@ -287,7 +287,7 @@ func (s *SSH) pipe(cmd string) (*pipe, error) {
 	}
 	if err != nil {
 		sess.Close()
-		return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start command: %w", err)}
+		return nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start command: %w", err)}
 	}
 	go func() { sess.Wait(); close(p.ended) }()
 	return p, nil
@@ -311,7 +311,7 @@ func (s *SSH) files(ctx context.Context) (*sftp.Client, error) {
 	c, err := s.startSFTP()
 	if err != nil {
 		if !s.alive() {
-			return nil, &ConnError{Host: s.host, Err: fmt.Errorf("start sftp: %w", err)}
+			return nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start sftp: %w", err)}
 		}
 		// Neither: remembered for the run.
 		s.subErr = fmt.Errorf("no SFTP on %s: %w, and sshd has no sftp subsystem: %w", s.host, errNoSFTPServer, err)

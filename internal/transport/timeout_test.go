@@ -221,3 +221,22 @@ func TestSessionStderrIsTheCommands(t *testing.T) {
 		t.Errorf("Run = %q %q %d, want %q %q 4", res.Stdout, res.Stderr, res.Code, "in", "err\ntail")
 	}
 }
+
+// A connection that drops in the middle of a command is reported as lost,
+// not as a failure to connect: the operator looks for a host that went
+// down or a network that broke, not for wrong credentials.
+func TestConnectionLostMidCommand(t *testing.T) {
+	s := sshtest.Start(t)
+	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shell's parent is sshd's process for this connection.
+	_, err = c.Run(context.Background(), "kill -9 $PPID; sleep 10", nil)
+	if !transport.IsConnError(err) {
+		t.Fatalf("Run while the connection drops: %v, want a connection error", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "connection to h1 lost") || strings.Contains(msg, "connect to") {
+		t.Fatalf("error %q: want it to say the connection to h1 was lost", msg)
+	}
+}

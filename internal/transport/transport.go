@@ -31,9 +31,17 @@ type FileStat = tasks.FileStat
 type ConnError struct {
 	Host string
 	Err  error
+	// Lost says the connection was made, then lost (the host went down,
+	// the network broke, sshd went away), rather than never made.
+	Lost bool
 }
 
-func (e *ConnError) Error() string { return fmt.Sprintf("connect to %s: %v", e.Host, e.Err) }
+func (e *ConnError) Error() string {
+	if e.Lost {
+		return fmt.Sprintf("connection to %s lost: %v", e.Host, e.Err)
+	}
+	return fmt.Sprintf("connect to %s: %v", e.Host, e.Err)
+}
 func (e *ConnError) Unwrap() error { return e.Err }
 
 // IsConnError reports whether err means the host is unreachable.
