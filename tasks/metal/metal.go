@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/equinix/equinix-sdk-go/services/metalv1"
 	"github.com/runbookdev/runbook/internal/metal"
+	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/tasks"
 	"golang.org/x/crypto/ssh"
@@ -319,10 +319,9 @@ func sshAnswers(addr string) bool {
 func (m *Metal) publicKey() (string, error) {
 	files := []string{m.SSHKey}
 	if m.SSHKey == "" {
-		home, _ := os.UserHomeDir()
 		files = nil
-		for _, n := range []string{"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"} {
-			files = append(files, filepath.Join(home, ".ssh", n))
+		for _, f := range sshkeys.Defaults() {
+			files = append(files, f+".pub")
 		}
 	}
 	for _, f := range files {
