@@ -200,12 +200,12 @@ func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value) {
 		var pe *Error
 		if errors.As(err, &pe) {
 			if pe.Pos.File == "" {
-				pe = &Error{Pos: At(d.file, n), Msg: pe.Msg}
+				pe = &Error{Pos: At(d.file, n), Msg: pe.Msg, Err: pe.Err}
 			}
 			d.errs.Add(pe)
 			return
 		}
-		d.errorf(n, "%v", err)
+		d.errorf(n, "%w", err)
 		return
 	}
 	v.Set(tmp.Elem())
