@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
@@ -17,19 +16,11 @@ import (
 // run's set; the Tracker notes whether the step's renderings held one.
 func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]any, *tmpl.Tracker, error) {
 	inv := e.inventory()
-	merged := map[string]tmpl.Var{}
 	layers := append([]map[string]tmpl.Var{}, sc.layers...)
 	layers = append(layers, inv.VarLayers(h.Name)...)
-	layers = append(layers, e.opts.ExtraVars)
-	for _, l := range layers {
-		maps.Copy(merged, l)
-	}
-	base := map[string]any{
-		"host":       hostInfo(inv, h),
-		"groups":     inv.GroupMembers(),
-		"hostvars":   e.hostVars(inv),
-		"check_mode": e.opts.Check,
-	}
+	merged := mergeLayers(append(layers, e.opts.ExtraVars))
+	base := inventoryData(inv, h, e.hostVars(inv))
+	base["check_mode"] = e.opts.Check
 	hs.factsMu.Lock()
 	if hs.facts != nil {
 		base["facts"] = hs.facts
@@ -51,6 +42,12 @@ func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]an
 	return out, e.taint.Track(out), nil
 }
 
+// inventoryData is what templates on h see of the inventory besides its
+// variables: the host, the groups and every host's variables (hostvars).
+func inventoryData(inv *inventory.Inventory, h *inventory.Host, hostvars map[string]any) map[string]any {
+	return map[string]any{"host": hostInfo(inv, h), "groups": inv.GroupMembers(), "hostvars": hostvars}
+}
+
 func hostInfo(inv *inventory.Inventory, h *inventory.Host) map[string]any {
 	groups := inv.GroupsOf(h.Name)
 	if groups == nil {
@@ -61,15 +58,20 @@ func hostInfo(inv *inventory.Inventory, h *inventory.Host) map[string]any {
 	}
 }
 
-// hostVars is every host's connection details and inventory variables (as
-// written, not rendered), for templates that need other hosts' addresses.
-// It is built once per inventory.
+// hostVars is hostVarsOf(inv), built once per inventory.
 func (e *Engine) hostVars(inv *inventory.Inventory) map[string]any {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.hostvars != nil {
-		return e.hostvars
+	if e.hostvars == nil {
+		e.hostvars = hostVarsOf(inv)
 	}
+	return e.hostvars
+}
+
+// hostVarsOf is every host's connection details and inventory variables
+// (as written, not rendered; secret ones left out), for templates that
+// need other hosts' addresses.
+func hostVarsOf(inv *inventory.Inventory) map[string]any {
 	out := make(map[string]any, len(inv.Hosts()))
 	for _, h := range inv.Hosts() {
 		m := hostInfo(inv, h)
@@ -82,7 +84,6 @@ func (e *Engine) hostVars(inv *inventory.Inventory) map[string]any {
 		}
 		out[h.Name] = m
 	}
-	e.hostvars = out
 	return out
 }
 
