@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
 	"gopkg.in/yaml.v3"
@@ -85,6 +87,33 @@ func hostVarsOf(inv *inventory.Inventory) map[string]any {
 		out[h.Name] = m
 	}
 	return out
+}
+
+// InventoryVars is, by host, the variables the inventory gives each host,
+// rendered as a step on the host sees them where the runbook, -e and
+// registered values do not replace them: with the same host, groups and
+// hostvars. Secret ones are secret.Mask; taint learns what derives from
+// them, which may be in other variables.
+func InventoryVars(inv *inventory.Inventory, taint *tmpl.Taint) (map[string]map[string]any, error) {
+	hostvars := hostVarsOf(inv)
+	out := map[string]map[string]any{}
+	var errs decode.List
+	for _, h := range inv.Hosts() {
+		merged := mergeLayers(inv.VarLayers(h.Name))
+		base := inventoryData(inv, h, hostvars)
+		taint.Track(base)
+		vars, err := tmpl.Resolve(merged, base)
+		errs.Add(err)
+		shown := map[string]any{}
+		for k, v := range merged {
+			shown[k] = vars[k]
+			if v.Secret {
+				shown[k] = secret.Mask
+			}
+		}
+		out[h.Name] = shown
+	}
+	return out, errs.Err()
 }
 
 // holdsSecret reports whether a rendered parameter holds a secret,
