@@ -370,6 +370,32 @@ func Value(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// AnyScalar reports whether pred holds for a scalar under n (a mapping's
+// keys included), following aliases, each node once.
+func AnyScalar(n *yaml.Node, pred func(string) bool) bool {
+	seen := map[*yaml.Node]bool{}
+	var walk func(n *yaml.Node) bool
+	walk = func(n *yaml.Node) bool {
+		if n == nil || seen[n] {
+			return false
+		}
+		seen[n] = true
+		if n.Kind == yaml.ScalarNode {
+			return pred(n.Value)
+		}
+		if walk(n.Alias) {
+			return true
+		}
+		for _, c := range n.Content {
+			if walk(c) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(n)
+}
+
 // SecretScalars lists the values under n tagged !secret, and those inside
 // a list or mapping tagged !secret (not a mapping's keys), following
 // aliases, each node at most once as secret and once not.

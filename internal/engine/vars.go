@@ -119,25 +119,5 @@ func InventoryVars(inv *inventory.Inventory, taint *tmpl.Taint) (map[string]map[
 // holdsSecret reports whether a rendered parameter holds a secret,
 // following aliases (rendered parameters keep them), each anchor once.
 func (e *Engine) holdsSecret(n *yaml.Node) bool {
-	seen := map[*yaml.Node]bool{}
-	var holds func(n *yaml.Node) bool
-	holds = func(n *yaml.Node) bool {
-		if n == nil || seen[n] {
-			return false
-		}
-		seen[n] = true
-		if n.Kind == yaml.ScalarNode {
-			return e.secrets.Holds(n.Value)
-		}
-		if holds(n.Alias) {
-			return true
-		}
-		for _, c := range n.Content {
-			if holds(c) {
-				return true
-			}
-		}
-		return false
-	}
-	return holds(n)
+	return decode.AnyScalar(n, e.secrets.Holds)
 }

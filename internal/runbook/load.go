@@ -419,29 +419,7 @@ func prefixed(err error, prefix string) error {
 
 // nodeHasTemplate reports whether n holds a template, following aliases,
 // each anchor once.
-func nodeHasTemplate(n *yaml.Node) bool {
-	seen := map[*yaml.Node]bool{}
-	var has func(n *yaml.Node) bool
-	has = func(n *yaml.Node) bool {
-		if n == nil || seen[n] {
-			return false
-		}
-		seen[n] = true
-		if n.Kind == yaml.ScalarNode {
-			return decode.HasTemplate(n.Value)
-		}
-		if has(n.Alias) {
-			return true
-		}
-		for _, c := range n.Content {
-			if has(c) {
-				return true
-			}
-		}
-		return false
-	}
-	return has(n)
-}
+func nodeHasTemplate(n *yaml.Node) bool { return decode.AnyScalar(n, decode.HasTemplate) }
 
 // keyPos is the position of key's value in mapping n, or of n itself.
 func keyPos(file string, n *yaml.Node, key string) decode.Pos {
