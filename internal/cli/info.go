@@ -163,34 +163,11 @@ func runInventory(ctx context.Context, e *env, args []string) int {
 		return e.errorf("load inventory: %v", err)
 	}
 	view := inventoryView{Hosts: map[string]hostView{}, Groups: inv.GroupMembers()}
-	var errs decode.List
 	// Every host's variables are resolved before any is shown: what one
 	// host derives from a secret is hidden on all of them.
 	var secrets secret.Set
-	taint := tmpl.NewTaint(&secrets)
-	resolved := map[string]map[string]any{}
-	for _, h := range inv.Hosts() {
-		merged := map[string]tmpl.Var{}
-		for _, l := range inv.VarLayers(h.Name) {
-			maps.Copy(merged, l)
-		}
-		base := map[string]any{
-			"host":   map[string]any{"name": h.Name, "address": h.Address, "port": h.Port, "user": h.User, "groups": inv.GroupsOf(h.Name)},
-			"groups": view.Groups,
-		}
-		taint.Track(base)
-		vars, err := tmpl.Resolve(merged, base)
-		errs.Add(err)
-		shown := map[string]any{}
-		for k, v := range merged {
-			shown[k] = vars[k]
-			if v.Secret {
-				shown[k] = secret.Mask
-			}
-		}
-		resolved[h.Name] = shown
-	}
-	if err := errs.Err(); err != nil {
+	resolved, err := engine.InventoryVars(inv, tmpl.NewTaint(&secrets))
+	if err != nil {
 		return e.errorf("%s", secrets.Redact(err.Error()))
 	}
 	for _, h := range inv.Hosts() {

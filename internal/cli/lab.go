@@ -17,6 +17,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/lab"
 	"github.com/runbookdev/runbook/internal/labapi"
+	"github.com/runbookdev/runbook/internal/poll"
 )
 
 const labUsage = `Usage: runbook lab COMMAND [flags]
@@ -177,23 +178,23 @@ func labUp(ctx context.Context, e *env, args []string) int {
 	return ExitOK
 }
 
+// waitListening waits until addr takes connections; when it never does,
+// the error is the last refusal.
 func waitListening(ctx context.Context, addr string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
+	var refused error
+	_, _, err := poll.Until(ctx, limit, 100*time.Millisecond, func(context.Context) (bool, string, error) {
 		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
+		if err != nil {
+			refused = err
+			return false, "", nil
 		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		c.Close()
+		return true, "", nil
+	})
+	if errors.Is(err, poll.ErrGaveUp) {
+		return refused
 	}
+	return err
 }
 
 func readPid(path string) int {
@@ -316,9 +317,9 @@ func labDown(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	if pid := readPid(f.pidFile()); pid > 0 && syscall.Kill(pid, syscall.SIGTERM) == nil {
-		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
+		poll.Until(context.WithoutCancel(ctx), 10*time.Second, 100*time.Millisecond, func(context.Context) (bool, string, error) {
+			return syscall.Kill(pid, 0) != nil, "", nil
+		})
 	}
 	l, err := f.attach()
 	if err != nil {

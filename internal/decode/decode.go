@@ -200,12 +200,12 @@ func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value) {
 		var pe *Error
 		if errors.As(err, &pe) {
 			if pe.Pos.File == "" {
-				pe = &Error{Pos: At(d.file, n), Msg: pe.Msg}
+				pe = &Error{Pos: At(d.file, n), Msg: pe.Msg, Err: pe.Err}
 			}
 			d.errs.Add(pe)
 			return
 		}
-		d.errorf(n, "%v", err)
+		d.errorf(n, "%w", err)
 		return
 	}
 	v.Set(tmp.Elem())
@@ -368,6 +368,32 @@ func Value(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// AnyScalar reports whether pred holds for a scalar under n (a mapping's
+// keys included), following aliases, each node once.
+func AnyScalar(n *yaml.Node, pred func(string) bool) bool {
+	seen := map[*yaml.Node]bool{}
+	var walk func(n *yaml.Node) bool
+	walk = func(n *yaml.Node) bool {
+		if n == nil || seen[n] {
+			return false
+		}
+		seen[n] = true
+		if n.Kind == yaml.ScalarNode {
+			return pred(n.Value)
+		}
+		if walk(n.Alias) {
+			return true
+		}
+		for _, c := range n.Content {
+			if walk(c) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(n)
 }
 
 // SecretScalars lists the values under n tagged !secret, and those inside

@@ -90,3 +90,22 @@ func TestMergeKeys(t *testing.T) {
 		t.Errorf("merged: %+v", doc.Use)
 	}
 }
+
+func TestAnyScalar(t *testing.T) {
+	n := node(t, "base: &b {deep: [x, \"{{ .y }}\"]}\nuse: *b\n\"{{ .key }}\": 1\n")
+	if !decode.AnyScalar(n, func(s string) bool { return s == "{{ .y }}" }) {
+		t.Errorf("AnyScalar did not find the template in a list in a mapping")
+	}
+	if got := decode.AnyScalar(n, func(s string) bool { return s == "{{ .key }}" }); !got {
+		t.Errorf("AnyScalar did not look at a mapping's keys")
+	}
+	alias := node(t, "base: &b {deep: x}\nuse: *b\n")
+	if got := decode.AnyScalar(alias.Content[0].Content[3], func(s string) bool { return s == "x" }); !got {
+		t.Errorf("AnyScalar did not follow an alias")
+	}
+	count := 0
+	decode.AnyScalar(alias, func(string) bool { count++; return false })
+	if count != 4 { // base, deep, x, use: the anchored mapping once
+		t.Errorf("AnyScalar looked at %d scalars, want 4 (the aliased mapping once)", count)
+	}
+}

@@ -4,6 +4,7 @@
 package decode
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -44,6 +45,7 @@ func (p Pos) String() string {
 type Error struct {
 	Pos Pos
 	Msg string
+	Err error // what caused it, when Msg tells of another error (%w)
 }
 
 func (e *Error) Error() string {
@@ -53,9 +55,21 @@ func (e *Error) Error() string {
 	return e.Pos.String() + ": " + e.Msg
 }
 
-// Errorf builds an Error at pos.
+// Unwrap lets errors.Is and errors.As see the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an Error at pos. An error given with %w is kept as its
+// cause, as fmt.Errorf keeps it.
 func Errorf(pos Pos, format string, args ...any) *Error {
-	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	e := &Error{Pos: pos, Msg: err.Error()}
+	switch w := err.(type) {
+	case interface{ Unwrap() error }:
+		e.Err = w.Unwrap()
+	case interface{ Unwrap() []error }:
+		e.Err = errors.Join(w.Unwrap()...)
+	}
+	return e
 }
 
 // List collects errors and reports them one per line, sorted by position.

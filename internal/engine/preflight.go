@@ -249,7 +249,7 @@ func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, hand
 		if known {
 			matched, unmatched, err := c.inv.Match(patterns)
 			if err != nil {
-				c.errs.Add(decode.Errorf(st.HostsPos, "hosts: %v", err))
+				c.errs.Add(decode.Errorf(st.HostsPos, "hosts: %w", err))
 				return nil, false
 			}
 			for _, u := range unmatched {
@@ -263,7 +263,7 @@ func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, hand
 		} else if c.inv == nil {
 			for i, p := range patterns {
 				if _, err := inventory.ParsePattern(p); err != nil {
-					c.errs.Add(decode.Errorf(hostsAt(st, i), "hosts: %q: %v", p, err))
+					c.errs.Add(decode.Errorf(hostsAt(st, i), "hosts: %q: %w", p, err))
 				}
 			}
 		}

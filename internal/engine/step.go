@@ -91,7 +91,7 @@ func (e *Engine) stepHosts(st *runbook.Step, sc scope, only map[string]bool) ([]
 		var unmatched []inventory.Unmatched
 		hosts, unmatched, err = inv.Match(patterns)
 		if err != nil {
-			return nil, decode.Errorf(st.HostsPos, "hosts: %v", err)
+			return nil, decode.Errorf(st.HostsPos, "hosts: %w", err)
 		}
 		for _, u := range unmatched {
 			if !e.mayGrow {

@@ -2,8 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"maps"
 
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
 	"gopkg.in/yaml.v3"
@@ -17,19 +18,11 @@ import (
 // run's set; the Tracker notes whether the step's renderings held one.
 func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]any, *tmpl.Tracker, error) {
 	inv := e.inventory()
-	merged := map[string]tmpl.Var{}
 	layers := append([]map[string]tmpl.Var{}, sc.layers...)
 	layers = append(layers, inv.VarLayers(h.Name)...)
-	layers = append(layers, e.opts.ExtraVars)
-	for _, l := range layers {
-		maps.Copy(merged, l)
-	}
-	base := map[string]any{
-		"host":       hostInfo(inv, h),
-		"groups":     inv.GroupMembers(),
-		"hostvars":   e.hostVars(inv),
-		"check_mode": e.opts.Check,
-	}
+	merged := mergeLayers(append(layers, e.opts.ExtraVars))
+	base := inventoryData(inv, h, e.hostVars(inv))
+	base["check_mode"] = e.opts.Check
 	hs.factsMu.Lock()
 	if hs.facts != nil {
 		base["facts"] = hs.facts
@@ -51,6 +44,12 @@ func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]an
 	return out, e.taint.Track(out), nil
 }
 
+// inventoryData is what templates on h see of the inventory besides its
+// variables: the host, the groups and every host's variables (hostvars).
+func inventoryData(inv *inventory.Inventory, h *inventory.Host, hostvars map[string]any) map[string]any {
+	return map[string]any{"host": hostInfo(inv, h), "groups": inv.GroupMembers(), "hostvars": hostvars}
+}
+
 func hostInfo(inv *inventory.Inventory, h *inventory.Host) map[string]any {
 	groups := inv.GroupsOf(h.Name)
 	if groups == nil {
@@ -61,15 +60,20 @@ func hostInfo(inv *inventory.Inventory, h *inventory.Host) map[string]any {
 	}
 }
 
-// hostVars is every host's connection details and inventory variables (as
-// written, not rendered), for templates that need other hosts' addresses.
-// It is built once per inventory.
+// hostVars is hostVarsOf(inv), built once per inventory.
 func (e *Engine) hostVars(inv *inventory.Inventory) map[string]any {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.hostvars != nil {
-		return e.hostvars
+	if e.hostvars == nil {
+		e.hostvars = hostVarsOf(inv)
 	}
+	return e.hostvars
+}
+
+// hostVarsOf is every host's connection details and inventory variables
+// (as written, not rendered; secret ones left out), for templates that
+// need other hosts' addresses.
+func hostVarsOf(inv *inventory.Inventory) map[string]any {
 	out := make(map[string]any, len(inv.Hosts()))
 	for _, h := range inv.Hosts() {
 		m := hostInfo(inv, h)
@@ -82,32 +86,38 @@ func (e *Engine) hostVars(inv *inventory.Inventory) map[string]any {
 		}
 		out[h.Name] = m
 	}
-	e.hostvars = out
 	return out
+}
+
+// InventoryVars is, by host, the variables the inventory gives each host,
+// rendered as a step on the host sees them where the runbook, -e and
+// registered values do not replace them: with the same host, groups and
+// hostvars. Secret ones are secret.Mask; taint learns what derives from
+// them, which may be in other variables.
+func InventoryVars(inv *inventory.Inventory, taint *tmpl.Taint) (map[string]map[string]any, error) {
+	hostvars := hostVarsOf(inv)
+	out := map[string]map[string]any{}
+	var errs decode.List
+	for _, h := range inv.Hosts() {
+		merged := mergeLayers(inv.VarLayers(h.Name))
+		base := inventoryData(inv, h, hostvars)
+		taint.Track(base)
+		vars, err := tmpl.Resolve(merged, base)
+		errs.Add(err)
+		shown := map[string]any{}
+		for k, v := range merged {
+			shown[k] = vars[k]
+			if v.Secret {
+				shown[k] = secret.Mask
+			}
+		}
+		out[h.Name] = shown
+	}
+	return out, errs.Err()
 }
 
 // holdsSecret reports whether a rendered parameter holds a secret,
 // following aliases (rendered parameters keep them), each anchor once.
 func (e *Engine) holdsSecret(n *yaml.Node) bool {
-	seen := map[*yaml.Node]bool{}
-	var holds func(n *yaml.Node) bool
-	holds = func(n *yaml.Node) bool {
-		if n == nil || seen[n] {
-			return false
-		}
-		seen[n] = true
-		if n.Kind == yaml.ScalarNode {
-			return e.secrets.Holds(n.Value)
-		}
-		if holds(n.Alias) {
-			return true
-		}
-		for _, c := range n.Content {
-			if holds(c) {
-				return true
-			}
-		}
-		return false
-	}
-	return holds(n)
+	return decode.AnyScalar(n, e.secrets.Holds)
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runbookdev/runbook/internal/poll"
 	"github.com/runbookdev/runbook/internal/sshkeys"
 )
 
@@ -206,9 +208,8 @@ func (l *Lab) boot(ctx context.Context, h *Host) error {
 
 // waitSSH waits until the host's sshd sends its banner.
 func (l *Lab) waitSSH(ctx context.Context, h *Host) error {
-	deadline := time.Now().Add(l.cfg.BootTimeout)
 	addr := netip.AddrPortFrom(h.Public, 22).String()
-	for {
+	_, _, err := poll.Until(ctx, l.cfg.BootTimeout, 100*time.Millisecond, func(context.Context) (bool, string, error) {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			conn.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -216,22 +217,19 @@ func (l *Lab) waitSSH(ctx context.Context, h *Host) error {
 			n, _ := conn.Read(buf)
 			conn.Close()
 			if strings.HasPrefix(string(buf[:n]), "SSH-") {
-				return nil
+				return true, "", nil
 			}
 		}
 		if !h.Running() {
 			log, _ := os.ReadFile(filepath.Join(h.dir, "console.log"))
-			return fmt.Errorf("boot %s: the machine stopped: %s", h.Name, tail(string(log), 15))
+			return false, "", fmt.Errorf("boot %s: the machine stopped: %s", h.Name, tail(string(log), 15))
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("boot %s: sshd did not answer on %s within %s", h.Name, addr, l.cfg.BootTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return false, "", nil
+	})
+	if errors.Is(err, poll.ErrGaveUp) {
+		return fmt.Errorf("boot %s: sshd did not answer on %s within %s", h.Name, addr, l.cfg.BootTimeout)
 	}
+	return err
 }
 
 // cut stops the machine at once, as pulling its power would: its init is
@@ -259,16 +257,14 @@ func (l *Lab) halt(ctx context.Context, h *Host) error {
 		h.PID = 0 // the pid was reused: the machine is long gone
 		return h.save()
 	}
+	stopped := func(context.Context) (bool, string, error) { return !h.Running(), "", nil }
 	syscall.Kill(h.PID, syscall.SIGTERM)
-	deadline := time.Now().Add(30 * time.Second)
-	for h.Running() && time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(ctx, 30*time.Second, 50*time.Millisecond, stopped)
 	if h.Running() {
 		syscall.Kill(h.PID, syscall.SIGKILL)
-		for i := 0; i < 100 && h.Running(); i++ {
-			time.Sleep(20 * time.Millisecond)
-		}
+		// Even when cancelled: the kill takes a moment, and the pid is
+		// forgotten next.
+		poll.Until(context.WithoutCancel(ctx), 2*time.Second, 20*time.Millisecond, stopped)
 	}
 	h.PID = 0
 	return h.save()

@@ -69,7 +69,7 @@ type loader struct {
 func (l *loader) load(path string, stack []string, from decode.Pos) *Runbook {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		l.errs.Add(decode.Errorf(from, "import %s: %v", path, err))
+		l.errs.Add(decode.Errorf(from, "import %s: %w", path, err))
 		return nil
 	}
 	for i, s := range stack {
@@ -90,7 +90,7 @@ func (l *loader) load(path string, stack []string, from decode.Pos) *Runbook {
 		if from.File == "" {
 			l.errs.Add(fmt.Errorf("read runbook: %w", err))
 		} else {
-			l.errs.Add(decode.Errorf(from, "import: %v", err))
+			l.errs.Add(decode.Errorf(from, "import: %w", err))
 		}
 		return nil
 	}
@@ -180,7 +180,7 @@ func (l *loader) checkPatterns(p patterns) {
 			continue
 		}
 		if _, err := inventory.ParsePattern(pat); err != nil {
-			l.errs.Add(decode.Errorf(p.at[i], "hosts: %s: %v", decode.Quote(pat), err))
+			l.errs.Add(decode.Errorf(p.at[i], "hosts: %s: %w", decode.Quote(pat), err))
 		}
 	}
 }
@@ -316,7 +316,7 @@ func CheckParams(file string, mod tasks.Module, with *yaml.Node) error {
 	}
 	if v, ok := t.(tasks.Validator); ok && !nodeHasTemplate(with) {
 		if err := v.Validate(); err != nil {
-			errs.Add(decode.Errorf(decode.At(file, with), "task %s: %v", mod.Name, err))
+			errs.Add(decode.Errorf(decode.At(file, with), "task %s: %w", mod.Name, err))
 		}
 	}
 	if r, ok := t.(tasks.ControllerReader); ok {
@@ -341,6 +341,8 @@ func hideSecrets(err error, secrets []string) error {
 	for _, e := range list.Errors() {
 		var pe *decode.Error
 		if errors.As(e, &pe) {
+			// Without its cause: the cause's message is the one that
+			// holds the secret.
 			e = &decode.Error{Pos: pe.Pos, Msg: set.Redact(pe.Msg)}
 		} else {
 			e = errors.New(set.Redact(e.Error()))
@@ -378,7 +380,7 @@ func CheckControllerFile(pos decode.Pos, dir, module string, f tasks.ControllerF
 	case errors.Is(err, os.ErrNotExist):
 		return decode.Errorf(pos, "task %s: %s: %s does not exist (%s is relative to the runbook's directory)", module, f.Param, p, f.Param)
 	case err != nil:
-		return decode.Errorf(pos, "task %s: %s: %v", module, f.Param, err)
+		return decode.Errorf(pos, "task %s: %s: %w", module, f.Param, err)
 	case info.IsDir():
 		return decode.Errorf(pos, "task %s: %s: %s is a directory: name a file", module, f.Param, p)
 	case !f.Template:
@@ -386,7 +388,7 @@ func CheckControllerFile(pos decode.Pos, dir, module string, f tasks.ControllerF
 	}
 	text, err := decode.ReadFile(p)
 	if err != nil {
-		return decode.Errorf(pos, "task %s: %s: %v", module, f.Param, err)
+		return decode.Errorf(pos, "task %s: %s: %w", module, f.Param, err)
 	}
 	if err := tmpl.CheckFile(p, string(text)); err != nil {
 		// Where the mistake is, and which step reads the file.
@@ -394,7 +396,7 @@ func CheckControllerFile(pos decode.Pos, dir, module string, f tasks.ControllerF
 		if errors.As(err, &de) {
 			return decode.Errorf(de.Pos, "%s (the %s of task %s at %s)", de.Msg, f.Param, module, pos)
 		}
-		return decode.Errorf(pos, "task %s: %s: %v", module, f.Param, err)
+		return decode.Errorf(pos, "task %s: %s: %w", module, f.Param, err)
 	}
 	return nil
 }
@@ -408,7 +410,7 @@ func prefixed(err error, prefix string) error {
 	for _, e := range list.Errors() {
 		var pe *decode.Error
 		if errors.As(e, &pe) {
-			e = &decode.Error{Pos: pe.Pos, Msg: prefix + pe.Msg}
+			e = &decode.Error{Pos: pe.Pos, Msg: prefix + pe.Msg, Err: pe.Err}
 		}
 		out.Add(e)
 	}
@@ -417,29 +419,7 @@ func prefixed(err error, prefix string) error {
 
 // nodeHasTemplate reports whether n holds a template, following aliases,
 // each anchor once.
-func nodeHasTemplate(n *yaml.Node) bool {
-	seen := map[*yaml.Node]bool{}
-	var has func(n *yaml.Node) bool
-	has = func(n *yaml.Node) bool {
-		if n == nil || seen[n] {
-			return false
-		}
-		seen[n] = true
-		if n.Kind == yaml.ScalarNode {
-			return decode.HasTemplate(n.Value)
-		}
-		if has(n.Alias) {
-			return true
-		}
-		for _, c := range n.Content {
-			if has(c) {
-				return true
-			}
-		}
-		return false
-	}
-	return has(n)
-}
+func nodeHasTemplate(n *yaml.Node) bool { return decode.AnyScalar(n, decode.HasTemplate) }
 
 // keyPos is the position of key's value in mapping n, or of n itself.
 func keyPos(file string, n *yaml.Node, key string) decode.Pos {

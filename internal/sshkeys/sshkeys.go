@@ -1,4 +1,5 @@
-// Package sshkeys makes Ed25519 key pairs in OpenSSH's formats.
+// Package sshkeys finds a user's SSH keys where OpenSSH's client does, and
+// makes Ed25519 key pairs in OpenSSH's formats.
 package sshkeys
 
 import (
@@ -7,9 +8,25 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/crypto/ssh"
 )
+
+// Defaults are the private key files used when none is given, in the
+// order they are tried: ~/.ssh/id_ed25519, id_ecdsa and id_rsa (a key's
+// public half is the same path with .pub). None without a home directory.
+func Defaults() []string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+		out = append(out, filepath.Join(home, ".ssh", name))
+	}
+	return out
+}
 
 // Generate writes a new private key to path (mode 0600) and its public key
 // to path.pub, and returns the public key.

@@ -202,7 +202,7 @@ func ParseVars(file string, n *yaml.Node) (map[string]Var, error) {
 			node = &c
 		}
 		if err := node.Decode(&v.Value); err != nil {
-			errs.Add(decode.Errorf(v.Pos, "variable %s: %v", decode.Quote(kn.Value), err))
+			errs.Add(decode.Errorf(v.Pos, "variable %s: %w", decode.Quote(kn.Value), err))
 			continue
 		}
 		if err := checkTemplates(v.Pos, v.Value); err != nil {

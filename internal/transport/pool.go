@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/melbahja/goph"
+	"github.com/runbookdev/runbook/internal/sshkeys"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -152,7 +153,7 @@ func (p *Pool) auth(t Target) (goph.Auth, error) {
 		files, explicit = []string{t.KeyFile}, true
 	}
 	if !explicit {
-		files = defaultKeyFiles()
+		files = sshkeys.Defaults()
 	}
 	var signers []ssh.Signer
 	for _, f := range files {
@@ -205,18 +206,6 @@ func (p *Pool) signer(file string) (ssh.Signer, error) {
 	}
 	p.signers[file] = s
 	return s, nil
-}
-
-func defaultKeyFiles() []string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-		out = append(out, filepath.Join(home, ".ssh", name))
-	}
-	return out
 }
 
 // ExpandHome replaces a leading ~/ with the user's home directory.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/runbookdev/runbook/internal/poll"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -54,14 +55,14 @@ func (cl *Cluster) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, err
 	}
 	change := &tasks.Change{Summary: []string{"wait for " + strings.Join(missing, ", ")}}
 	change.Apply = func(ctx context.Context) (map[string]any, error) {
-		waited, why, err := tasks.Poll(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) {
+		waited, why, err := poll.Until(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) {
 			missing, err := cl.missing(ctx, c)
 			if err != nil {
 				return false, err.Error(), nil // the agent may be starting: keep looking
 			}
 			return len(missing) == 0, strings.Join(missing, ", "), nil
 		})
-		if errors.Is(err, tasks.ErrGaveUp) {
+		if errors.Is(err, poll.ErrGaveUp) {
 			return nil, fmt.Errorf("the cluster is not ready after %s: still %s", timeout, why)
 		}
 		if err != nil {

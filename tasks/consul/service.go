@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/runbookdev/runbook/internal/poll"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -238,11 +239,11 @@ func unhealthy(ctx context.Context, c *api.Client, ids []string) ([]string, erro
 }
 
 func waitPassing(ctx context.Context, h *tasks.Host, c *api.Client, ids []string, timeout, interval time.Duration) error {
-	_, why, err := tasks.Poll(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) {
+	_, why, err := poll.Until(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) {
 		bad, err := unhealthy(ctx, c, ids)
 		return len(bad) == 0, strings.Join(bad, "; "), err
 	})
-	if errors.Is(err, tasks.ErrGaveUp) {
+	if errors.Is(err, poll.ErrGaveUp) {
 		return fmt.Errorf("not healthy after %s: %s", timeout, why)
 	}
 	if err == nil {

@@ -124,9 +124,9 @@ func Stat(ctx context.Context, c tasks.Conn, path string, want Want) (*Info, err
 	script := fmt.Sprintf(`p=%s
 %s
 if [ -e "$p" ] || [ -L "$p" ]; then
-  LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p" || exit 1
+  %s || exit 1
   if [ %t = true ] && [ -f "$p" ] && [ ! -L "$p" ]; then sha256sum <"$p"; fi
-fi`, tasks.Quote(path), parentScript, want&WantHash != 0)
+fi`, tasks.Quote(path), parentScript, statLine, want&WantHash != 0)
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", path, err)
@@ -141,6 +141,10 @@ fi`, tasks.Quote(path), parentScript, want&WantHash != 0)
 // parent|UID|MODE.
 const parentScript = `d=${p%/*}
 if [ -d "${d:-/}" ]; then LC_ALL=C stat -L -c 'parent|%u|%a' -- "${d:-/}" || echo parent; fi`
+
+// statLine prints what $p is, as parseStat reads it:
+// stat|TYPE|MODE|OWNER|UID|GROUP|GID|SIZE (the size last: Read compares it).
+const statLine = `LC_ALL=C stat -c 'stat|%F|%a|%U|%u|%G|%g|%s' -- "$p"`
 
 func parseStat(path, out string) (*Info, error) {
 	fi := &Info{}
@@ -303,7 +307,7 @@ func Read(ctx context.Context, c tasks.Conn, path string, limit int64) (*Info, [
 	script := fmt.Sprintf(`p=%s
 %s
 if [ -e "$p" ] || [ -L "$p" ]; then
-  s=$(LC_ALL=C stat -c 'stat|%%F|%%a|%%U|%%u|%%G|%%g|%%s' -- "$p") || exit 1
+  s=$(%s) || exit 1
   echo "$s"
   if [ -f "$p" ] && [ ! -L "$p" ]; then
     if [ "${s##*|}" -le %d ]; then
@@ -311,7 +315,7 @@ if [ -e "$p" ] || [ -L "$p" ]; then
 %s
     fi
   fi
-fi`, tasks.Quote(path), parentScript, limit, readScript(limit+1))
+fi`, tasks.Quote(path), parentScript, statLine, limit, readScript(limit+1))
 	res, err := c.Run(ctx, script, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", path, err)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/equinix/equinix-sdk-go/services/metalv1"
 	"github.com/runbookdev/runbook/internal/metal"
+	"github.com/runbookdev/runbook/internal/poll"
+	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/tasks"
 	"golang.org/x/crypto/ssh"
@@ -271,12 +272,12 @@ func (m *Metal) create(ctx context.Context, h *tasks.Host, c *metal.Client, name
 // public address, saying how it goes.
 func waitReady(ctx context.Context, h *tasks.Host, c *metal.Client, id, name string, timeout time.Duration) error {
 	start := time.Now()
-	deadline := start.Add(timeout)
 	last := metalv1.DeviceState("")
-	for {
+	var public string
+	waited, state, err := poll.Until(ctx, timeout, time.Second, func(ctx context.Context) (bool, string, error) {
 		d, resp, err := c.API.DevicesApi.FindDeviceById(c.Ctx(ctx), id).Execute()
 		if err != nil {
-			return c.Explain(err, resp, "follow "+name)
+			return false, string(last), c.Explain(err, resp, "follow "+name)
 		}
 		if st := d.GetState(); st != last {
 			h.Say("%s: %s after %s", name, st, time.Since(start).Round(time.Second))
@@ -284,23 +285,21 @@ func waitReady(ctx context.Context, h *tasks.Host, c *metal.Client, id, name str
 		}
 		switch d.GetState() {
 		case metalv1.DEVICESTATE_FAILED:
-			return fmt.Errorf("%s failed to provision", name)
+			return false, string(last), fmt.Errorf("%s failed to provision", name)
 		case metalv1.DEVICESTATE_ACTIVE:
-			public, _ := metal.Addresses(d)
-			if public != "" && sshAnswers(public) {
-				h.Say("%s: ready at %s after %s", name, public, time.Since(start).Round(time.Second))
-				return nil
-			}
+			public, _ = metal.Addresses(d)
+			return public != "" && sshAnswers(public), string(last), nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is %s after %s: gave up waiting (timeout)", name, d.GetState(), timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
+		return false, string(last), nil
+	})
+	switch {
+	case errors.Is(err, poll.ErrGaveUp):
+		return fmt.Errorf("%s is %s after %s: gave up waiting (timeout)", name, state, timeout)
+	case err != nil:
+		return err
 	}
+	h.Say("%s: ready at %s after %s", name, public, waited.Round(time.Second))
+	return nil
 }
 
 func sshAnswers(addr string) bool {
@@ -319,10 +318,9 @@ func sshAnswers(addr string) bool {
 func (m *Metal) publicKey() (string, error) {
 	files := []string{m.SSHKey}
 	if m.SSHKey == "" {
-		home, _ := os.UserHomeDir()
 		files = nil
-		for _, n := range []string{"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"} {
-			files = append(files, filepath.Join(home, ".ssh", n))
+		for _, f := range sshkeys.Defaults() {
+			files = append(files, f+".pub")
 		}
 	}
 	for _, f := range files {

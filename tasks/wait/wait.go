@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/poll"
 	"github.com/runbookdev/runbook/tasks"
 )
 
@@ -118,9 +119,9 @@ func (w *Wait) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 	}
 	c := &tasks.Change{Summary: []string{fmt.Sprintf("wait for %s (up to %s)", w.what(), timeout)}}
 	c.Apply = func(ctx context.Context) (map[string]any, error) {
-		waited, last, err := tasks.Poll(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) { return w.try(ctx, h) })
+		waited, last, err := poll.Until(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) { return w.try(ctx, h) })
 		waited = waited.Round(10 * time.Millisecond)
-		if errors.Is(err, tasks.ErrGaveUp) {
+		if errors.Is(err, poll.ErrGaveUp) {
 			return nil, fmt.Errorf("gave up waiting for %s after %s%s", w.what(), waited, last)
 		}
 		if err != nil {
