@@ -12,6 +12,7 @@ import (
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/inventory"
@@ -75,7 +76,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		return e.errorf("--connect-timeout must be above 0, such as 20s; got %s", f.connTimeout)
 	}
 	if f.privateKey != "" {
-		if _, err := os.Stat(transport.ExpandHome(f.privateKey)); err != nil {
+		if _, err := os.Stat(sshkeys.ExpandHome(f.privateKey)); err != nil {
 			return e.errorf("--private-key %s: %v", f.privateKey, statError(err))
 		}
 	}

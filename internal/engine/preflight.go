@@ -11,8 +11,8 @@ import (
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/tmpl"
-	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/inventory"
 )
 
@@ -336,7 +336,7 @@ func (c *checker) patterns(st *runbook.Step, sc scope) ([]string, bool) {
 func (c *checker) checkKeys() {
 	for _, key := range slices.Sorted(maps.Keys(c.keys)) {
 		hosts := c.keys[key]
-		_, err := os.Stat(transport.ExpandHome(key))
+		_, err := os.Stat(sshkeys.ExpandHome(key))
 		if err == nil {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -26,6 +27,17 @@ func Defaults() []string {
 		out = append(out, filepath.Join(home, ".ssh", name))
 	}
 	return out
+}
+
+// ExpandHome replaces a leading ~/ with the user's home directory, as
+// OpenSSH does for key paths.
+func ExpandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
 }
 
 // Generate writes a new private key to path (mode 0600) and its public key

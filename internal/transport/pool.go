@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	osuser "os/user"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,7 +182,7 @@ func (p *Pool) auth(t Target) (goph.Auth, error) {
 }
 
 func (p *Pool) signer(file string) (ssh.Signer, error) {
-	file = ExpandHome(file)
+	file = sshkeys.ExpandHome(file)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s, ok := p.signers[file]; ok {
@@ -206,14 +204,4 @@ func (p *Pool) signer(file string) (ssh.Signer, error) {
 	}
 	p.signers[file] = s
 	return s, nil
-}
-
-// ExpandHome replaces a leading ~/ with the user's home directory.
-func ExpandHome(p string) string {
-	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		if home, err := os.UserHomeDir(); err == nil {
-			return filepath.Join(home, rest)
-		}
-	}
-	return p
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/runbookdev/runbook/internal/metal"
 	"github.com/runbookdev/runbook/internal/poll"
 	"github.com/runbookdev/runbook/internal/sshkeys"
-	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/tasks"
 	"golang.org/x/crypto/ssh"
 )
@@ -324,7 +323,7 @@ func (m *Metal) publicKey() (string, error) {
 		}
 	}
 	for _, f := range files {
-		data, err := os.ReadFile(transport.ExpandHome(f))
+		data, err := os.ReadFile(sshkeys.ExpandHome(f))
 		if err != nil {
 			continue
 		}
