@@ -174,15 +174,18 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 			r.summary = []string{"unknown until earlier steps are applied"}
 		}
 	default:
-		data, err := change.Apply(ctx)
+		done, err := change.Apply(ctx)
 		if err != nil {
 			if transport.IsConnError(err) {
 				return result{status: Unreachable, msg: err.Error(), summary: r.summary}
 			}
-			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, secret: r.secret, data: data}
+			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result}
 		}
-		// Apply may say more about what it did (how long a wait took).
-		r.status, r.data, r.summary = Changed, data, change.Summary
+		r.status, r.data = Changed, done.Result
+		// Only doing it may tell what was done (how long a wait took).
+		if done.Summary != nil {
+			r.summary = done.Summary
+		}
 	}
 	return r
 }

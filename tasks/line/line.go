@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -82,21 +83,20 @@ func (l *Line) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 	if err != nil || c.Apply == nil {
 		return c, err
 	}
-	c.Apply = func(ctx context.Context) (map[string]any, error) {
+	c.Apply = func(ctx context.Context) (tasks.Done, error) {
 		unlock, err := hostfile.Lock(ctx, h, l.Path)
 		if err != nil {
-			return nil, err
+			return tasks.Done{}, err
 		}
 		defer unlock()
 		locked := *h
 		locked.Diff = false // shown already
 		now, err := l.plan(ctx, &locked)
 		if err != nil {
-			return nil, err
+			return tasks.Done{}, err
 		}
 		if now.Apply == nil {
-			c.Summary = append(c.Summary, "(made meanwhile by another run)")
-			return nil, nil
+			return tasks.Done{Summary: append(slices.Clone(c.Summary), "(made meanwhile by another run)")}, nil
 		}
 		return now.Apply(ctx)
 	}
