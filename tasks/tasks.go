@@ -37,11 +37,33 @@ type Task interface {
 	Check(ctx context.Context, h *Host) (*Change, error)
 }
 
+// Provisioner is implemented by tasks that prepare their parameters once
+// decoded: default a field, compile a pattern, normalise a value. Provision
+// runs before Validate.
+type Provisioner interface {
+	Provision() error
+}
+
 // Validator is implemented by tasks whose parameters depend on each other.
-// Validate runs after decoding, before any host is contacted when the
+// Validate judges the task and must not change it (Provision does that).
+// Both run after decoding, before any host is contacted when the
 // parameters hold no templates, and again once they are rendered.
 type Validator interface {
 	Validate() error
+}
+
+// Prepare provisions the decoded task t, then validates it, as far as it
+// implements either.
+func Prepare(t Task) error {
+	if p, ok := t.(Provisioner); ok {
+		if err := p.Provision(); err != nil {
+			return err
+		}
+	}
+	if v, ok := t.(Validator); ok {
+		return v.Validate()
+	}
+	return nil
 }
 
 // ControllerFile is a file on the controller that a task reads.

@@ -459,6 +459,20 @@ steps:
 	}
 }
 
+// Rendered parameters are provisioned (the regexp compiled) and validated
+// before the module's Check, on each host.
+func TestRenderedParamsAreProvisioned(t *testing.T) {
+	site := `
+steps:
+  - {name: edit, hosts: all, task: line, with: {path: /nonexistent/conf, regexp: "{{ .re }}", line: "a = 1"}}
+`
+	_, c, _ := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(1, "vars: {re: \"^(a\"}\n")})
+	ev := c.find("edit", "h1")
+	if want := "site.yaml:3:5: task line: regexp: error parsing regexp: missing closing )"; ev.Status != engine.Failed || !strings.Contains(ev.Message, want) {
+		t.Errorf("edit = %s %q, want failed %q", ev.Status, ev.Message, want)
+	}
+}
+
 func TestCheckModeFailsWhenNothingIsPending(t *testing.T) {
 	site := "steps:\n  - {name: use, hosts: all, task: t_needs}\n"
 	sum, c, _ := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(1, ""), opts: engine.Options{Check: true}})

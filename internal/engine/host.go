@@ -133,10 +133,8 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	if err := decode.Node(file, node, task, decode.Options{}); err != nil {
 		return result{status: Failed, msg: fmt.Sprintf("task %s: %v", st.Module.Name, err)}
 	}
-	if v, ok := task.(tasks.Validator); ok {
-		if err := v.Validate(); err != nil {
-			return result{status: Failed, msg: fmt.Sprintf("%s: task %s: %v", st.Pos, st.Module.Name, err)}
-		}
+	if err := tasks.Prepare(task); err != nil {
+		return result{status: Failed, msg: fmt.Sprintf("%s: task %s: %v", st.Pos, st.Module.Name, err)}
 	}
 	th := &tasks.Host{
 		Name: h.Name, Conn: conn, Vars: vars, Dir: st.In.Dir, Diff: e.opts.Diff,

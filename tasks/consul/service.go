@@ -44,13 +44,18 @@ type Upstream struct {
 	LocalPort int    `yaml:"local_port" required:"true" doc:"the port the sidecar listens on, on 127.0.0.1"`
 }
 
+// Provision turns the sidecar on when its port is given.
+func (s *Service) Provision() error {
+	if s.SidecarPort != 0 {
+		s.Sidecar = true
+	}
+	return nil
+}
+
 // Validate checks the parameters.
 func (s *Service) Validate() error {
 	if s.State != "" && s.State != "present" && s.State != "absent" {
 		return fmt.Errorf("state must be present or absent, got %q", s.State)
-	}
-	if s.SidecarPort != 0 {
-		s.Sidecar = true
 	}
 	if len(s.Upstreams) > 0 && !s.Sidecar {
 		return errors.New("upstreams need a sidecar: set sidecar: true")
