@@ -87,18 +87,14 @@ func (b *Binary) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error
 	if src != "" && !filepath.IsAbs(src) {
 		src = filepath.Join(h.Dir, src)
 	}
-	local, err := fetch(ctx, b.URL, src, b.SHA256)
+	local, content, err := fetch(ctx, b.URL, src, b.SHA256)
 	if err != nil {
 		return nil, err
 	}
 	if b.Member != "" {
-		if local, err = extract(local, b.SHA256, b.Member); err != nil {
+		if content, err = extract(local, b.SHA256, b.Member); err != nil {
 			return nil, err
 		}
-	}
-	content, err := hostfile.LocalFile(local)
-	if err != nil {
-		return nil, err
 	}
 	mode := hostfile.Mode(0o755)
 	if b.Mode != nil {
