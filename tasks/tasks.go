@@ -27,11 +27,33 @@ type Task interface {
 	Check(ctx context.Context, h *Host) (*Change, error)
 }
 
+// Provisioner is implemented by tasks that prepare their parameters once
+// decoded: default a field, compile a pattern, normalise a value. Provision
+// runs before Validate.
+type Provisioner interface {
+	Provision() error
+}
+
 // Validator is implemented by tasks whose parameters depend on each other.
-// Validate runs after decoding, before any host is contacted when the
+// Validate judges the task and must not change it (Provision does that).
+// Both run after decoding, before any host is contacted when the
 // parameters hold no templates, and again once they are rendered.
 type Validator interface {
 	Validate() error
+}
+
+// Prepare provisions the decoded task t, then validates it, as far as it
+// implements either.
+func Prepare(t Task) error {
+	if p, ok := t.(Provisioner); ok {
+		if err := p.Provision(); err != nil {
+			return err
+		}
+	}
+	if v, ok := t.(Validator); ok {
+		return v.Validate()
+	}
+	return nil
 }
 
 // ControllerFile is a file on the controller that a task reads.
@@ -78,8 +100,10 @@ type Change struct {
 	// Diff is a unified diff of content, when content differs.
 	Diff string
 	// Apply makes the change; nil means the host is already as asked. It
-	// may add to Summary what only doing it tells (how long a wait took).
-	Apply func(ctx context.Context) (map[string]any, error)
+	// says what it did in its Done and never writes to the Change, which
+	// the engine has already read. On error the Done's Result is still
+	// registered (a command's exit code and output).
+	Apply func(ctx context.Context) (Done, error)
 	// Unknown means the module cannot tell what would change because an
 	// earlier step only pretended to run (check mode); reported as
 	// "would change".
@@ -88,6 +112,15 @@ type Change struct {
 	// check mode the step is reported skipped with this reason.
 	CheckSkip string
 	// Result is registered (with `register:`) when Apply does not run.
+	Result map[string]any
+}
+
+// Done is what Apply did.
+type Done struct {
+	// Summary says what was done when only doing it tells ("waited 3s for
+	// port 80 to open"); nil reports the Change's Summary, as Check said.
+	Summary []string
+	// Result is registered (with `register:`) in place of the Change's.
 	Result map[string]any
 }
 

@@ -428,6 +428,51 @@ steps:
 	}
 }
 
+// What only doing it tells (how long a wait took) comes back from Apply:
+// it is reported and registered; without it, Check's summary stands.
+func TestApplyReportsWhatItDid(t *testing.T) {
+	site := `
+steps:
+  - {name: act, hosts: all, task: t_done, with: {did: "waited 3s"}, register: out}
+  - {name: as-checked, hosts: all, task: t_done, register: plain}
+  - {name: use, hosts: all, task: t_record, with: {label: "{{ .out.did }}/{{ .plain.did }}"}}
+`
+	for _, check := range []bool{false, true} {
+		_, c, err := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(1, ""), opts: engine.Options{Check: check}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][]string{"act": {"waited 3s"}, "as-checked": {"~ will act"}}
+		label := "start waited 3s/as checked h1"
+		if check {
+			want["act"] = []string{"~ will act"}
+			label = "start nothing yet/nothing yet h1"
+		}
+		for step, changes := range want {
+			if ev := c.find(step, "h1"); ev.Status != engine.Changed || !slices.Equal(ev.Changes, changes) {
+				t.Errorf("check=%v: %s = %s %q, want changed %q", check, step, ev.Status, ev.Changes, changes)
+			}
+		}
+		if !slices.Contains(log.list(), label) {
+			t.Errorf("check=%v: registered values: %v, want %q", check, log.list(), label)
+		}
+	}
+}
+
+// Rendered parameters are provisioned (the regexp compiled) and validated
+// before the module's Check, on each host.
+func TestRenderedParamsAreProvisioned(t *testing.T) {
+	site := `
+steps:
+  - {name: edit, hosts: all, task: line, with: {path: /nonexistent/conf, regexp: "{{ .re }}", line: "a = 1"}}
+`
+	_, c, _ := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(1, "vars: {re: \"^(a\"}\n")})
+	ev := c.find("edit", "h1")
+	if want := "site.yaml:3:5: task line: regexp: error parsing regexp: missing closing )"; ev.Status != engine.Failed || !strings.Contains(ev.Message, want) {
+		t.Errorf("edit = %s %q, want failed %q", ev.Status, ev.Message, want)
+	}
+}
+
 func TestCheckModeFailsWhenNothingIsPending(t *testing.T) {
 	site := "steps:\n  - {name: use, hosts: all, task: t_needs}\n"
 	sum, c, _ := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(1, ""), opts: engine.Options{Check: true}})

@@ -133,10 +133,8 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	if err := decode.Node(file, node, task, decode.Options{}); err != nil {
 		return result{status: Failed, msg: fmt.Sprintf("task %s: %v", st.Module.Name, err)}
 	}
-	if v, ok := task.(tasks.Validator); ok {
-		if err := v.Validate(); err != nil {
-			return result{status: Failed, msg: fmt.Sprintf("%s: task %s: %v", st.Pos, st.Module.Name, err)}
-		}
+	if err := tasks.Prepare(task); err != nil {
+		return result{status: Failed, msg: fmt.Sprintf("%s: task %s: %v", st.Pos, st.Module.Name, err)}
 	}
 	th := &tasks.Host{
 		Name: h.Name, Conn: conn, Vars: vars, Dir: st.In.Dir, Diff: e.opts.Diff,
@@ -174,15 +172,18 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 			r.summary = []string{"unknown until earlier steps are applied"}
 		}
 	default:
-		data, err := change.Apply(ctx)
+		done, err := change.Apply(ctx)
 		if err != nil {
 			if transport.IsConnError(err) {
 				return result{status: Unreachable, msg: err.Error(), summary: r.summary}
 			}
-			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, secret: r.secret, data: data}
+			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result}
 		}
-		// Apply may say more about what it did (how long a wait took).
-		r.status, r.data, r.summary = Changed, data, change.Summary
+		r.status, r.data = Changed, done.Result
+		// Only doing it may tell what was done (how long a wait took).
+		if done.Summary != nil {
+			r.summary = done.Summary
+		}
 	}
 	return r
 }

@@ -63,6 +63,7 @@ func init() {
 	reg("t_sleep", func() tasks.Task { return new(sleep) })
 	reg("t_panic", func() tasks.Task { return new(panicky) })
 	reg("t_needs", func() tasks.Task { return new(needs) })
+	reg("t_done", func() tasks.Task { return new(done) })
 }
 
 // record logs "<label> <host>" and reports a change when change is set.
@@ -90,9 +91,9 @@ func (r *record) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error
 	c := &tasks.Change{Result: map[string]any{"value": r.Value}}
 	if r.Change {
 		c.Summary = []string{"~ " + r.Label}
-		c.Apply = func(context.Context) (map[string]any, error) {
+		c.Apply = func(context.Context) (tasks.Done, error) {
 			log.add("apply " + r.Label + " " + h.Name)
-			return map[string]any{"value": r.Value}, nil
+			return tasks.Done{Result: map[string]any{"value": r.Value}}, nil
 		}
 	}
 	return c, nil
@@ -170,4 +171,21 @@ type needs struct{}
 
 func (needs) Check(context.Context, *tasks.Host) (*tasks.Change, error) {
 	return nil, errors.New("/opt/app does not exist")
+}
+
+// done says in Check that it will act, and reports from Apply what it did
+// (did), or nothing beyond what Check said when did is empty.
+type done struct {
+	Did string `yaml:"did"`
+}
+
+func (d *done) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	c := &tasks.Change{Summary: []string{"~ will act"}, Result: map[string]any{"did": "nothing yet"}}
+	c.Apply = func(context.Context) (tasks.Done, error) {
+		if d.Did == "" {
+			return tasks.Done{Result: map[string]any{"did": "as checked"}}, nil
+		}
+		return tasks.Done{Summary: []string{d.Did}, Result: map[string]any{"did": d.Did}}, nil
+	}
+	return c, nil
 }

@@ -302,8 +302,8 @@ func (l *loader) checkNotify(s *Step, pos decode.Pos) {
 }
 
 // CheckParams decodes a step's parameters into the module's struct as far
-// as can be done before rendering templates, and validates them when they
-// hold no templates.
+// as can be done before rendering templates, and provisions and validates
+// them when they hold no templates.
 func CheckParams(file string, mod tasks.Module, with *yaml.Node) error {
 	var errs decode.List
 	errs.Add(tmpl.CheckNode(file, with))
@@ -314,8 +314,8 @@ func CheckParams(file string, mod tasks.Module, with *yaml.Node) error {
 	if errs.Len() > 0 {
 		return errs.Err()
 	}
-	if v, ok := t.(tasks.Validator); ok && !nodeHasTemplate(with) {
-		if err := v.Validate(); err != nil {
+	if !nodeHasTemplate(with) {
+		if err := tasks.Prepare(t); err != nil {
 			errs.Add(decode.Errorf(decode.At(file, with), "task %s: %w", mod.Name, err))
 		}
 	}

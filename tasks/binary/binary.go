@@ -41,12 +41,18 @@ type Binary struct {
 
 var hexSHA = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// Provision normalises the hash: "sha256:" prefixed, or in capitals, as
+// release pages print it.
+func (b *Binary) Provision() error {
+	b.SHA256 = strings.ToLower(strings.TrimPrefix(b.SHA256, "sha256:"))
+	return nil
+}
+
 // Validate checks the parameters.
 func (b *Binary) Validate() error {
 	if (b.URL == "") == (b.Src == "") {
 		return errors.New("give either url or src")
 	}
-	b.SHA256 = strings.ToLower(strings.TrimPrefix(b.SHA256, "sha256:"))
 	if !hexSHA.MatchString(b.SHA256) {
 		return fmt.Errorf("sha256 must be 64 hex digits, got %s", decode.Quote(b.SHA256))
 	}
@@ -81,18 +87,14 @@ func (b *Binary) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error
 	if src != "" && !filepath.IsAbs(src) {
 		src = filepath.Join(h.Dir, src)
 	}
-	local, err := fetch(ctx, b.URL, src, b.SHA256)
+	local, content, err := fetch(ctx, b.URL, src, b.SHA256)
 	if err != nil {
 		return nil, err
 	}
 	if b.Member != "" {
-		if local, err = extract(local, b.SHA256, b.Member); err != nil {
+		if content, err = extract(local, b.SHA256, b.Member); err != nil {
 			return nil, err
 		}
-	}
-	content, err := hostfile.LocalFile(local)
-	if err != nil {
-		return nil, err
 	}
 	mode := hostfile.Mode(0o755)
 	if b.Mode != nil {

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/runbookdev/runbook/tasks/hostfile"
 )
 
 // CacheDir is where downloads and extracted members are kept, by hash:
@@ -31,7 +33,9 @@ func CacheDir() (string, error) {
 	return filepath.Join(d, "runbook"), nil
 }
 
-// locks makes hosts that need the same file wait for one download.
+// locks makes hosts that need the same file wait for one download, and for
+// one reading of it: the others then find its hash in hostfile.LocalFile's
+// memo, so that an artifact is read once per run, not once per host.
 var locks sync.Map
 
 func lock(key string) func() {
@@ -41,56 +45,63 @@ func lock(key string) func() {
 	return mu.Unlock
 }
 
-// fetch returns a local file with the wanted hash: src itself once
-// verified, or the cached download of rawURL.
-func fetch(ctx context.Context, rawURL, src, want string) (string, error) {
+// fetch returns a local file with the wanted hash, and its content: src
+// itself once verified, or the cached download of rawURL.
+func fetch(ctx context.Context, rawURL, src, want string) (string, *hostfile.Content, error) {
 	if src != "" {
-		got, err := hashFile(src)
+		defer lock(src)()
+		c, err := hostfile.LocalFile(src)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		if got != want {
-			return "", fmt.Errorf("%s has sha256 %s, but the runbook wants %s: nothing installed", src, got, want)
+		if c.SHA256() != want {
+			return "", nil, fmt.Errorf("%s has sha256 %s, but the runbook wants %s: nothing installed", src, c.SHA256(), want)
 		}
-		return src, nil
+		return src, c, nil
 	}
 	dir, err := CacheDir()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	cached := filepath.Join(dir, "downloads", want)
 	defer lock(cached)()
-	if got, err := hashFile(cached); err == nil && got == want {
-		return cached, nil
+	if c, err := hostfile.LocalFile(cached); err == nil && c.SHA256() == want {
+		return cached, c, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
-		return "", err
+		return "", nil, err
 	}
+	if err := download(ctx, rawURL, cached, want); err != nil {
+		return "", nil, err
+	}
+	c, err := hostfile.LocalFile(cached)
+	return cached, c, err
+}
+
+// download stores what rawURL gives at p, when it has the hash want.
+func download(ctx context.Context, rawURL, p, want string) error {
 	body, err := open(ctx, rawURL)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer body.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(cached), ".download-*")
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".download-*")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(tmp, h), body); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("download %s: %w", rawURL, err)
+		return fmt.Errorf("download %s: %w", rawURL, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", err
+		return err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return "", fmt.Errorf("download %s has sha256 %s, but the runbook wants %s: nothing installed", rawURL, got, want)
+		return fmt.Errorf("download %s has sha256 %s, but the runbook wants %s: nothing installed", rawURL, got, want)
 	}
-	if err := os.Rename(tmp.Name(), cached); err != nil {
-		return "", err
-	}
-	return cached, nil
+	return os.Rename(tmp.Name(), p)
 }
 
 func open(ctx context.Context, rawURL string) (io.ReadCloser, error) {
@@ -120,19 +131,6 @@ func open(ctx context.Context, rawURL string) (io.ReadCloser, error) {
 	return resp.Body, nil
 }
 
-func hashFile(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 func isArchive(name string) bool {
 	name = strings.ToLower(name)
 	return strings.HasSuffix(name, ".zip") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".tgz")
@@ -140,37 +138,43 @@ func isArchive(name string) bool {
 
 // extract takes member out of the verified archive at p, once: it is cached
 // beside the download under the archive's hash.
-func extract(p, archiveSHA, member string) (string, error) {
+func extract(p, archiveSHA, member string) (*hostfile.Content, error) {
 	dir, err := CacheDir()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	out := filepath.Join(dir, "extracted", archiveSHA, path.Clean("/" + member)[1:])
 	defer lock(out)()
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
+	if _, err := os.Stat(out); err != nil {
+		if err := extractTo(p, member, out); err != nil {
+			return nil, err
+		}
 	}
+	return hostfile.LocalFile(out)
+}
+
+func extractTo(p, member, out string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return "", err
+		return err
 	}
 	r, closeFn, err := findMember(p, member)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer closeFn()
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".extract-*")
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := io.Copy(tmp, r); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("extract %s: %w", member, err)
+		return fmt.Errorf("extract %s: %w", member, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", err
+		return err
 	}
-	return out, os.Rename(tmp.Name(), out)
+	return os.Rename(tmp.Name(), out)
 }
 
 func findMember(p, member string) (io.Reader, func(), error) {

@@ -69,7 +69,10 @@ func (c *Command) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	}
 	change := &tasks.Change{
 		Summary: []string{"run: " + c.Cmd},
-		Apply:   func(ctx context.Context) (map[string]any, error) { return c.run(ctx, h) },
+		Apply: func(ctx context.Context) (tasks.Done, error) {
+			data, err := c.run(ctx, h)
+			return tasks.Done{Result: data}, err
+		},
 	}
 	if !c.guarded() {
 		change.CheckSkip = "no creates, removes or unless: the command runs every time, so check mode cannot tell what it would change"

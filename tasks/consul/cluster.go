@@ -54,7 +54,7 @@ func (cl *Cluster) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, err
 		interval = time.Second
 	}
 	change := &tasks.Change{Summary: []string{"wait for " + strings.Join(missing, ", ")}}
-	change.Apply = func(ctx context.Context) (map[string]any, error) {
+	change.Apply = func(ctx context.Context) (tasks.Done, error) {
 		waited, why, err := poll.Until(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) {
 			missing, err := cl.missing(ctx, c)
 			if err != nil {
@@ -63,13 +63,12 @@ func (cl *Cluster) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, err
 			return len(missing) == 0, strings.Join(missing, ", "), nil
 		})
 		if errors.Is(err, poll.ErrGaveUp) {
-			return nil, fmt.Errorf("the cluster is not ready after %s: still %s", timeout, why)
+			return tasks.Done{}, fmt.Errorf("the cluster is not ready after %s: still %s", timeout, why)
 		}
 		if err != nil {
-			return nil, err
+			return tasks.Done{}, err
 		}
-		change.Summary = []string{fmt.Sprintf("cluster ready after %s", waited.Round(100*time.Millisecond))}
-		return nil, nil
+		return tasks.Done{Summary: []string{fmt.Sprintf("cluster ready after %s", waited.Round(100*time.Millisecond))}}, nil
 	}
 	return change, nil
 }

@@ -56,13 +56,12 @@ func (hc *Health) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 		interval = time.Second
 	}
 	change := &tasks.Change{Summary: []string{"wait until passing: " + strings.Join(bad, "; ")}}
-	change.Apply = func(ctx context.Context) (map[string]any, error) {
+	change.Apply = func(ctx context.Context) (tasks.Done, error) {
 		start := time.Now()
 		if err := waitPassing(ctx, h, c, hc.Services, timeout, interval); err != nil {
-			return nil, err
+			return tasks.Done{}, err
 		}
-		change.Summary = []string{"passing after " + time.Since(start).Round(100*time.Millisecond).String()}
-		return nil, nil
+		return tasks.Done{Summary: []string{"passing after " + time.Since(start).Round(100*time.Millisecond).String()}}, nil
 	}
 	return change, nil
 }

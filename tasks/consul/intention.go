@@ -50,17 +50,17 @@ func (i *Intention) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, er
 	}
 	name := fmt.Sprintf("%s -> %s", i.Source, i.Destination)
 	change := &tasks.Change{}
-	write := func(ctx context.Context) (map[string]any, error) {
+	write := func(ctx context.Context) (tasks.Done, error) {
 		ixn := &api.Intention{SourceName: i.Source, DestinationName: i.Destination, Action: api.IntentionAction(i.Action), Description: i.Description}
 		_, err := c.Connect().IntentionUpsert(ixn, (&api.WriteOptions{}).WithContext(ctx))
-		return nil, err
+		return tasks.Done{}, err
 	}
 	switch {
 	case i.State == "absent" && have != nil:
 		change.Summary = []string{"- intention " + name}
-		change.Apply = func(ctx context.Context) (map[string]any, error) {
+		change.Apply = func(ctx context.Context) (tasks.Done, error) {
 			_, err := c.Connect().IntentionDeleteExact(i.Source, i.Destination, (&api.WriteOptions{}).WithContext(ctx))
-			return nil, err
+			return tasks.Done{}, err
 		}
 	case i.State == "absent":
 	case have == nil:

@@ -45,13 +45,18 @@ type Upstream struct {
 	LocalPort int    `yaml:"local_port" required:"true" doc:"the port the sidecar listens on, on 127.0.0.1"`
 }
 
+// Provision turns the sidecar on when its port is given.
+func (s *Service) Provision() error {
+	if s.SidecarPort != 0 {
+		s.Sidecar = true
+	}
+	return nil
+}
+
 // Validate checks the parameters.
 func (s *Service) Validate() error {
 	if s.State != "" && s.State != "present" && s.State != "absent" {
 		return fmt.Errorf("state must be present or absent, got %q", s.State)
-	}
-	if s.SidecarPort != 0 {
-		s.Sidecar = true
 	}
 	if len(s.Upstreams) > 0 && !s.Sidecar {
 		return errors.New("upstreams need a sidecar: set sidecar: true")
@@ -107,8 +112,8 @@ func (s *Service) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if s.State == "absent" {
 		if have != nil {
 			change.Summary = []string{"- deregister service " + s.id()}
-			change.Apply = func(ctx context.Context) (map[string]any, error) {
-				return nil, c.Agent().ServiceDeregisterOpts(s.id(), (&api.QueryOptions{}).WithContext(ctx))
+			change.Apply = func(ctx context.Context) (tasks.Done, error) {
+				return tasks.Done{}, c.Agent().ServiceDeregisterOpts(s.id(), (&api.QueryOptions{}).WithContext(ctx))
 			}
 		}
 		return change, nil
@@ -117,20 +122,20 @@ func (s *Service) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if len(change.Summary) == 0 {
 		return change, nil
 	}
-	change.Apply = func(ctx context.Context) (map[string]any, error) {
+	change.Apply = func(ctx context.Context) (tasks.Done, error) {
 		opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)
 		if err := c.Agent().ServiceRegisterOpts(s.wanted(), opts); err != nil {
-			return nil, fmt.Errorf("register service %s on %s: %w", s.id(), h.Name, err)
+			return tasks.Done{}, fmt.Errorf("register service %s on %s: %w", s.id(), h.Name, err)
 		}
 		if !s.Sidecar && sidecar != nil {
 			if err := c.Agent().ServiceDeregisterOpts(s.sidecarID(), (&api.QueryOptions{}).WithContext(ctx)); err != nil && !notFound(err) {
-				return nil, fmt.Errorf("deregister %s on %s: %w", s.sidecarID(), h.Name, err)
+				return tasks.Done{}, fmt.Errorf("deregister %s on %s: %w", s.sidecarID(), h.Name, err)
 			}
 		}
 		if s.WaitHealthy > 0 {
-			return nil, s.waitHealthy(ctx, h, c)
+			return tasks.Done{}, s.waitHealthy(ctx, h, c)
 		}
-		return nil, nil
+		return tasks.Done{}, nil
 	}
 	return change, nil
 }

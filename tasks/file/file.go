@@ -84,8 +84,8 @@ func (f *File) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 		}
 		return &tasks.Change{
 			Summary: []string{fmt.Sprintf("- remove %s %s", fi.Type, p)},
-			Apply: func(ctx context.Context) (map[string]any, error) {
-				return nil, tasks.RunOK(ctx, h.Conn, "rm -rf -- "+tasks.Quote(p))
+			Apply: func(ctx context.Context) (tasks.Done, error) {
+				return tasks.Done{}, tasks.RunOK(ctx, h.Conn, "rm -rf -- "+tasks.Quote(p))
 			},
 		}, nil
 	}
@@ -123,8 +123,8 @@ func (f *File) directory(h *tasks.Host, p string, fi *hostfile.Info) (*tasks.Cha
 		}
 	}
 	if len(cmds) > 0 {
-		c.Apply = func(ctx context.Context) (map[string]any, error) {
-			return nil, tasks.RunOK(ctx, h.Conn, "set -e\n"+strings.Join(cmds, "\n"))
+		c.Apply = func(ctx context.Context) (tasks.Done, error) {
+			return tasks.Done{}, tasks.RunOK(ctx, h.Conn, "set -e\n"+strings.Join(cmds, "\n"))
 		}
 	}
 	return c, nil

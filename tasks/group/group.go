@@ -69,7 +69,7 @@ func (g *Group) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 		}
 	}
 	if cmd != "" {
-		c.Apply = func(ctx context.Context) (map[string]any, error) { return nil, tasks.RunOK(ctx, h.Conn, cmd) }
+		c.Apply = func(ctx context.Context) (tasks.Done, error) { return tasks.Done{}, tasks.RunOK(ctx, h.Conn, cmd) }
 	}
 	return c, nil
 }

@@ -162,20 +162,20 @@ func PlanAt(ctx context.Context, h *tasks.Host, spec Spec, fi *Info) (*tasks.Cha
 		c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, mode))
 	}
 	if write {
-		c.Apply = func(ctx context.Context) (map[string]any, error) {
+		c.Apply = func(ctx context.Context) (tasks.Done, error) {
 			// The new content is a new file: it keeps the old one's owner
 			// and group unless told otherwise.
 			uid, gid, err := ids(ctx, h.Conn, cmp.Or(owner, fi.UID), cmp.Or(group, fi.GID))
 			if err != nil {
-				return nil, err
+				return tasks.Done{}, err
 			}
 			r, err := content.open()
 			if err != nil {
-				return nil, err
+				return tasks.Done{}, err
 			}
 			defer r.Close()
 			attrs := tasks.FileAttrs{Mode: mode.FileMode(), UID: uid, GID: gid, Size: content.Size()}
-			return nil, h.Conn.WriteFile(ctx, p, r, attrs)
+			return tasks.Done{}, h.Conn.WriteFile(ctx, p, r, attrs)
 		}
 		return c, nil
 	}
@@ -185,8 +185,8 @@ func PlanAt(ctx context.Context, h *tasks.Host, spec Spec, fi *Info) (*tasks.Cha
 		newMode = &mode
 	}
 	if cmd := AttrsCommand(p, fi, owner, group, newMode); cmd != "" {
-		c.Apply = func(ctx context.Context) (map[string]any, error) {
-			return nil, tasks.RunOK(ctx, h.Conn, cmd)
+		c.Apply = func(ctx context.Context) (tasks.Done, error) {
+			return tasks.Done{}, tasks.RunOK(ctx, h.Conn, cmd)
 		}
 	}
 	return c, nil

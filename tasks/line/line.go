@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -39,6 +40,19 @@ type Line struct {
 	re     *regexp.Regexp
 }
 
+// Provision compiles the regexp.
+func (l *Line) Provision() error {
+	if l.Regexp == "" {
+		return nil
+	}
+	re, err := regexp.Compile(l.Regexp)
+	if err != nil {
+		return fmt.Errorf("regexp: %w", err)
+	}
+	l.re = re
+	return nil
+}
+
 // Validate checks the parameters.
 func (l *Line) Validate() error {
 	if !path.IsAbs(l.Path) {
@@ -59,13 +73,6 @@ func (l *Line) Validate() error {
 	default:
 		return fmt.Errorf("state must be present or absent, got %s", decode.Quote(l.State))
 	}
-	if l.Regexp != "" {
-		re, err := regexp.Compile(l.Regexp)
-		if err != nil {
-			return fmt.Errorf("regexp: %w", err)
-		}
-		l.re = re
-	}
 	return nil
 }
 
@@ -74,29 +81,26 @@ func (l *Line) Validate() error {
 // editing it meanwhile does not lose its lines, nor this run its own.
 func (l *Line) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	if l.re == nil && l.Regexp != "" {
-		if err := l.Validate(); err != nil {
-			return nil, err
-		}
+		return nil, errors.New("regexp not compiled: Provision the task before Check")
 	}
 	c, err := l.plan(ctx, h)
 	if err != nil || c.Apply == nil {
 		return c, err
 	}
-	c.Apply = func(ctx context.Context) (map[string]any, error) {
+	c.Apply = func(ctx context.Context) (tasks.Done, error) {
 		unlock, err := hostfile.Lock(ctx, h, l.Path)
 		if err != nil {
-			return nil, err
+			return tasks.Done{}, err
 		}
 		defer unlock()
 		locked := *h
 		locked.Diff = false // shown already
 		now, err := l.plan(ctx, &locked)
 		if err != nil {
-			return nil, err
+			return tasks.Done{}, err
 		}
 		if now.Apply == nil {
-			c.Summary = append(c.Summary, "(made meanwhile by another run)")
-			return nil, nil
+			return tasks.Done{Summary: append(slices.Clone(c.Summary), "(made meanwhile by another run)")}, nil
 		}
 		return now.Apply(ctx)
 	}

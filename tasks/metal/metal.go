@@ -165,7 +165,7 @@ func (m *Metal) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 		h.Say("%d more devices match (%v): left alone without prune: true", len(extra), extra)
 	}
 	if len(c.Summary) > 0 {
-		c.Apply = func(ctx context.Context) (map[string]any, error) { return m.apply(ctx, h, client, p) }
+		c.Apply = func(ctx context.Context) (tasks.Done, error) { return tasks.Done{}, m.apply(ctx, h, client, p) }
 	}
 	return c, nil
 }
@@ -203,12 +203,12 @@ func (m *Metal) matches(name string) bool {
 	return strings.Trim(num, "0123456789") == ""
 }
 
-func (m *Metal) apply(ctx context.Context, h *tasks.Host, c *metal.Client, p *plan) (map[string]any, error) {
+func (m *Metal) apply(ctx context.Context, h *tasks.Host, c *metal.Client, p *plan) error {
 	if p.key != "" {
 		label := "runbook-" + keyLabel()
 		if _, resp, err := c.API.SSHKeysApi.CreateProjectSSHKey(c.Ctx(ctx), c.Project).
 			SSHKeyCreateInput(metalv1.SSHKeyCreateInput{Label: &label, Key: &p.key}).Execute(); err != nil {
-			return nil, c.Explain(err, resp, "register the controller's SSH key")
+			return c.Explain(err, resp, "register the controller's SSH key")
 		}
 	}
 	timeout := m.Timeout
@@ -251,7 +251,7 @@ func (m *Metal) apply(ctx context.Context, h *tasks.Host, c *metal.Client, p *pl
 	for _, d := range p.drift {
 		errs = append(errs, errors.New(d))
 	}
-	return nil, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 func (m *Metal) create(ctx context.Context, h *tasks.Host, c *metal.Client, name string, timeout time.Duration) error {

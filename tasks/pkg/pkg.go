@@ -129,15 +129,15 @@ func (p *Package) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 		return c, nil
 	}
 	cmd := p.command(manager, todo)
-	c.Apply = func(ctx context.Context) (map[string]any, error) {
+	c.Apply = func(ctx context.Context) (tasks.Done, error) {
 		res, err := h.Conn.Run(ctx, cmd, nil)
 		if err != nil {
-			return nil, err
+			return tasks.Done{}, err
 		}
 		if !res.OK() {
-			return nil, fmt.Errorf("%s: %s", cmd, res.Failure())
+			return tasks.Done{}, fmt.Errorf("%s: %s", cmd, res.Failure())
 		}
-		return map[string]any{"manager": manager}, nil
+		return tasks.Done{Result: map[string]any{"manager": manager}}, nil
 	}
 	return c, nil
 }

@@ -135,22 +135,22 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if !fileChanged && len(steps) == 0 {
 		return c, nil
 	}
-	c.Apply = func(ctx context.Context) (map[string]any, error) {
+	c.Apply = func(ctx context.Context) (tasks.Done, error) {
 		if fileChanged {
 			if err := h.Conn.WriteFile(ctx, s.path(), strings.NewReader(*s.Content), hostfile.Attrs(0o644)); err != nil {
-				return nil, err
+				return tasks.Done{}, err
 			}
 			if err := tasks.RunOK(ctx, h.Conn, "systemctl daemon-reload"); err != nil {
-				return nil, err
+				return tasks.Done{}, err
 			}
 		}
 		for _, cmd := range steps {
 			res, err := h.Conn.Run(ctx, cmd, nil)
 			if err != nil {
-				return nil, err
+				return tasks.Done{}, err
 			}
 			if !res.OK() {
-				return nil, s.failure(ctx, h, cmd, res.Failure())
+				return tasks.Done{}, s.failure(ctx, h, cmd, res.Failure())
 			}
 		}
 		if start {
@@ -160,7 +160,7 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 			// all means it crashed, even if caught running again.
 			res, err := h.Conn.Run(ctx, "sleep 1; systemctl show -p ActiveState,SubState,NRestarts,Result "+tasks.Quote(s.unit()), nil)
 			if err != nil {
-				return nil, err
+				return tasks.Done{}, err
 			}
 			st := map[string]string{}
 			for _, line := range strings.Split(strings.TrimSpace(string(res.Stdout)), "\n") {
@@ -169,11 +169,11 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 			}
 			if st["ActiveState"] == "failed" || st["ActiveState"] == "inactive" || st["SubState"] == "auto-restart" ||
 				st["NRestarts"] != "0" || st["Result"] != "success" {
-				return nil, s.failure(ctx, h, "start", fmt.Sprintf("after starting it is %s (%s), restarted %s times, result %s",
+				return tasks.Done{}, s.failure(ctx, h, "start", fmt.Sprintf("after starting it is %s (%s), restarted %s times, result %s",
 					st["ActiveState"], st["SubState"], st["NRestarts"], st["Result"]))
 			}
 		}
-		return nil, nil
+		return tasks.Done{}, nil
 	}
 	return c, nil
 }

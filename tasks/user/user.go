@@ -76,7 +76,7 @@ func (u *User) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 		cmd = u.modify(c, out)
 	}
 	if cmd != "" {
-		c.Apply = func(ctx context.Context) (map[string]any, error) { return nil, tasks.RunOK(ctx, h.Conn, cmd) }
+		c.Apply = func(ctx context.Context) (tasks.Done, error) { return tasks.Done{}, tasks.RunOK(ctx, h.Conn, cmd) }
 	}
 	return c, nil
 }

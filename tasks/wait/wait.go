@@ -118,17 +118,19 @@ func (w *Wait) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 		interval = time.Second
 	}
 	c := &tasks.Change{Summary: []string{fmt.Sprintf("wait for %s (up to %s)", w.what(), timeout)}}
-	c.Apply = func(ctx context.Context) (map[string]any, error) {
+	c.Apply = func(ctx context.Context) (tasks.Done, error) {
 		waited, last, err := poll.Until(ctx, timeout, interval, func(ctx context.Context) (bool, string, error) { return w.try(ctx, h) })
 		waited = waited.Round(10 * time.Millisecond)
 		if errors.Is(err, poll.ErrGaveUp) {
-			return nil, fmt.Errorf("gave up waiting for %s after %s%s", w.what(), waited, last)
+			return tasks.Done{}, fmt.Errorf("gave up waiting for %s after %s%s", w.what(), waited, last)
 		}
 		if err != nil {
-			return nil, err
+			return tasks.Done{}, err
 		}
-		c.Summary = []string{fmt.Sprintf("waited %s for %s", waited, w.what())}
-		return map[string]any{"waited_ms": waited.Milliseconds()}, nil
+		return tasks.Done{
+			Summary: []string{fmt.Sprintf("waited %s for %s", waited, w.what())},
+			Result:  map[string]any{"waited_ms": waited.Milliseconds()},
+		}, nil
 	}
 	return c, nil
 }

@@ -1,0 +1,78 @@
+package tasks_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/tasks"
+	_ "github.com/runbookdev/runbook/tasks/all"
+	"gopkg.in/yaml.v3"
+)
+
+// valid holds, for every module with a Validate, parameters it accepts:
+// typical ones, and those a Provision must prepare (a regexp, a hash to
+// normalise, a field implied by another).
+var valid = map[string][]string{
+	"assert":           {`{cmd: "true", stdout_matches: "^ok"}`},
+	"binary":           {`{url: "https://example.com/c.zip", member: c, sha256: "sha256:` + strings.Repeat("AB", 32) + `", dest: /usr/local/bin/c}`},
+	"command":          {`{cmd: "true", env: {A: b}, creates: /x}`},
+	"consul_health":    {`{services: [web]}`},
+	"consul_intention": {`{source: a, destination: b, action: allow}`},
+	"consul_service":   {`{name: web, sidecar_port: 21000, upstreams: [{service: db, local_port: 5432}]}`, `{name: web, sidecar: true}`},
+	"copy":             {`{content: x, dest: /etc/x}`},
+	"file":             {`{path: /etc/x, content: x, mode: "0600"}`, `{path: /etc/d, state: directory}`},
+	"group":            {`{name: g}`},
+	"line":             {`{path: /etc/x, line: "a = 1", regexp: "^a ="}`, `{path: /etc/x, regexp: "^#", state: absent}`},
+	"metal":            {`{hostname: "c%02d", count: 3, plan: p, metro: sv, operating_system: os}`},
+	"package":          {`{name: [curl]}`},
+	"systemd":          {`{name: consul, state: started}`},
+	"template":         {`{src: t.tmpl, dest: /etc/x}`},
+	"user":             {`{name: u, groups: [g]}`},
+	"wait":             {`{port: 80}`},
+}
+
+// Validate judges; it must not change the task (Provision prepares it).
+// Each task is decoded twice, as the engine decodes it, provisioned, and
+// one of the two validated: they must still be equal.
+func TestValidateDoesNotChangeTheTask(t *testing.T) {
+	for _, name := range tasks.Names() {
+		mod, _ := tasks.Lookup(name)
+		if _, ok := mod.New().(tasks.Validator); !ok {
+			continue
+		}
+		if len(valid[name]) == 0 {
+			t.Errorf("%s has a Validate: add parameters it accepts to valid", name)
+		}
+		for _, with := range valid[name] {
+			judged, kept := prepared(t, mod, with), prepared(t, mod, with)
+			if err := judged.(tasks.Validator).Validate(); err != nil {
+				t.Errorf("%s %s: %v", name, with, err)
+				continue
+			}
+			if !reflect.DeepEqual(judged, kept) {
+				t.Errorf("%s %s: Validate changed the task\nbefore: %+v\nafter:  %+v", name, with, kept, judged)
+			}
+		}
+	}
+}
+
+// prepared decodes with into a new task and provisions it.
+func prepared(t *testing.T, mod tasks.Module, with string) tasks.Task {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(with), &doc); err != nil {
+		t.Fatalf("%s: %v", mod.Name, err)
+	}
+	task := mod.New()
+	if err := decode.Node("test.yaml", doc.Content[0], task, decode.Options{}); err != nil {
+		t.Fatalf("%s %s: %v", mod.Name, with, err)
+	}
+	if p, ok := task.(tasks.Provisioner); ok {
+		if err := p.Provision(); err != nil {
+			t.Fatalf("%s %s: provision: %v", mod.Name, with, err)
+		}
+	}
+	return task
+}
