@@ -144,7 +144,7 @@ func Render(pos decode.Pos, s string, data map[string]any) (string, error) {
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
-		return "", decode.Errorf(pos, "%s", cleanExecError(err))
+		return "", &decode.Error{Pos: pos, Msg: cleanExecError(err), Err: undefinedIn(err.Error(), execNoise, 1)}
 	}
 	tr.saw(buf.String())
 	return buf.String(), nil
@@ -266,6 +266,36 @@ var (
 	nameNoise = regexp.MustCompile(`^template: t:[\d:]* ?`)
 )
 
+// Undefined is the cause of an error about a variable, or a key of one,
+// that is not there: check mode tells a value that an earlier step would
+// have registered from a name nobody defines by it.
+type Undefined struct {
+	// Path is what the template read, such as ".out.stdout"; it is just
+	// the missing key when the template read it another way.
+	Path string
+}
+
+func (u *Undefined) Error() string { return "undefined " + u.Path }
+
+// Root is the variable Path starts from: "out" for ".out.stdout".
+func (u *Undefined) Root() string {
+	root, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "."), ".")
+	return root
+}
+
+// undefinedIn is the Undefined that msg, a text/template error, tells of,
+// or nil; at finds where it happened, in submatch i.
+func undefinedIn(msg string, at *regexp.Regexp, i int) error {
+	m := noEntry.FindStringSubmatch(msg)
+	if m == nil {
+		return nil
+	}
+	if e := at.FindStringSubmatch(msg); e != nil && strings.HasPrefix(e[i], ".") {
+		return &Undefined{Path: e[i]}
+	}
+	return &Undefined{Path: m[1]}
+}
+
 func cleanExecError(err error) string {
 	msg := err.Error()
 	if m := noEntry.FindStringSubmatch(msg); m != nil {
@@ -305,6 +335,7 @@ func RenderFile(file, text string, data map[string]any) (string, error) {
 
 func fileError(file string, err error) error {
 	msg := strings.ReplaceAll(err.Error(), "template: "+file+":", "template: f:")
+	undef := undefinedIn(msg, fileNoise, 3)
 	pos := decode.Pos{File: file}
 	if m := fileNoise.FindStringSubmatch(msg); m != nil {
 		fmt.Sscan(m[1], &pos.Line)
@@ -316,5 +347,5 @@ func fileError(file string, err error) error {
 	if m := noEntry.FindStringSubmatch(msg); m != nil {
 		msg = fmt.Sprintf("undefined variable %q: define it in the runbook's vars, the inventory or with -e %s=...", m[1], m[1])
 	}
-	return decode.Errorf(pos, "%s", msg)
+	return &decode.Error{Pos: pos, Msg: msg, Err: undef}
 }
