@@ -6,10 +6,21 @@
 // step's `with:`. The engine calls Check, which inspects the host and says
 // what differs; outside check mode it then calls the change's Apply, which
 // makes exactly that change. Check mode is the engine not calling Apply.
+//
+// In check mode, earlier steps only say what they would change. A Check
+// that fails because the host is not yet as an earlier step would make it
+// (the directory a file goes in, the unit a service runs, the agent a
+// probe asks) wraps its error with DependsOnEarlier: where an earlier step
+// would have changed the host, the engine reports the step as unknown
+// (would change), and everywhere else as the failure it is. Every other
+// error is a failure in check mode as in a real run. A template that reads
+// a value an earlier step would have registered is handled by the engine
+// the same way.
 package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -104,10 +115,6 @@ type Change struct {
 	// the engine has already read. On error the Done's Result is still
 	// registered (a command's exit code and output).
 	Apply func(ctx context.Context) (Done, error)
-	// Unknown means the module cannot tell what would change because an
-	// earlier step only pretended to run (check mode); reported as
-	// "would change".
-	Unknown bool
 	// CheckSkip, when set, says why this change cannot be predicted; in
 	// check mode the step is reported skipped with this reason.
 	CheckSkip string
@@ -125,10 +132,33 @@ type Done struct {
 }
 
 // Changed reports whether the host differs from what was asked.
-func (c *Change) Changed() bool { return c != nil && (c.Apply != nil || c.Unknown) }
+func (c *Change) Changed() bool { return c != nil && c.Apply != nil }
 
 // NoChange is a Change for a host that is already as asked.
 func NoChange() *Change { return &Change{} }
+
+// ErrDependsOnEarlier is what errors.Is finds in a Check error that
+// DependsOnEarlier marked.
+var ErrDependsOnEarlier = errors.New("the answer depends on what earlier steps change")
+
+// DependsOnEarlier marks err, returned by Check, as describing the host
+// before earlier steps of the run have changed it: in check mode, on a host
+// where an earlier step would have changed something, the step is reported
+// as unknown (would change) instead of failed. Mark only what an earlier
+// step can cure: something missing on the host, or in the way, or a probe
+// of what it would install; never a mistake in the parameters, a file on
+// the controller, or a lost connection. The message is err's own.
+func DependsOnEarlier(err error) error {
+	if err == nil {
+		return nil
+	}
+	return dependsOnEarlier{err}
+}
+
+type dependsOnEarlier struct{ error }
+
+func (d dependsOnEarlier) Unwrap() error        { return d.error }
+func (d dependsOnEarlier) Is(target error) bool { return target == ErrDependsOnEarlier }
 
 // Module is a registered task module.
 type Module struct {

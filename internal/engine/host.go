@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -23,6 +21,7 @@ type result struct {
 	status  Status
 	ignored bool
 	notRun  bool // check mode: the step's change was not made, so its results are missing
+	unknown bool // check mode: what it would do depends on what earlier steps would do
 	summary []string
 	diff    string
 	secret  bool // the step's input held a secret: its diff is not shown
@@ -64,7 +63,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 	}
 	vars, tr, err := e.vars(sc, h, hs)
 	if err != nil {
-		return e.templateFailure(hs, err)
+		return e.templateFailure(ctx, hs, err)
 	}
 	for _, c := range append(sc.whens, cond{st.When, st.WhenPos}) {
 		if c.expr == "" {
@@ -72,7 +71,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		ok, err := tmpl.Cond(c.pos, c.expr, vars)
 		if err != nil {
-			return e.templateFailure(hs, err)
+			return e.templateFailure(ctx, hs, err)
 		}
 		if !ok {
 			return result{status: Skipped, msg: "condition is false: " + c.expr}
@@ -125,7 +124,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	file := st.In.File
 	node, err := tmpl.RenderNode(file, st.With, vars)
 	if err != nil {
-		return e.templateFailure(hs, err)
+		return e.templateFailure(ctx, hs, err)
 	}
 	e.secrets.Add(decode.SecretScalars(node))
 	held := e.holdsSecret(node)
@@ -149,10 +148,8 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 		if transport.IsConnError(err) {
 			return result{status: Unreachable, msg: err.Error()}
 		}
-		if e.opts.Check && hs.pending && ctx.Err() == nil {
-			// An earlier step only pretended to run; this one may well
-			// succeed once it has.
-			return result{status: Changed, notRun: true, summary: []string{"unknown until earlier steps are applied: " + err.Error()}}
+		if r, ok := e.unknown(ctx, hs, err); ok {
+			return r
 		}
 		return result{status: Failed, msg: ctxMessage(ctx, err)}
 	}
@@ -168,9 +165,6 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 		r.status, r.msg, r.notRun = Skipped, change.CheckSkip, true
 	case e.opts.Check || change.Apply == nil:
 		r.status, r.notRun = Changed, e.opts.Check
-		if change.Unknown && len(r.summary) == 0 {
-			r.summary = []string{"unknown until earlier steps are applied"}
-		}
 	default:
 		done, err := change.Apply(ctx)
 		if err != nil {
@@ -210,7 +204,7 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 	}
 	e.mu.Unlock()
 	ev := Event{Type: HostResult, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Host: h.Name,
-		Status: r.status, Ignored: r.ignored, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check}
+		Status: r.status, Ignored: r.ignored, Unknown: r.unknown, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check}
 	if e.opts.Diff {
 		ev.Diff = r.diff
 		if r.secret && r.diff != "" {
@@ -237,23 +231,14 @@ func connFailure(ctx context.Context, err error) result {
 	return result{status: Failed, msg: ctxMessage(ctx, err)}
 }
 
-// templateFailure is the result of a template that could not be rendered.
-// In check mode, when the host has registered values that a real run would
-// have filled in, the template may well work once they are: that is
-// "unknown" (would change), not a failure.
-func (e *Engine) templateFailure(hs *hostState, err error) result {
-	e.mu.Lock()
-	var missing []string
-	for name := range hs.incomplete {
-		missing = append(missing, "."+name)
+// templateFailure is the result of a template that could not be rendered:
+// a failure, unless in check mode it read a value that a step registered
+// without running (see unknown).
+func (e *Engine) templateFailure(ctx context.Context, hs *hostState, err error) result {
+	if r, ok := e.unknown(ctx, hs, err); ok {
+		return r
 	}
-	e.mu.Unlock()
-	if !e.opts.Check || len(missing) == 0 {
-		return result{status: Failed, msg: err.Error()}
-	}
-	slices.Sort(missing)
-	return result{status: Changed, notRun: true, summary: []string{fmt.Sprintf(
-		"unknown until applied: %s come from steps that did not run in check mode (%v)", strings.Join(missing, ", "), err)}}
+	return result{status: Failed, msg: err.Error()}
 }
 
 // registered is what `register: name` makes available as .name.

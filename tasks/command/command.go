@@ -62,6 +62,11 @@ func (c *Command) guarded() bool { return c.Creates != "" || c.Removes != "" || 
 func (c *Command) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	if c.ReadOnly {
 		data, err := c.run(ctx, h)
+		if err != nil && data != nil {
+			// The probe ran and failed: what it asks about may be what an
+			// earlier step installs.
+			return nil, tasks.DependsOnEarlier(err)
+		}
 		if err != nil {
 			return nil, err
 		}
