@@ -115,9 +115,6 @@ type Change struct {
 	// the engine has already read. On error the Done's Result is still
 	// registered (a command's exit code and output).
 	Apply func(ctx context.Context) (Done, error)
-	// CheckSkip, when set, says why this change cannot be predicted; in
-	// check mode the step is reported skipped with this reason.
-	CheckSkip string
 	// Result is registered (with `register:`) when Apply does not run.
 	Result map[string]any
 }

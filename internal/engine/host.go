@@ -161,8 +161,6 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	switch {
 	case !change.Changed():
 		r.status = OK
-	case e.opts.Check && change.CheckSkip != "":
-		r.status, r.msg, r.notRun = Skipped, change.CheckSkip, true
 	case e.opts.Check || change.Apply == nil:
 		r.status, r.notRun = Changed, e.opts.Check
 	default:
