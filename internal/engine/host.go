@@ -169,13 +169,22 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 			if transport.IsConnError(err) {
 				return result{status: Unreachable, msg: err.Error(), summary: r.summary}
 			}
-			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result}
+			msg := ctxMessage(ctx, err)
+			if change.Refused != nil {
+				msg += "\n" + change.Refused.Error()
+			}
+			return result{status: Failed, msg: msg, summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result}
 		}
 		r.status, r.data = Changed, done.Result
 		// Only doing it may tell what was done (how long a wait took).
 		if done.Summary != nil {
 			r.summary = done.Summary
 		}
+	}
+	if change.Refused != nil {
+		// Reported alike whether or not Apply ran: check mode is honest
+		// about a run that would fail.
+		r.status, r.msg = Failed, change.Refused.Error()
 	}
 	return r
 }
