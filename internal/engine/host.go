@@ -27,6 +27,10 @@ type result struct {
 	secret  bool // the step's input held a secret: its diff is not shown
 	msg     string
 	data    map[string]any // what `register:` records
+
+	// reported: the module reported the failure itself, with a result
+	// (a command's exit code, drift it refuses): failed_when judges it.
+	reported bool
 }
 
 // runHost runs one step on one host and reports the result.
@@ -92,11 +96,12 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		if r.status == Unreachable || ctx.Err() != nil {
 			return r
 		}
+		r = e.control(ctx, st, hs, vars, r)
 		why := ""
 		switch {
 		case r.status == Failed:
 			why = r.msg
-		case st.Until != "" && !(e.opts.Check && r.status == Changed):
+		case st.Until != "" && !(e.opts.Check && r.notRun):
 			ok, err := tmpl.Cond(st.UntilPos, st.Until, withResult(vars, st, r))
 			if err != nil {
 				return result{status: Failed, msg: err.Error()}
@@ -173,7 +178,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 			if change.Refused != nil {
 				msg += "\n" + change.Refused.Error()
 			}
-			return result{status: Failed, msg: msg, summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result}
+			return result{status: Failed, msg: msg, summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result, reported: done.Result != nil}
 		}
 		r.status, r.data = Changed, done.Result
 		// Only doing it may tell what was done (how long a wait took).
@@ -184,7 +189,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	if change.Refused != nil {
 		// Reported alike whether or not Apply ran: check mode is honest
 		// about a run that would fail.
-		r.status, r.msg = Failed, change.Refused.Error()
+		r.status, r.msg, r.reported = Failed, change.Refused.Error(), true
 	}
 	return r
 }

@@ -52,6 +52,9 @@ type Step struct {
 	Become       bool
 	BecomeUser   string
 	IgnoreErrors bool
+	// Conditions on the step's result that decide its status (result.go).
+	ChangedWhen, FailedWhen       string
+	ChangedWhenPos, FailedWhenPos decode.Pos
 
 	// An import step.
 	Import     *Runbook
