@@ -115,11 +115,15 @@ type Change struct {
 	// the engine has already read. On error the Done's Result is still
 	// registered (a command's exit code and output).
 	Apply func(ctx context.Context) (Done, error)
-	// Refused is a difference that Apply will not make good (a server of
-	// another plan, which runbook does not replace): the step fails with
-	// it, in check mode as in a real run, where Apply first makes the rest
-	// of the change. Summary says only what Apply does.
-	Refused error
+	// Failure fails the step though Check could inspect the host, with
+	// Result registered: a difference Apply will not make good (a server
+	// of another plan, which runbook does not replace), or a probe's
+	// answer (a read_only command's exit code). It is reported alike in
+	// check mode and in a real run, where Apply first makes the rest of
+	// the change (Summary says only what Apply does); failed_when may
+	// judge it. Marked with DependsOnEarlier, it is unknown in check mode
+	// as a Check error is.
+	Failure error
 	// Result is registered (with `register:`) when Apply does not run.
 	Result map[string]any
 }

@@ -208,3 +208,33 @@ func TestResultControlIsCheckedFirst(t *testing.T) {
 		t.Errorf("want %q only: %d %q %q", want, code, out, errOut)
 	}
 }
+
+// A probe's exit code is a command exit that failed_when judges, in check
+// mode as in a real run; a probe that fails after an earlier change is
+// unknown in check mode.
+func TestFailedWhenJudgesAProbe(t *testing.T) {
+	env := tasktest.New(t)
+	rb := strings.ReplaceAll(`
+steps:
+  - name: probe
+    hosts: h1
+    task: command
+    with: {cmd: "grep -c nothing DIR/none.txt", read_only: true}
+    failed_when: "gt .result.rc 2"
+    register: seen
+  - {name: record, hosts: h1, task: file, with: {path: DIR/seen, content: "{{ .seen.rc }} {{ .seen.failed }}"}}
+  - {name: after a change, hosts: h1, task: command, with: {cmd: "cat DIR/seen", read_only: true}}
+`, "DIR", env.Dir)
+	os.WriteFile(filepath.Join(env.Dir, "none.txt"), []byte("x\n"), 0o644)
+	r := env.Apply(rb, "--check")
+	st := r.Statuses()
+	if r.Exit != cli.ExitDrift || st["probe"] != engine.OK || st["record"] != engine.Changed || st["after a change"] != engine.Changed || !r.Result("after a change").Unknown {
+		t.Fatalf("check: %v\n%s", st, r)
+	}
+	if r = env.Apply(rb); r.Exit != cli.ExitOK {
+		t.Fatalf("apply: %s", r)
+	}
+	if data, _ := os.ReadFile(filepath.Join(env.Dir, "seen")); string(data) != "1 false" {
+		t.Errorf("seen = %q", data)
+	}
+}

@@ -29,8 +29,10 @@ type result struct {
 	data    map[string]any // what `register:` records
 
 	// reported: the module reported the failure itself, with a result
-	// (a command's exit code, drift it refuses): failed_when judges it.
-	reported bool
+	// (a command's exit code, drift it refuses): failed_when judges it,
+	// and changed says whether the step changed the host (or would) all
+	// the same.
+	reported, changed bool
 }
 
 // runHost runs one step on one host and reports the result.
@@ -175,10 +177,10 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 				return result{status: Unreachable, msg: err.Error(), summary: r.summary}
 			}
 			msg := ctxMessage(ctx, err)
-			if change.Refused != nil {
-				msg += "\n" + change.Refused.Error()
+			if change.Failure != nil {
+				msg += "\n" + change.Failure.Error()
 			}
-			return result{status: Failed, msg: msg, summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result, reported: done.Result != nil}
+			return result{status: Failed, msg: msg, summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result, reported: done.Result != nil, changed: true}
 		}
 		r.status, r.data = Changed, done.Result
 		// Only doing it may tell what was done (how long a wait took).
@@ -186,10 +188,14 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 			r.summary = done.Summary
 		}
 	}
-	if change.Refused != nil {
+	if change.Failure != nil {
 		// Reported alike whether or not Apply ran: check mode is honest
 		// about a run that would fail.
-		r.status, r.msg, r.reported = Failed, change.Refused.Error(), true
+		if u, ok := e.unknown(ctx, hs, change.Failure); ok {
+			return u
+		}
+		r.changed = r.status == Changed
+		r.status, r.msg, r.reported = Failed, change.Failure.Error(), true
 	}
 	return r
 }

@@ -30,8 +30,7 @@ func (e *Engine) control(ctx context.Context, st *runbook.Step, hs *hostState, v
 		return r
 	}
 	failed := r.status == Failed
-	// A failure the module reported came from applying: it ran.
-	changed := r.status == Changed || failed
+	changed := r.status == Changed || (failed && r.changed)
 	reg := registered(&r)
 	var unknown []string // what check mode cannot tell yet
 	eval := func(expr string, pos decode.Pos) (v, known bool, bad *result) {
@@ -82,7 +81,7 @@ func (e *Engine) control(ctx context.Context, st *runbook.Step, hs *hostState, v
 		r.status, r.msg, r.unknown = Changed, "", true
 		r.summary = append(r.summary, unknown...)
 	case changed:
-		if r.status != Changed && len(r.summary) == 0 {
+		if r.status != Changed && len(r.summary) == 0 && st.ChangedWhen != "" {
 			r.summary = []string{"changed_when is true: " + st.ChangedWhen}
 		}
 		r.status, r.msg = Changed, ""

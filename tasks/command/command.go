@@ -63,9 +63,10 @@ func (c *Command) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if c.ReadOnly {
 		data, err := c.run(ctx, h)
 		if err != nil && data != nil {
-			// The probe ran and failed: what it asks about may be what an
-			// earlier step installs.
-			return nil, tasks.DependsOnEarlier(err)
+			// The probe ran and failed: its exit code is registered (and
+			// failed_when may judge it), and what it asks about may be
+			// what an earlier step installs.
+			return &tasks.Change{Result: data, Failure: tasks.DependsOnEarlier(err)}, nil
 		}
 		if err != nil {
 			return nil, err

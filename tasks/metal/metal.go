@@ -159,7 +159,7 @@ func (m *Metal) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 		}
 	}
 	c.Result = map[string]any{"devices": hosts, "extra": extra}
-	c.Refused = errors.Join(drift...)
+	c.Failure = errors.Join(drift...)
 	if len(extra) > 0 {
 		h.Say("%d more devices match (%v): left alone without prune: true", len(extra), extra)
 	}

@@ -26,7 +26,7 @@ func (refuse) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 			log.add("apply " + h.Name)
 			return tasks.Done{}, nil
 		},
-		Refused: errors.New("a has plan x, not y: runbook does not replace servers"),
+		Failure: errors.New("a has plan x, not y: runbook does not replace servers"),
 	}, nil
 }
 
