@@ -81,6 +81,23 @@ type ControllerReader interface {
 	ControllerFiles() []ControllerFile
 }
 
+// VarReader is implemented by tasks that read a variable by its name
+// rather than through a template (debug's var:), so that a name nobody
+// defines is reported before any host is contacted.
+type VarReader interface {
+	// ReadsVars maps each parameter to the variable it names.
+	ReadsVars() map[string]string
+}
+
+// OutputOnly is implemented by tasks that only tell the person running
+// them something (debug): they change nothing, and cannot fail because of
+// what a host is. In check mode, a step of theirs that reads what earlier
+// steps only pretended to produce is reported ok, unknown, not as would
+// change.
+type OutputOnly interface {
+	OutputOnly()
+}
+
 // Host is what a task sees of the host it runs on.
 type Host struct {
 	Name string
@@ -95,6 +112,11 @@ type Host struct {
 	// Progress tells the person watching how a long change is going
 	// ("consul01: provisioning, 12s"). It may be nil.
 	Progress func(msg string)
+	// Redact hides the run's secrets in s. Output is masked on its way
+	// out; a task that encodes values into its output (quoting them as
+	// YAML) redacts them first, as encoding may change a secret's text.
+	// It may be nil.
+	Redact func(s string) string
 }
 
 // Say reports progress, if anybody listens.
@@ -124,6 +146,10 @@ type Change struct {
 	// judge it. Marked with DependsOnEarlier, it is unknown in check mode
 	// as a Check error is.
 	Failure error
+	// Message is what the step tells the person running it beside what
+	// differs (what debug prints): shown with the host's result, secrets
+	// masked, in check mode too, and registered as msg.
+	Message string
 	// Result is registered (with `register:`) when Apply does not run.
 	Result map[string]any
 }

@@ -44,6 +44,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 			e.log.Error("task panicked", "task", st.Module.Name, "host", h.Name, "panic", p, "stack", string(debug.Stack()))
 			r = result{status: Failed, msg: fmt.Sprintf("task %s panicked: %v (this is a bug in the module)", st.Module.Name, p)}
 		}
+		r = outputOnly(st, r)
 		if r.status == Failed && st.IgnoreErrors {
 			r.ignored = true
 		}
@@ -149,6 +150,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 		Progress: func(msg string) {
 			e.emit(Event{Type: Progress, Step: st.Title(), Host: h.Name, Message: msg})
 		},
+		Redact: e.secrets.Redact,
 	}
 	change, err := task.Check(ctx, th)
 	if err != nil {
@@ -164,7 +166,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 		change = tasks.NoChange()
 	}
 	// A module may have rendered more (a template file): the Tracker saw it.
-	r := result{summary: change.Summary, diff: change.Diff, data: change.Result, secret: held || tr.Held()}
+	r := result{summary: change.Summary, diff: change.Diff, data: change.Result, secret: held || tr.Held(), msg: change.Message}
 	switch {
 	case !change.Changed():
 		r.status = OK

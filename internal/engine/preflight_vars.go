@@ -64,7 +64,15 @@ func (c *checker) templates(st *runbook.Step, sc scope) []check {
 	}
 	walk(st.With)
 	task := st.Module.New()
-	if r, ok := task.(tasks.ControllerReader); ok && decode.Node(file, st.With, task, decode.Options{Templates: true}) == nil {
+	decoded := decode.Node(file, st.With, task, decode.Options{Templates: true}) == nil
+	if r, ok := task.(tasks.VarReader); ok && decoded {
+		for param, name := range r.ReadsVars() {
+			if n := decode.Value(st.With, param); n != nil && name != "" && !decode.HasTemplate(name) {
+				out = append(out, check{pos: decode.At(file, n), names: []string{name}})
+			}
+		}
+	}
+	if r, ok := task.(tasks.ControllerReader); ok && decoded {
 		for _, f := range r.ControllerFiles() {
 			if !f.Template || f.Path == "" || decode.HasTemplate(f.Path) {
 				continue

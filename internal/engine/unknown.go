@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/tasks"
 )
@@ -37,6 +39,16 @@ func (e *Engine) unknown(ctx context.Context, hs *hostState, err error) (result,
 		return unknownResult("unknown until earlier steps are applied: " + err.Error()), true
 	}
 	return result{}, false
+}
+
+// outputOnly reports an unknown step of a module that only prints (debug)
+// as ok, saying why: applying it would change nothing either.
+func outputOnly(st *runbook.Step, r result) result {
+	if _, ok := st.Module.New().(tasks.OutputOnly); !ok || !r.unknown || r.status != Changed {
+		return r
+	}
+	r.status, r.msg, r.summary = OK, strings.Join(r.summary, "\n"), nil
+	return r
 }
 
 func unknownResult(why string) result {
