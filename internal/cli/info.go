@@ -117,7 +117,7 @@ func count(rb *runbook.Runbook, seen map[*runbook.Runbook]bool) (steps, files in
 		files = 1
 	}
 	seen[rb] = true
-	for _, s := range rb.Steps {
+	for _, s := range runbook.TaskSteps(rb.Steps) {
 		if s.Import != nil {
 			n, f := count(s.Import, seen)
 			steps, files = steps+n, files+f

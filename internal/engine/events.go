@@ -20,6 +20,7 @@ const (
 const (
 	RunStart   = "run_start"
 	StepStart  = "step_start"
+	BatchStart = "batch_start" // a batch of a block or an import with serial
 	HostResult = "host_result"
 	Retry      = "retry"
 	Progress   = "progress"
@@ -46,6 +47,7 @@ type Event struct {
 	Diff     string            `json:"diff,omitempty"`
 	Message  string            `json:"message,omitempty"`
 	Attempt  int               `json:"attempt,omitempty"`
+	Batch    int               `json:"batch,omitempty"` // batch_start: its number, from 1
 	Duration float64           `json:"duration_ms,omitempty"`
 	Recap    map[string]*Stats `json:"recap,omitempty"`
 	Elapsed  float64           `json:"elapsed_ms,omitempty"`
@@ -60,6 +62,9 @@ type Stats struct {
 	Skipped     int `json:"skipped"`
 	Unreachable int `json:"unreachable"`
 	Ignored     int `json:"ignored"`
+	// Rescued counts blocks whose rescue steps saw the host through a
+	// failure: that failure is not counted in Failed.
+	Rescued int `json:"rescued"`
 	// Commands counts the commands runbook ran on the host over SSH:
 	// probes, changes, handlers, facts; file transfers are not counted.
 	Commands int `json:"commands"`

@@ -71,10 +71,20 @@ func anyVarUsesFacts(rb *runbook.Runbook, inv *inventory.Inventory, extra map[st
 		if layerUsesFacts(rb.Vars) {
 			return true
 		}
-		for _, st := range rb.Steps {
-			if st.Import != nil && (layerUsesFacts(st.ImportVars) || walk(st.Import)) {
-				return true
+		var steps func([]*runbook.Step) bool
+		steps = func(list []*runbook.Step) bool {
+			for _, st := range list {
+				if st.Import != nil && (layerUsesFacts(st.ImportVars) || walk(st.Import)) {
+					return true
+				}
+				if st.IsBlock() && (layerUsesFacts(st.BlockVars) || steps(st.Block) || steps(st.Rescue) || steps(st.Always)) {
+					return true
+				}
 			}
+			return false
+		}
+		if steps(rb.Steps) {
+			return true
 		}
 		return false
 	}

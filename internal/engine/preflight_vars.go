@@ -113,7 +113,7 @@ func (c *checker) onHost(st *runbook.Step, sc scope, h *inventory.Host, checks [
 	defined := func(name string) bool {
 		_, v := hv.merged[name]
 		_, r := reg[name]
-		return v || r || builtins[name] || (h == nil && len(c.invVars[name]) > 0)
+		return v || r || builtins[name] || (h == nil && len(c.invVars[name]) > 0) || (name == "failure" && sc.rescue)
 	}
 	// Every variable is rendered for every step on every host, except those
 	// a registered value replaces.

@@ -33,6 +33,10 @@ func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]an
 		delete(merged, k)
 		base[k] = v
 	}
+	if hs.failure != nil {
+		delete(merged, "failure")
+		base["failure"] = hs.failure
+	}
 	e.mu.Unlock()
 	e.taint.Track(base)
 	out, err := tmpl.Resolve(merged, base)

@@ -93,6 +93,8 @@ func (t *Text) Report(ev engine.Event) {
 		}
 		fmt.Fprintf(t.w, "\n%s %s [%s] %s, %s\n", t.paint(bold, kind), one(ev.Step), one(ev.Task), one(ev.Pos), plural(ev.Hosts, "host"))
 		t.step, t.total, t.done = one(ev.Step), ev.Hosts, 0
+	case engine.BatchStart:
+		fmt.Fprintf(t.w, "\n%s %d of %s %s: %s\n", t.paint(bold, "BATCH"), ev.Batch, one(ev.Step), one(ev.Pos), one(ev.Message))
 	case engine.HostResult:
 		t.done++
 		t.result(ev)
@@ -186,8 +188,8 @@ func (t *Text) recap(ev engine.Event) {
 		case s.Changed > 0:
 			color, changed = yellow, changed+1
 		}
-		fmt.Fprintf(t.w, "  %s  ok=%-4d changed=%-4d failed=%-4d skipped=%-4d unreachable=%-4d ignored=%d\n",
-			t.paint(color, fmt.Sprintf("%-*s", width, EscapeLine(n))), s.OK, s.Changed, s.Failed, s.Skipped, s.Unreachable, s.Ignored)
+		fmt.Fprintf(t.w, "  %s  ok=%-4d changed=%-4d failed=%-4d skipped=%-4d unreachable=%-4d rescued=%-4d ignored=%d\n",
+			t.paint(color, fmt.Sprintf("%-*s", width, EscapeLine(n))), s.OK, s.Changed, s.Failed, s.Skipped, s.Unreachable, s.Rescued, s.Ignored)
 	}
 	verdict := fmt.Sprintf("%s, %d changed, %d failed or unreachable", plural(len(names), "host"), changed, failed)
 	if ev.Check {
