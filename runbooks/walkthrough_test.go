@@ -23,6 +23,7 @@ import (
 	"github.com/runbookdev/runbook/internal/metal"
 	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/transport"
+	_ "github.com/runbookdev/runbook/inventory/equinixmetal"
 	_ "github.com/runbookdev/runbook/tasks/all"
 	"github.com/runbookdev/runbook/tasks/tasktest"
 )

@@ -12,6 +12,7 @@ import (
 	"github.com/runbookdev/runbook/internal/labapi"
 	"github.com/runbookdev/runbook/internal/labtest"
 	"github.com/runbookdev/runbook/internal/sshkeys"
+	_ "github.com/runbookdev/runbook/inventory/equinixmetal"
 	_ "github.com/runbookdev/runbook/tasks/all"
 	"github.com/runbookdev/runbook/tasks/tasktest"
 )
