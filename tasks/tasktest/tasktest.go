@@ -48,7 +48,8 @@ type Host struct {
 	Dir        string // a scratch directory on it
 }
 
-// Env is one SSH host ("h1") and a place for runbooks.
+// Env is the hosts runbooks run on (one SSH host, "h1", but for NewLocal)
+// and a place for runbooks.
 type Env struct {
 	t         testing.TB
 	Dir       string // a scratch directory on the host
@@ -80,6 +81,17 @@ func At(t testing.TB, h Host) *Env {
 	return e
 }
 
+// NewLocal is an Env of n hosts, h1 to hN, that are all this machine,
+// reached without SSH (connection: local): for what a run does on the
+// controller, such as reading an artifact once for every host.
+func NewLocal(t testing.TB, n int) *Env {
+	var hs hosts
+	for i := 1; i <= n; i++ {
+		hs = append(hs, &inventory.Host{Name: fmt.Sprintf("h%d", i), Connection: "local"})
+	}
+	return &Env{t: t, Dir: t.TempDir(), inventory: inventory.Sources{hs}, conn: transport.Local{}}
+}
+
 // hosts is an inventory built in code.
 type hosts []*inventory.Host
 
@@ -89,7 +101,11 @@ func (h hosts) Load(context.Context) (*inventory.Data, error) {
 
 // pool trusts the host's key alone, as `runbook apply --known-hosts` does.
 func (e *Env) pool() *transport.Pool {
-	return &transport.Pool{Keys: &transport.HostKeys{Files: []string{e.host.KnownHosts}}, Timeout: 20 * time.Second}
+	p := &transport.Pool{Timeout: 20 * time.Second}
+	if e.host.KnownHosts != "" {
+		p.Keys = &transport.HostKeys{Files: []string{e.host.KnownHosts}}
+	}
+	return p
 }
 
 // Sh runs a command on the host, as a person drifting it by hand would,
