@@ -34,7 +34,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 		return e.errorf("validate needs at least one runbook")
 	}
 	var errs decode.List
-	vars, err := parseExtraVars(extra)
+	vars, err := tmpl.ParseExtraVars(extra)
 	errs.Add(err)
 	opened := map[string]inventory.Provider{}
 	for _, f := range inventories {
