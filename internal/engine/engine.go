@@ -76,8 +76,8 @@ type hostState struct {
 	// failure is the block failure a rescue step sees as .failure.
 	failure map[string]any
 	stats   Stats
-	factsMu    sync.Mutex
-	facts      map[string]any
+	factsMu sync.Mutex
+	facts   map[string]any
 }
 
 // New returns an engine. The inventory is loaded from sources at the start
