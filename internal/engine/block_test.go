@@ -284,3 +284,26 @@ steps:
 		t.Fatalf("order (-want +got):\n%s", diff)
 	}
 }
+
+// .failure is defined in rescue steps only: elsewhere it is refused
+// before any host is contacted.
+func TestFailureOutsideRescueIsRefused(t *testing.T) {
+	_, c, err := run(t, fixture{
+		files: map[string]string{"site.yaml": `
+steps:
+  - name: guarded
+    hosts: all
+    block:
+      - {name: work, task: t_record, with: {label: "{{ .failure.message }}"}}
+    rescue:
+      - {name: undo, task: t_record, with: {label: "{{ .failure.message }}"}}
+`},
+		inv: localInventory(1, ""),
+	})
+	if err == nil || !strings.Contains(err.Error(), "only in the rescue steps") || strings.Count(err.Error(), "undefined") != 1 {
+		t.Fatalf("err = %v, want .failure refused in the block's step only", err)
+	}
+	if len(c.results()) != 0 {
+		t.Fatalf("steps ran: %v", c.results())
+	}
+}

@@ -288,6 +288,9 @@ func (c *checker) hint(name string, st *runbook.Step, merged map[string]tmpl.Var
 	if hosts := c.invVars[name]; len(hosts) > 0 {
 		return "the inventory defines it only for " + someOf(hosts)
 	}
+	if name == "failure" {
+		return "runbook sets .failure (step, message) only in the rescue steps of a block"
+	}
 	known := slices.Collect(maps.Keys(merged))
 	known = append(append(known, slices.Collect(maps.Keys(reg))...), slices.Collect(maps.Keys(builtins))...)
 	return fmt.Sprintf("define it in the runbook's vars, the inventory or with -e %s=...%s", name, decode.Suggest(name, known))
