@@ -168,12 +168,7 @@ handlers:
 	if !errors.As(err, &abort) || !strings.Contains(err.Error(), "max_fail_percentage") {
 		t.Fatalf("err = %v, want the run stopped by max_fail_percentage", err)
 	}
-	var got []string
-	for _, e := range log.list() {
-		if strings.HasPrefix(e, "start ") {
-			got = append(got, strings.TrimPrefix(e, "start "))
-		}
-	}
+	got := started()
 	// h2 fails its check: like Ansible, its handler does not run on it.
 	want := []string{
 		"drain h3", "restart h3", "check h3", "verify h3",
@@ -203,12 +198,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, e := range log.list() {
-		if strings.HasPrefix(e, "start ") {
-			got = append(got, strings.TrimPrefix(e, "start "))
-		}
-	}
+	got := started()
 	// Batches: [h2], then [h3, h1]: within a batch, hosts run together.
 	if len(got) != 3 || got[0] != "restart h2" || got[2] != "restart h1" && got[1] != "restart h1" || slices.Index(got, "restart h1") < 1 {
 		t.Fatalf("order %v: want h2 alone first and h1 in the last batch", got)
@@ -273,12 +263,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, e := range log.list() {
-		if strings.HasPrefix(e, "start ") {
-			got = append(got, strings.TrimPrefix(e, "start "))
-		}
-	}
+	got := started()
 	want := []string{"drain h1", "restart h1", "drain h2", "restart h2"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("order (-want +got):\n%s", diff)
@@ -306,4 +291,15 @@ steps:
 	if len(c.results()) != 0 {
 		t.Fatalf("steps ran: %v", c.results())
 	}
+}
+
+// started lists "label host" for every Check that t_record started.
+func started() []string {
+	var out []string
+	for _, e := range log.list() {
+		if rest, ok := strings.CutPrefix(e, "start "); ok {
+			out = append(out, rest)
+		}
+	}
+	return out
 }
