@@ -58,6 +58,10 @@ type Engine struct {
 	varsUseFacts bool     // some variable reads .facts: every step gathers them
 	stepFacts    sync.Map // *runbook.Step -> whether its templates read .facts
 
+	// live is .hostvars as the run goes: what hosts registered and their
+	// facts over the inventory's variables (see hostvars.go).
+	live liveVars
+
 	checked *runbook.Runbook // Preflight passed for it, on the inventory loaded
 	// mayGrow: in check mode, a step on the controller would have changed
 	// something, maybe the inventory: a pattern that matches nothing now
@@ -200,6 +204,12 @@ type scope struct {
 	fatal    bool
 	// rescue: the steps are a block's rescue steps, which see .failure.
 	rescue bool
+	// items are the loop variables of the looping imports around the
+	// steps, each to its item; label names the items in output. item is
+	// set while one item of a task step's own loop runs. See loop.go.
+	items map[string]any
+	label string
+	item  *loopItem
 }
 
 type cond struct {
@@ -211,7 +221,7 @@ func (s scope) child(st *runbook.Step) scope {
 	layers := append([]map[string]tmpl.Var{st.Import.Vars}, s.layers...)
 	layers = append(layers, st.ImportVars)
 	c := scope{layers: layers, tags: append(slices.Clone(s.tags), st.Tags...), whens: slices.Clone(s.whens),
-		limit: s.limit, watch: s.watch, throttle: s.throttle, fatal: s.fatal}
+		limit: s.limit, watch: s.watch, throttle: s.throttle, fatal: s.fatal, items: s.items, label: s.label}
 	if st.When != "" {
 		c.whens = append(c.whens, cond{st.When, st.WhenPos})
 	}
@@ -237,7 +247,7 @@ func (e *Engine) runSteps(ctx context.Context, steps []*runbook.Step, sc scope, 
 		switch {
 		case st.Import != nil:
 			err = e.runGroup(ctx, st, sc, notified, handlers, func(ctx context.Context, sc scope, _ map[string]map[string]bool) error {
-				return e.runBook(ctx, st.Import, sc.child(st))
+				return e.runImport(ctx, st, sc)
 			})
 		case st.IsBlock():
 			err = e.runBlock(ctx, st, sc, notified, handlers)

@@ -22,7 +22,8 @@ func (e *Engine) needsFacts(st *runbook.Step) bool {
 	if v, ok := e.stepFacts.Load(st); ok {
 		return v.(bool)
 	}
-	uses := mentionsFacts(st.When) || mentionsFacts(st.Until) || nodeMentionsFacts(st.With)
+	uses := mentionsFacts(st.When) || mentionsFacts(st.Until) || nodeMentionsFacts(st.With) ||
+		mentionsFacts(st.DelegateTo) || st.Loop != nil && nodeMentionsFacts(st.Loop.Node)
 	e.stepFacts.Store(st, uses)
 	return uses
 }
@@ -39,6 +40,7 @@ func (e *Engine) facts(ctx context.Context, h *inventory.Host, hs *hostState, co
 		return nil, err
 	}
 	hs.facts = f
+	e.live.setFacts(h.Name, f)
 	return f, nil
 }
 

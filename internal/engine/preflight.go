@@ -209,7 +209,7 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 		for _, st := range steps {
 			switch {
 			case st.Import != nil:
-				c.book(st.Import, sc.child(st))
+				c.book(st.Import, c.importScope(st, sc))
 			case st.IsBlock():
 				inner := sc.childBlock(st)
 				walk(st.Block, inner)
@@ -258,6 +258,7 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 // step checks one step; handler steps come with their hosts. It returns
 // the hosts the step runs on, and whether they are known.
 func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, handler, handlerExact bool) ([]*inventory.Host, bool) {
+	c.loopAndDelegate(st, sc)
 	known := c.exact
 	if handler {
 		known = handlerExact
@@ -310,7 +311,7 @@ func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, hand
 			c.reg[h.Name][st.Register] = st
 		}
 	}
-	if known && slices.ContainsFunc(hosts, (*inventory.Host).Local) {
+	if known && (slices.ContainsFunc(hosts, (*inventory.Host).Local) || c.delegatesToController(st)) {
 		// It may change the inventory: later steps are matched when reached.
 		c.exact = false
 	}

@@ -69,6 +69,7 @@ func (c *checker) templates(st *runbook.Step, sc scope) []check {
 			out = append(out, c.templateFile(st, f))
 		}
 	}
+	out = loopChecks(st, out)
 	guarded := st.When != "" || len(sc.whens) > 0
 	for i := range out {
 		out[i].guarded = guarded && out[i].cond == ""
@@ -113,7 +114,7 @@ func (c *checker) onHost(st *runbook.Step, sc scope, h *inventory.Host, checks [
 	defined := func(name string) bool {
 		_, v := hv.merged[name]
 		_, r := reg[name]
-		return v || r || builtins[name] || (h == nil && len(c.invVars[name]) > 0) || (name == "failure" && sc.rescue)
+		return v || r || builtins[name] || (h == nil && len(c.invVars[name]) > 0) || (name == "failure" && sc.rescue) || hasItem(sc, name)
 	}
 	// Every variable is rendered for every step on every host, except those
 	// a registered value replaces.

@@ -20,15 +20,13 @@ func (e *Engine) runStep(ctx context.Context, st *runbook.Step, sc scope, only m
 	if err != nil {
 		return err
 	}
-	e.emit(Event{Type: StepStart, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Handler: only != nil, Hosts: len(hosts), Check: e.opts.Check})
+	e.emit(Event{Type: StepStart, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Handler: only != nil, Hosts: len(hosts), Check: e.opts.Check, Item: sc.label})
 	if len(hosts) == 0 {
 		return nil
 	}
 	controllerChanged := false
 	for _, batch := range batches(hosts, st.Serial) {
-		results := e.parallel(ctx, batch, throttle(sc, st), func(ctx context.Context, h *inventory.Host) result {
-			return e.runHost(ctx, st, sc, h)
-		})
+		results := e.runBatch(ctx, st, sc, batch)
 		failed := 0
 		for i, r := range results {
 			h := batch[i]
@@ -40,7 +38,7 @@ func (e *Engine) runStep(ctx context.Context, st *runbook.Step, sc scope, only m
 					}
 					notified[name][h.Name] = true
 				}
-				controllerChanged = controllerChanged || h.Local()
+				controllerChanged = controllerChanged || h.Local() || r.viaLocal
 			}
 			if (r.status == Failed && !r.ignored) || r.status == Unreachable {
 				failed++

@@ -53,11 +53,18 @@ type rawStep struct {
 	Order          string      `yaml:"order"`
 	AnyErrorsFatal bool        `yaml:"any_errors_fatal"`
 	Throttle       int         `yaml:"throttle"`
+
+	// Loops and where a step runs: see loop.go.
+	Loop       yaml.Node `yaml:"loop"`
+	LoopVar    string    `yaml:"loop_var"`
+	RunOnce    bool      `yaml:"run_once"`
+	DelegateTo string    `yaml:"delegate_to"`
 }
 
 // importOnly are the keys an import step may carry.
 var importOnly = map[string]bool{"name": true, "import": true, "vars": true, "tags": true, "when": true,
-	"hosts": true, "serial": true, "order": true, "max_fail_percentage": true, "any_errors_fatal": true, "throttle": true}
+	"hosts": true, "serial": true, "order": true, "max_fail_percentage": true, "any_errors_fatal": true, "throttle": true,
+	"loop": true, "loop_var": true}
 
 // Load reads the runbook at path and every runbook it imports, and checks
 // them all. Every problem found is returned at once.
@@ -215,6 +222,7 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 	if s.When != "" {
 		l.errs.Add(tmpl.CheckCond(s.WhenPos, s.When))
 	}
+	l.loopKeys(s, &raw, n)
 	if raw.Import != "" {
 		if handler {
 			l.errs.Add(decode.Errorf(pos, "a handler cannot import a runbook"))

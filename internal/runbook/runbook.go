@@ -71,6 +71,15 @@ type Step struct {
 	// batched and ordered, and when a failure stops the run.
 	Group *Group
 
+	// Loop repeats a task step, or an import's steps, once per item (see
+	// loop.go). RunOnce runs a task step on the first host of its batch
+	// only and gives the result to all of them; DelegateTo runs its
+	// module against another host, or the controller, on behalf of each.
+	Loop        *Loop
+	RunOnce     bool
+	DelegateTo  string
+	DelegatePos decode.Pos
+
 	// In is the runbook that holds the step.
 	In *Runbook
 }
