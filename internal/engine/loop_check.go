@@ -92,7 +92,7 @@ func (c *checker) shadowed(st *runbook.Step, sc scope) {
 // delegatesToController reports whether st may run its module on the
 // controller, and so change the inventory as a step on local may.
 func (c *checker) delegatesToController(st *runbook.Step) bool {
-	if st.DelegateTo == "" {
+	if st.DelegateTo == "" || c.inv == nil {
 		return false
 	}
 	if decode.HasTemplate(st.DelegateTo) {
