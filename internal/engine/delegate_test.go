@@ -66,12 +66,14 @@ func TestHostvarsHoldRegisteredValues(t *testing.T) {
 steps:
   - {name: reg, hosts: h1, task: t_record, with: {label: reg, value: "tok-1"}, register: tok}
   - {name: read, hosts: h2, task: t_record, with: {label: "{{ (index .hostvars \"h1\").tok.value }} {{ .hostvars.h1.tok.status }}"}}
+  - {name: facts, hosts: h1, task: t_record, with: {label: "{{ .facts.kernel }}"}}
+  - {name: theirs, hosts: h2, task: t_record, with: {label: "{{ eq .hostvars.h1.facts.kernel .facts.kernel }}"}}
 `
 	_, _, err := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(2, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"tok-1 ok"}, starts("h2")); diff != "" {
+	if diff := cmp.Diff([]string{"tok-1 ok", "true"}, starts("h2")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
