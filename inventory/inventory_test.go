@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/runbookdev/runbook/inventory"
+	_ "github.com/runbookdev/runbook/inventory/equinixmetal"
 )
 
 const hosts = `

@@ -98,7 +98,7 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		root = root.Content[0]
 	}
 	if p := decode.Value(decode.Value(root, "defaults"), "port"); p != nil {
-		errs.Add(checkPort(file, p, "defaults: ", raw.Defaults.Port))
+		errs.Add(CheckPort(file, p, "defaults: ", raw.Defaults.Port))
 	}
 
 	eachKey(&raw.Hosts, file, "hosts", &errs, func(name string, kn, vn *yaml.Node) {
@@ -110,7 +110,7 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 		vars, err := tmpl.ParseVars(file, &h.Vars)
 		errs.Add(err)
 		if p := decode.Value(vn, "port"); p != nil {
-			errs.Add(checkPort(file, p, fmt.Sprintf("host %s: ", decode.Quote(name)), h.Port))
+			errs.Add(CheckPort(file, p, fmt.Sprintf("host %s: ", decode.Quote(name)), h.Port))
 		}
 		keyPos := decode.At(file, decode.Value(decode.Value(root, "defaults"), "key"))
 		if k := decode.Value(vn, "key"); k != nil {
@@ -172,8 +172,10 @@ func entries(file string, n *yaml.Node) map[string]decode.Pos {
 	return out
 }
 
-// checkPort refuses ports no TCP connection can use.
-func checkPort(file string, n *yaml.Node, who string, port int) error {
+// CheckPort refuses ports no TCP connection can use, at n (where file sets
+// port); who says whose port it is ("defaults: "), for plugins as for
+// static files.
+func CheckPort(file string, n *yaml.Node, who string, port int) error {
 	if port < 1 || port > 65535 {
 		return decode.Errorf(decode.At(file, n), "%sport must be between 1 and 65535, got %d", who, port)
 	}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/equinix/equinix-sdk-go/services/metalv1"
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/lab"
 	"github.com/runbookdev/runbook/internal/labapi"
@@ -23,8 +22,10 @@ import (
 	"github.com/runbookdev/runbook/internal/metal"
 	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/transport"
+	_ "github.com/runbookdev/runbook/inventory/equinixmetal"
 	_ "github.com/runbookdev/runbook/tasks/all"
 	"github.com/runbookdev/runbook/tasks/tasktest"
+	"github.com/runbookdev/runbook/tasks/tasktest/labkit"
 )
 
 type walk struct {
@@ -69,7 +70,7 @@ func setup(t *testing.T) *walk {
 func (w *walk) apply(runbook string, args ...string) tasktest.Run {
 	w.t.Helper()
 	argv := append(append([]string{"apply"}, w.args...), args...)
-	return tasktest.CLI(w.t, append(argv, runbook)...)
+	return labkit.CLI(w.t, append(argv, runbook)...)
 }
 
 // sh runs a command on a lab host as root.
@@ -206,7 +207,7 @@ func TestWalkthrough(t *testing.T) {
 	w.sh("fcc00", "consul services deregister -id=fcc-sidecar-proxy")
 	r = w.apply("secure.yaml", "--check")
 	drift := changedHosts(r)
-	if r.Exit != cli.ExitDrift {
+	if r.Exit != tasktest.ExitDrift {
 		t.Fatalf("drift check: %s", r)
 	}
 	for host, step := range map[string]string{"fcs00": "fortune cookie service", "consul01": "consul running", "fcc00": "fcc with an upstream to fcs"} {

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/runbookdev/runbook/internal/cli"
+	_ "github.com/runbookdev/runbook/inventory/equinixmetal"
 	_ "github.com/runbookdev/runbook/tasks/all"
 )
 

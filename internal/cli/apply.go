@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -16,7 +14,6 @@ import (
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/inventory"
-	"gopkg.in/yaml.v3"
 )
 
 type applyFlags struct {
@@ -84,7 +81,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	extra, err := parseExtraVars(f.extra)
+	extra, err := tmpl.ParseExtraVars(f.extra)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
@@ -161,69 +158,4 @@ func openInventories(files []string) (inventory.Sources, error) {
 		sources = append(sources, p)
 	}
 	return sources, errs.Err()
-}
-
-// parseExtraVars reads -e values: key=value (the value typed as in YAML, so
-// count=3 is a number), an inline YAML or JSON mapping, or @file.
-func parseExtraVars(values []string) (map[string]tmpl.Var, error) {
-	out := map[string]tmpl.Var{}
-	var errs decode.List
-	for i, v := range values {
-		file := fmt.Sprintf("-e #%d", i+1)
-		var data []byte
-		switch {
-		case strings.HasPrefix(v, "@"):
-			file = v[1:]
-			b, err := decode.ReadFile(file)
-			if err != nil {
-				errs.Add(fmt.Errorf("-e %s: %w", v, err))
-				continue
-			}
-			data = b
-		case strings.HasPrefix(strings.TrimSpace(v), "{"):
-			data = []byte(v)
-		default:
-			k, val, ok := strings.Cut(v, "=")
-			if !ok {
-				errs.Add(fmt.Errorf("-e %s: want key=value, a mapping such as '{\"key\": 1}', or @file.yaml", decode.Quote(v)))
-				continue
-			}
-			node := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
-				{Kind: yaml.ScalarNode, Value: k, Line: 1, Column: 1},
-				scalar(val),
-			}}
-			vars, err := tmpl.ParseVars(file, node)
-			errs.Add(err)
-			for name, vv := range vars {
-				out[name] = vv
-			}
-			continue
-		}
-		doc, err := decode.Parse(file, data)
-		if err != nil {
-			errs.Add(err)
-			continue
-		}
-		if len(doc.Content) == 0 {
-			continue
-		}
-		vars, err := tmpl.ParseVars(file, doc)
-		errs.Add(err)
-		for name, vv := range vars {
-			out[name] = vv
-		}
-	}
-	return out, errs.Err()
-}
-
-// scalar types a -e value as YAML would, leaving anything that is not a
-// plain scalar as a string.
-func scalar(s string) *yaml.Node {
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(s), &n); err == nil && len(n.Content) == 1 && n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Style == 0 {
-		c := n.Content[0]
-		c.Line, c.Column = 1, 1
-		return c
-	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: 1, Column: 1}
 }

@@ -9,14 +9,13 @@ import (
 
 	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
-	"github.com/runbookdev/runbook/tasks/tasktest"
 )
 
 // In check mode, a step after one that would change the host is unknown
 // only when the module says its answer depends on that change; a mistake
 // of the runbook's own (a template source that is not there) is an error.
 func TestCheckModeUnknownIsExplicit(t *testing.T) {
-	env := tasktest.New(t)
+	env := newSSHEnv(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "app.conf.tmpl"), []byte("port={{ .port }}\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/sshtest"
+	_ "github.com/runbookdev/runbook/inventory/equinixmetal"
 	_ "github.com/runbookdev/runbook/tasks/all"
 )
 

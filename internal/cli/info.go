@@ -34,7 +34,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 		return e.errorf("validate needs at least one runbook")
 	}
 	var errs decode.List
-	vars, err := parseExtraVars(extra)
+	vars, err := tmpl.ParseExtraVars(extra)
 	errs.Add(err)
 	opened := map[string]inventory.Provider{}
 	for _, f := range inventories {
@@ -117,7 +117,7 @@ func count(rb *runbook.Runbook, seen map[*runbook.Runbook]bool) (steps, files in
 		files = 1
 	}
 	seen[rb] = true
-	for _, s := range rb.Steps {
+	for _, s := range runbook.TaskSteps(rb.Steps) {
 		if s.Import != nil {
 			n, f := count(s.Import, seen)
 			steps, files = steps+n, files+f

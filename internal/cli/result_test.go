@@ -12,13 +12,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
-	"github.com/runbookdev/runbook/tasks/tasktest"
 )
 
 // A step or import tagged never runs only when --tags asks for one of its
 // tags (never included); always still runs whatever --tags asks.
 func TestTagNever(t *testing.T) {
-	env := tasktest.New(t)
+	env := newSSHEnv(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "lib.yaml"), []byte(fmt.Sprintf("steps:\n  - {name: imported, hosts: h1, task: file, with: {path: %s/imported, content: x}, tags: [debug]}\n", env.Dir)), 0o644)
 	rb := filepath.Join(dir, "site.yaml")
@@ -58,7 +57,7 @@ steps:
 // that exited, but not for a failure without a result; retries see the
 // decided status, register keeps it, handlers follow it.
 func TestChangedWhenFailedWhen(t *testing.T) {
-	env := tasktest.New(t)
+	env := newSSHEnv(t)
 	rb := strings.ReplaceAll(`
 steps:
   - name: rc 3 is fine
@@ -144,7 +143,7 @@ handlers:
 // not run); a condition on what only applying gives is unknown; one on
 // what check mode has (a probe's output) decides.
 func TestChangedWhenFailedWhenInCheckMode(t *testing.T) {
-	env := tasktest.New(t)
+	env := newSSHEnv(t)
 	reload := fmt.Sprintf("  - {name: reload, hosts: h1, task: command, with: {cmd: \"touch %s/reloaded\"}, changed_when: false}\n", env.Dir)
 	for _, c := range []struct {
 		step   string
@@ -213,7 +212,7 @@ func TestResultControlIsCheckedFirst(t *testing.T) {
 // mode as in a real run; a probe that fails after an earlier change is
 // unknown in check mode.
 func TestFailedWhenJudgesAProbe(t *testing.T) {
-	env := tasktest.New(t)
+	env := newSSHEnv(t)
 	rb := strings.ReplaceAll(`
 steps:
   - name: probe
@@ -236,5 +235,24 @@ steps:
 	}
 	if data, _ := os.ReadFile(filepath.Join(env.Dir, "seen")); string(data) != "1 false" {
 		t.Errorf("seen = %q", data)
+	}
+}
+
+// The text output shows what a debug step prints under its host's line,
+// secrets masked.
+func TestDebugInTextOutput(t *testing.T) {
+	env := newSSHEnv(t)
+	rb := filepath.Join(t.TempDir(), "site.yaml")
+	os.WriteFile(rb, []byte(`
+vars: {pw: !secret "- it's #hunter2", ports: [80, 443]}
+steps:
+  - {name: ports, hosts: h1, task: debug, with: {var: ports}}
+  - {name: pw, hosts: h1, task: debug, with: {msg: "pw is {{ .pw }}"}}
+`), 0o644)
+	code, out := env.Text(rb)
+	for _, want := range []string{"ok           h1", "  ports:\n", "    - 443\n", "pw is ********\n"} {
+		if code != cli.ExitOK || !strings.Contains(out, want) || strings.Contains(out, "hunter2") {
+			t.Errorf("want %q:\n%s", want, out)
+		}
 	}
 }

@@ -58,6 +58,10 @@ type Engine struct {
 	varsUseFacts bool     // some variable reads .facts: every step gathers them
 	stepFacts    sync.Map // *runbook.Step -> whether its templates read .facts
 
+	// live is .hostvars as the run goes: what hosts registered and their
+	// facts over the inventory's variables (see hostvars.go).
+	live liveVars
+
 	checked *runbook.Runbook // Preflight passed for it, on the inventory loaded
 	// mayGrow: in check mode, a step on the controller would have changed
 	// something, maybe the inventory: a pattern that matches nothing now
@@ -73,9 +77,11 @@ type hostState struct {
 	// incomplete names registered values that lack what a real run would
 	// have put in them (check mode did not run their step).
 	incomplete map[string]bool
-	stats      Stats
-	factsMu    sync.Mutex
-	facts      map[string]any
+	// failure is the block failure a rescue step sees as .failure.
+	failure map[string]any
+	stats   Stats
+	factsMu sync.Mutex
+	facts   map[string]any
 }
 
 // New returns an engine. The inventory is loaded from sources at the start
@@ -187,6 +193,23 @@ type scope struct {
 	layers []map[string]tmpl.Var
 	tags   []string
 	whens  []cond
+	// limit, when set, narrows every step to these hosts: a group's
+	// hosts, or the batch of them that runs now.
+	limit map[string]bool
+	// watch follows the hosts of the enclosing block, if any.
+	watch *blockRun
+	// throttle caps how many hosts run a step at once (0: --forks);
+	// fatal stops the run after a step where any host failed.
+	throttle int
+	fatal    bool
+	// rescue: the steps are a block's rescue steps, which see .failure.
+	rescue bool
+	// items are the loop variables of the looping imports around the
+	// steps, each to its item; label names the items in output. item is
+	// set while one item of a task step's own loop runs. See loop.go.
+	items map[string]any
+	label string
+	item  *loopItem
 }
 
 type cond struct {
@@ -197,7 +220,8 @@ type cond struct {
 func (s scope) child(st *runbook.Step) scope {
 	layers := append([]map[string]tmpl.Var{st.Import.Vars}, s.layers...)
 	layers = append(layers, st.ImportVars)
-	c := scope{layers: layers, tags: append(slices.Clone(s.tags), st.Tags...), whens: slices.Clone(s.whens)}
+	c := scope{layers: layers, tags: append(slices.Clone(s.tags), st.Tags...), whens: slices.Clone(s.whens),
+		limit: s.limit, watch: s.watch, throttle: s.throttle, fatal: s.fatal, items: s.items, label: s.label}
 	if st.When != "" {
 		c.whens = append(c.whens, cond{st.When, st.WhenPos})
 	}
@@ -207,14 +231,27 @@ func (s scope) child(st *runbook.Step) scope {
 // runBook runs the steps of rb in order, then the handlers they notified.
 func (e *Engine) runBook(ctx context.Context, rb *runbook.Runbook, sc scope) error {
 	notified := map[string]map[string]bool{} // handler -> hosts
-	for _, st := range rb.Steps {
+	if err := e.runSteps(ctx, rb.Steps, sc, notified, rb.Handlers); err != nil {
+		return err
+	}
+	return e.runHandlers(ctx, rb.Handlers, sc, notified)
+}
+
+// runSteps runs steps in order; handlers are those their notify names.
+func (e *Engine) runSteps(ctx context.Context, steps []*runbook.Step, sc scope, notified map[string]map[string]bool, handlers []*runbook.Step) error {
+	for _, st := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		var err error
-		if st.Import != nil {
-			err = e.runBook(ctx, st.Import, sc.child(st))
-		} else if e.opts.selects(sc, st) {
+		switch {
+		case st.Import != nil:
+			err = e.runGroup(ctx, st, sc, notified, handlers, func(ctx context.Context, sc scope, _ map[string]map[string]bool) error {
+				return e.runImport(ctx, st, sc)
+			})
+		case st.IsBlock():
+			err = e.runBlock(ctx, st, sc, notified, handlers)
+		case e.opts.selects(sc, st):
 			if err = e.guard(st); err == nil {
 				err = e.runStep(ctx, st, sc, nil, notified)
 			}
@@ -223,7 +260,13 @@ func (e *Engine) runBook(ctx context.Context, rb *runbook.Runbook, sc scope) err
 			return err
 		}
 	}
-	for _, h := range rb.Handlers {
+	return nil
+}
+
+// runHandlers runs the handlers notified, each on the hosts that notified
+// it, in the order they are written.
+func (e *Engine) runHandlers(ctx context.Context, handlers []*runbook.Step, sc scope, notified map[string]map[string]bool) error {
+	for _, h := range handlers {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -20,7 +20,9 @@ const (
 const (
 	RunStart   = "run_start"
 	StepStart  = "step_start"
+	BatchStart = "batch_start" // a batch of a block or an import with serial
 	HostResult = "host_result"
+	ItemResult = "item_result" // one item of a step's loop on one host, before the host's result
 	Retry      = "retry"
 	Progress   = "progress"
 	Warning    = "warning"
@@ -47,9 +49,20 @@ type Event struct {
 	Diff     string            `json:"diff,omitempty"`
 	Message  string            `json:"message,omitempty"`
 	Attempt  int               `json:"attempt,omitempty"`
+	Batch    int               `json:"batch,omitempty"` // batch_start: its number, from 1
 	Duration float64           `json:"duration_ms,omitempty"`
 	Recap    map[string]*Stats `json:"recap,omitempty"`
 	Elapsed  float64           `json:"elapsed_ms,omitempty"`
+
+	// Item names the loop item an item_result is for, or for step_start
+	// the items of the looping imports the step is in; Items is how many
+	// items a looping step's host_result sums up.
+	Item  string `json:"item,omitempty"`
+	Items int    `json:"items,omitempty"`
+	// DelegateTo is the host the step's module ran against on behalf of
+	// Host; RunOnce, the host that ran a run_once step for Host.
+	DelegateTo string `json:"delegate_to,omitempty"`
+	RunOnce    string `json:"run_once,omitempty"`
 }
 
 // Stats counts a host's results, like Ansible's PLAY RECAP: ok counts
@@ -61,6 +74,9 @@ type Stats struct {
 	Skipped     int `json:"skipped"`
 	Unreachable int `json:"unreachable"`
 	Ignored     int `json:"ignored"`
+	// Rescued counts blocks whose rescue steps saw the host through a
+	// failure: that failure is not counted in Failed.
+	Rescued int `json:"rescued"`
 	// Commands counts the commands runbook ran on the host over SSH:
 	// probes, changes, handlers, facts; file transfers are not counted.
 	Commands int `json:"commands"`
@@ -102,6 +118,7 @@ func (e *Engine) redact(ev Event) Event {
 		ev.Diff = hideDiff(ev.Diff)
 	}
 	ev.Message = e.secrets.Redact(ev.Message)
+	ev.Item = e.secrets.Redact(ev.Item)
 	ev.Diff = e.secrets.Redact(ev.Diff)
 	if len(ev.Changes) > 0 {
 		c := make([]string, len(ev.Changes))

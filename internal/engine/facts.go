@@ -22,7 +22,8 @@ func (e *Engine) needsFacts(st *runbook.Step) bool {
 	if v, ok := e.stepFacts.Load(st); ok {
 		return v.(bool)
 	}
-	uses := mentionsFacts(st.When) || mentionsFacts(st.Until) || nodeMentionsFacts(st.With)
+	uses := mentionsFacts(st.When) || mentionsFacts(st.Until) || nodeMentionsFacts(st.With) ||
+		mentionsFacts(st.DelegateTo) || st.Loop != nil && nodeMentionsFacts(st.Loop.Node)
 	e.stepFacts.Store(st, uses)
 	return uses
 }
@@ -39,6 +40,7 @@ func (e *Engine) facts(ctx context.Context, h *inventory.Host, hs *hostState, co
 		return nil, err
 	}
 	hs.facts = f
+	e.live.setFacts(h.Name, f)
 	return f, nil
 }
 
@@ -71,10 +73,20 @@ func anyVarUsesFacts(rb *runbook.Runbook, inv *inventory.Inventory, extra map[st
 		if layerUsesFacts(rb.Vars) {
 			return true
 		}
-		for _, st := range rb.Steps {
-			if st.Import != nil && (layerUsesFacts(st.ImportVars) || walk(st.Import)) {
-				return true
+		var steps func([]*runbook.Step) bool
+		steps = func(list []*runbook.Step) bool {
+			for _, st := range list {
+				if st.Import != nil && (layerUsesFacts(st.ImportVars) || walk(st.Import)) {
+					return true
+				}
+				if st.IsBlock() && (layerUsesFacts(st.BlockVars) || steps(st.Block) || steps(st.Rescue) || steps(st.Always)) {
+					return true
+				}
 			}
+			return false
+		}
+		if steps(rb.Steps) {
+			return true
 		}
 		return false
 	}

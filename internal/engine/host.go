@@ -33,6 +33,13 @@ type result struct {
 	// and changed says whether the step changed the host (or would) all
 	// the same.
 	reported, changed bool
+
+	// Where the step ran, when not on the host itself (see delegate.go),
+	// and how many items its loop had (see loop.go).
+	via      string // delegate_to: the host the module ran against
+	viaLocal bool   // that host is the controller
+	once     string // run_once: the host that ran the step for this one
+	items    int
 }
 
 // runHost runs one step on one host and reports the result.
@@ -47,6 +54,10 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		r = outputOnly(st, r)
 		if r.status == Failed && st.IgnoreErrors {
 			r.ignored = true
+		}
+		if sc.item != nil {
+			e.recordItem(st, h, hs, sc.item, &r, time.Since(start))
+			return
 		}
 		e.record(st, h, hs, &r, time.Since(start))
 	}()
@@ -83,6 +94,16 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		if !ok {
 			return result{status: Skipped, msg: "condition is false: " + c.expr}
 		}
+	}
+	if st.DelegateTo != "" {
+		c, d, failed := e.delegate(ctx, st, h, hs, vars)
+		if failed != nil {
+			return *failed
+		}
+		conn = c
+		// Runs before the deferred record: the result says where the
+		// step ran, and the delegate's failures are not the host's.
+		defer func() { r = delegated(r, d) }()
 	}
 	if conn == nil {
 		c, failed := e.connect(ctx, h)
@@ -146,7 +167,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	th := &tasks.Host{
 		Name: h.Name, Conn: conn, Vars: vars, Dir: st.In.Dir, Diff: e.opts.Diff,
 		Log:   e.log.With("host", h.Name, "task", st.Module.Name),
-		Facts: func(ctx context.Context) (map[string]any, error) { return e.facts(ctx, h, hs, conn) },
+		Facts: func(ctx context.Context) (map[string]any, error) { return e.ownFacts(ctx, st, h, hs, conn) },
 		Progress: func(msg string) {
 			e.emit(Event{Type: Progress, Step: st.Title(), Host: h.Name, Message: msg})
 		},
@@ -216,6 +237,7 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 	}
 	if st.Register != "" {
 		hs.registered[st.Register] = registered(r)
+		e.live.set(h.Name, st.Register, hs.registered[st.Register])
 		if r.notRun {
 			hs.incomplete[st.Register] = true
 		} else {
@@ -224,7 +246,8 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 	}
 	e.mu.Unlock()
 	ev := Event{Type: HostResult, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Host: h.Name,
-		Status: r.status, Ignored: r.ignored, Unknown: r.unknown, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check}
+		Status: r.status, Ignored: r.ignored, Unknown: r.unknown, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check,
+		DelegateTo: r.via, RunOnce: r.once, Items: r.items}
 	if e.opts.Diff {
 		ev.Diff = r.diff
 		if r.secret && r.diff != "" {

@@ -130,7 +130,17 @@ func (c *checker) survey(rb *runbook.Runbook, sc scope, tags map[string]bool, de
 	}
 	depth[rb]++
 	defer func() { depth[rb]-- }()
-	for _, st := range rb.Steps {
+	c.surveySteps(rb.Steps, sc, tags, depth)
+	for _, h := range rb.Handlers {
+		c.selected[h] = true
+		if h.Register != "" {
+			c.registers[h.Register] = append(c.registers[h.Register], h)
+		}
+	}
+}
+
+func (c *checker) surveySteps(steps []*runbook.Step, sc scope, tags map[string]bool, depth map[*runbook.Runbook]int) {
+	for _, st := range steps {
 		for _, t := range st.Tags {
 			tags[t] = true
 		}
@@ -138,15 +148,16 @@ func (c *checker) survey(rb *runbook.Runbook, sc scope, tags map[string]bool, de
 			c.survey(st.Import, sc.child(st), tags, depth)
 			continue
 		}
+		if st.IsBlock() {
+			inner := sc.childBlock(st)
+			c.surveySteps(st.Block, inner, tags, depth)
+			c.surveySteps(st.Rescue, inner, tags, depth)
+			c.surveySteps(st.Always, inner, tags, depth)
+			continue
+		}
 		c.selected[st] = c.selected[st] || c.opts.selects(sc, st)
 		if st.Register != "" {
 			c.registers[st.Register] = append(c.registers[st.Register], st)
-		}
-	}
-	for _, h := range rb.Handlers {
-		c.selected[h] = true
-		if h.Register != "" {
-			c.registers[h.Register] = append(c.registers[h.Register], h)
 		}
 	}
 }
@@ -193,21 +204,30 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 		exact bool
 	}
 	runs := map[*runbook.Step]ran{}
-	for _, st := range rb.Steps {
-		if st.Import != nil {
-			c.book(st.Import, sc.child(st))
-			continue
+	var walk func(steps []*runbook.Step, sc scope)
+	walk = func(steps []*runbook.Step, sc scope) {
+		for _, st := range steps {
+			switch {
+			case st.Import != nil:
+				c.book(st.Import, c.importScope(st, sc))
+			case st.IsBlock():
+				inner := sc.childBlock(st)
+				walk(st.Block, inner)
+				rescue := inner
+				rescue.rescue = true
+				walk(st.Rescue, rescue)
+				walk(st.Always, inner)
+			case c.opts.selects(sc, st):
+				hosts, exact := c.step(st, sc, nil, false, false)
+				runs[st] = ran{hosts, exact}
+			}
 		}
-		if !c.opts.selects(sc, st) {
-			continue
-		}
-		hosts, exact := c.step(st, sc, nil, false, false)
-		runs[st] = ran{hosts, exact}
 	}
+	walk(rb.Steps, sc)
 	for _, h := range rb.Handlers {
 		var names map[string]bool
 		exact := true
-		for _, st := range rb.Steps {
+		for _, st := range runbook.TaskSteps(rb.Steps) {
 			r, ok := runs[st]
 			if !ok || !slices.Contains(st.Notify, h.Title()) {
 				continue
@@ -238,6 +258,7 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 // step checks one step; handler steps come with their hosts. It returns
 // the hosts the step runs on, and whether they are known.
 func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, handler, handlerExact bool) ([]*inventory.Host, bool) {
+	c.loopAndDelegate(st, sc)
 	known := c.exact
 	if handler {
 		known = handlerExact
@@ -290,7 +311,7 @@ func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, hand
 			c.reg[h.Name][st.Register] = st
 		}
 	}
-	if known && slices.ContainsFunc(hosts, (*inventory.Host).Local) {
+	if known && (slices.ContainsFunc(hosts, (*inventory.Host).Local) || c.delegatesToController(st)) {
 		// It may change the inventory: later steps are matched when reached.
 		c.exact = false
 	}

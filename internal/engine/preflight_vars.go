@@ -80,6 +80,7 @@ func (c *checker) templates(st *runbook.Step, sc scope) []check {
 			out = append(out, c.templateFile(st, f))
 		}
 	}
+	out = loopChecks(st, out)
 	guarded := st.When != "" || len(sc.whens) > 0
 	for i := range out {
 		out[i].guarded = guarded && out[i].cond == ""
@@ -124,7 +125,7 @@ func (c *checker) onHost(st *runbook.Step, sc scope, h *inventory.Host, checks [
 	defined := func(name string) bool {
 		_, v := hv.merged[name]
 		_, r := reg[name]
-		return v || r || builtins[name] || (h == nil && len(c.invVars[name]) > 0)
+		return v || r || builtins[name] || (h == nil && len(c.invVars[name]) > 0) || (name == "failure" && sc.rescue) || hasItem(sc, name)
 	}
 	// Every variable is rendered for every step on every host, except those
 	// a registered value replaces.
@@ -298,6 +299,9 @@ func (c *checker) hint(name string, st *runbook.Step, merged map[string]tmpl.Var
 	}
 	if hosts := c.invVars[name]; len(hosts) > 0 {
 		return "the inventory defines it only for " + someOf(hosts)
+	}
+	if name == "failure" {
+		return "runbook sets .failure (step, message) only in the rescue steps of a block"
 	}
 	known := slices.Collect(maps.Keys(merged))
 	known = append(append(known, slices.Collect(maps.Keys(reg))...), slices.Collect(maps.Keys(builtins))...)

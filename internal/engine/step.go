@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -19,18 +20,17 @@ func (e *Engine) runStep(ctx context.Context, st *runbook.Step, sc scope, only m
 	if err != nil {
 		return err
 	}
-	e.emit(Event{Type: StepStart, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Handler: only != nil, Hosts: len(hosts), Check: e.opts.Check})
+	e.emit(Event{Type: StepStart, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Handler: only != nil, Hosts: len(hosts), Check: e.opts.Check, Item: sc.label})
 	if len(hosts) == 0 {
 		return nil
 	}
 	controllerChanged := false
 	for _, batch := range batches(hosts, st.Serial) {
-		results := e.parallel(ctx, batch, func(ctx context.Context, h *inventory.Host) result {
-			return e.runHost(ctx, st, sc, h)
-		})
+		results := e.runBatch(ctx, st, sc, batch)
 		failed := 0
 		for i, r := range results {
 			h := batch[i]
+			sc.watch.saw(st, h.Name, r)
 			if r.status == Changed {
 				for _, name := range st.Notify {
 					if notified[name] == nil {
@@ -38,7 +38,7 @@ func (e *Engine) runStep(ctx context.Context, st *runbook.Step, sc scope, only m
 					}
 					notified[name][h.Name] = true
 				}
-				controllerChanged = controllerChanged || h.Local()
+				controllerChanged = controllerChanged || h.Local() || r.viaLocal
 			}
 			if (r.status == Failed && !r.ignored) || r.status == Unreachable {
 				failed++
@@ -46,6 +46,9 @@ func (e *Engine) runStep(ctx context.Context, st *runbook.Step, sc scope, only m
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if failed > 0 && (sc.fatal || st.AnyErrorsFatal) {
+			return &AbortError{Pos: st.Pos, Msg: fmt.Sprintf("step %q: %d of %d hosts failed and any_errors_fatal is set: stopping the run", st.Title(), failed, len(batch))}
 		}
 		if st.MaxFail != nil {
 			pct := 100 * float64(failed) / float64(len(batch))
@@ -103,6 +106,9 @@ func (e *Engine) stepHosts(st *runbook.Step, sc scope, only map[string]bool) ([]
 		hosts = limitHosts(inv, e.opts.Limit, hosts)
 	}
 	return slices.DeleteFunc(hosts, func(h *inventory.Host) bool {
+		if sc.limit != nil && !sc.limit[h.Name] {
+			return true
+		}
 		s := e.state(h.Name)
 		return s.failed || s.down
 	}), nil
@@ -170,11 +176,23 @@ func batches(hosts []*inventory.Host, serial []runbook.Batch) [][]*inventory.Hos
 	return out
 }
 
+// throttle is how many hosts may run st at once: the least of its own
+// throttle and its groups'; 0 for no limit but --forks.
+func throttle(sc scope, st *runbook.Step) int {
+	switch {
+	case st.Throttle > 0 && sc.throttle > 0:
+		return min(st.Throttle, sc.throttle)
+	case st.Throttle > 0:
+		return st.Throttle
+	}
+	return sc.throttle
+}
+
 // parallel runs fn on every host, at most --forks at a time, and returns
 // the results in the order of hosts.
-func (e *Engine) parallel(ctx context.Context, hosts []*inventory.Host, fn func(context.Context, *inventory.Host) result) []result {
+func (e *Engine) parallel(ctx context.Context, hosts []*inventory.Host, limit int, fn func(context.Context, *inventory.Host) result) []result {
 	out := make([]result, len(hosts))
-	sem := make(chan struct{}, e.opts.Forks)
+	sem := make(chan struct{}, min(e.opts.Forks, cmp.Or(limit, e.opts.Forks)))
 	var wg sync.WaitGroup
 	for i, h := range hosts {
 		select {

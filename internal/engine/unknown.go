@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/runbook"
@@ -15,7 +16,7 @@ import (
 // steps only pretended to do, and whether it does:
 //
 //   - a template read a value that a step registered without running (check
-//     mode does not apply it, so its output is missing);
+//     mode does not apply it, so its output is missing): see missing;
 //   - a module's Check said, with tasks.DependsOnEarlier, that the host is
 //     not yet as an earlier step would make it, and an earlier step would
 //     have changed this host.
@@ -27,18 +28,52 @@ func (e *Engine) unknown(ctx context.Context, hs *hostState, err error) (result,
 	if !e.opts.Check || ctx.Err() != nil {
 		return result{}, false
 	}
-	var u *tmpl.Undefined
 	e.mu.Lock()
-	missing := errors.As(err, &u) && hs.incomplete[u.Root()]
+	missing := e.missing(hs, err)
 	pending := hs.pending
 	e.mu.Unlock()
 	switch {
-	case missing:
-		return unknownResult(fmt.Sprintf("unknown until applied: .%s come from steps that did not run in check mode (%v)", u.Root(), err)), true
+	case len(missing) > 0:
+		return unknownResult(fmt.Sprintf("unknown until applied: %s come from steps that did not run in check mode (%v)", strings.Join(missing, ", "), err)), true
 	case pending && errors.Is(err, tasks.ErrDependsOnEarlier):
 		return unknownResult("unknown until earlier steps are applied: " + err.Error()), true
 	}
 	return result{}, false
+}
+
+// missing names the values registered without running (on hs's host, or
+// on others through .hostvars) that err, a template's, may come from:
+//
+//   - it read a key of one, by name (.out.stdout, .hostvars.h1.tok.stdout):
+//     that one; a key of any other variable is a mistake;
+//   - it read in a way that does not say from where (inside {{ with }}, or
+//     through index): any there is.
+//
+// e.mu is held.
+func (e *Engine) missing(hs *hostState, err error) []string {
+	var u *tmpl.Undefined
+	if !errors.As(err, &u) {
+		return nil
+	}
+	keys := u.Keys()
+	switch {
+	case len(keys) > 1 && keys[0] == "hostvars" && keys[1] != u.Key:
+		if len(keys) > 2 && keys[2] != u.Key && e.hosts[keys[1]] != nil && e.hosts[keys[1]].incomplete[keys[2]] {
+			return []string{".hostvars." + keys[1] + "." + keys[2]}
+		}
+		return nil
+	case len(keys) > 1 && keys[0] != u.Key:
+		if hs.incomplete[keys[0]] {
+			return []string{"." + keys[0]}
+		}
+		return nil
+	}
+	var all []string
+	for name := range hs.incomplete {
+		all = append(all, "."+name)
+	}
+	slices.Sort(all)
+	return append(all, e.othersIncomplete(hs)...)
 }
 
 // outputOnly reports an unknown step of a module that only prints (debug)

@@ -21,7 +21,7 @@ func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]an
 	layers := append([]map[string]tmpl.Var{}, sc.layers...)
 	layers = append(layers, inv.VarLayers(h.Name)...)
 	merged := mergeLayers(append(layers, e.opts.ExtraVars))
-	base := inventoryData(inv, h, e.hostVars(inv))
+	base := inventoryData(inv, h, e.liveHostVars(inv))
 	base["check_mode"] = e.opts.Check
 	hs.factsMu.Lock()
 	if hs.facts != nil {
@@ -33,7 +33,15 @@ func (e *Engine) vars(sc scope, h *inventory.Host, hs *hostState) (map[string]an
 		delete(merged, k)
 		base[k] = v
 	}
+	if hs.failure != nil {
+		delete(merged, "failure")
+		base["failure"] = hs.failure
+	}
 	e.mu.Unlock()
+	for k, v := range sc.items {
+		delete(merged, k)
+		base[k] = v
+	}
 	e.taint.Track(base)
 	out, err := tmpl.Resolve(merged, base)
 	if err != nil {

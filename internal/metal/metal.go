@@ -33,13 +33,13 @@ type Client struct {
 func FromEnv(project string) (*Client, error) {
 	token := os.Getenv("METAL_AUTH_TOKEN")
 	if token == "" {
-		return nil, errors.New("METAL_AUTH_TOKEN is not set: export your Equinix Metal API token (for the lab, `sudo runbook lab up` prints it)")
+		return nil, errors.New("METAL_AUTH_TOKEN is not set: export the API token of the Metal API runbook talks to (METAL_API_URL, default " + DefaultURL + ")")
 	}
 	if project == "" {
 		project = os.Getenv("METAL_PROJECT_ID")
 	}
 	if project == "" {
-		return nil, errors.New("no Metal project: give project: or export METAL_PROJECT_ID (for the lab, `sudo runbook lab up` prints it)")
+		return nil, errors.New("no Metal project: give project: or export METAL_PROJECT_ID, the ID of a project the token may use")
 	}
 	url := os.Getenv("METAL_API_URL")
 	if url == "" {

@@ -91,10 +91,18 @@ func (t *Text) Report(ev engine.Event) {
 		if ev.Handler {
 			kind = "HANDLER"
 		}
-		fmt.Fprintf(t.w, "\n%s %s [%s] %s, %s\n", t.paint(bold, kind), one(ev.Step), one(ev.Task), one(ev.Pos), plural(ev.Hosts, "host"))
+		item := ""
+		if ev.Item != "" {
+			item = " (item=" + one(ev.Item) + ")"
+		}
+		fmt.Fprintf(t.w, "\n%s %s [%s] %s, %s%s\n", t.paint(bold, kind), one(ev.Step), one(ev.Task), one(ev.Pos), plural(ev.Hosts, "host"), item)
 		t.step, t.total, t.done = one(ev.Step), ev.Hosts, 0
+	case engine.BatchStart:
+		fmt.Fprintf(t.w, "\n%s %d of %s %s: %s\n", t.paint(bold, "BATCH"), ev.Batch, one(ev.Step), one(ev.Pos), one(ev.Message))
 	case engine.HostResult:
 		t.done++
+		t.result(ev)
+	case engine.ItemResult:
 		t.result(ev)
 	case engine.Retry:
 		t.block(fmt.Sprintf("  %-12s %s  attempt %d: ", t.paint(yellow, "retrying"), one(ev.Host), ev.Attempt), ev.Message)
@@ -156,7 +164,7 @@ func (t *Text) result(ev engine.Event) {
 	case engine.Skipped:
 		color = cyan
 	}
-	head := fmt.Sprintf("  %s %s  %s  ", t.paint(color, fmt.Sprintf("%-12s", EscapeLine(label))), EscapeLine(ev.Host), dur(ev.Duration))
+	head := fmt.Sprintf("  %s %s  %s  ", t.paint(color, fmt.Sprintf("%-12s", EscapeLine(label))), who(ev), dur(ev.Duration))
 	t.block(head, append(append([]string{}, ev.Changes...), ev.Message)...)
 	for _, l := range textLines(ev.Diff) {
 		switch {
@@ -167,6 +175,26 @@ func (t *Text) result(ev engine.Event) {
 		}
 		fmt.Fprintf(t.w, "      %s\n", l)
 	}
+}
+
+// who names the host of a result, and where the step ran for it:
+// "h1 -> h2" (delegate_to), "h2 (run once on h1)", "h1 (item=alice)",
+// "h1 (3 items)".
+func who(ev engine.Event) string {
+	s := EscapeLine(ev.Host)
+	if ev.DelegateTo != "" {
+		s += " -> " + EscapeLine(ev.DelegateTo)
+	}
+	switch {
+	case ev.Type == engine.ItemResult:
+		s += " (item=" + EscapeLine(ev.Item) + ")"
+	case ev.Items > 0:
+		s += fmt.Sprintf(" (%s)", plural(ev.Items, "item"))
+	}
+	if ev.RunOnce != "" {
+		s += " (run once on " + EscapeLine(ev.RunOnce) + ")"
+	}
+	return s
 }
 
 func (t *Text) recap(ev engine.Event) {
@@ -186,8 +214,8 @@ func (t *Text) recap(ev engine.Event) {
 		case s.Changed > 0:
 			color, changed = yellow, changed+1
 		}
-		fmt.Fprintf(t.w, "  %s  ok=%-4d changed=%-4d failed=%-4d skipped=%-4d unreachable=%-4d ignored=%d\n",
-			t.paint(color, fmt.Sprintf("%-*s", width, EscapeLine(n))), s.OK, s.Changed, s.Failed, s.Skipped, s.Unreachable, s.Ignored)
+		fmt.Fprintf(t.w, "  %s  ok=%-4d changed=%-4d failed=%-4d skipped=%-4d unreachable=%-4d rescued=%-4d ignored=%d\n",
+			t.paint(color, fmt.Sprintf("%-*s", width, EscapeLine(n))), s.OK, s.Changed, s.Failed, s.Skipped, s.Unreachable, s.Rescued, s.Ignored)
 	}
 	verdict := fmt.Sprintf("%s, %d changed, %d failed or unreachable", plural(len(names), "host"), changed, failed)
 	if ev.Check {

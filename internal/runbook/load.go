@@ -47,10 +47,26 @@ type rawStep struct {
 	FailedWhen   string        `yaml:"failed_when"`
 	Import       string        `yaml:"import"`
 	Vars         yaml.Node     `yaml:"vars"`
+
+	// Blocks and groups: see block.go.
+	Block          []yaml.Node `yaml:"block"`
+	Rescue         []yaml.Node `yaml:"rescue"`
+	Always         []yaml.Node `yaml:"always"`
+	Order          string      `yaml:"order"`
+	AnyErrorsFatal bool        `yaml:"any_errors_fatal"`
+	Throttle       int         `yaml:"throttle"`
+
+	// Loops and where a step runs: see loop.go.
+	Loop       yaml.Node `yaml:"loop"`
+	LoopVar    string    `yaml:"loop_var"`
+	RunOnce    bool      `yaml:"run_once"`
+	DelegateTo string    `yaml:"delegate_to"`
 }
 
 // importOnly are the keys an import step may carry.
-var importOnly = map[string]bool{"name": true, "import": true, "vars": true, "tags": true, "when": true}
+var importOnly = map[string]bool{"name": true, "import": true, "vars": true, "tags": true, "when": true,
+	"hosts": true, "serial": true, "order": true, "max_fail_percentage": true, "any_errors_fatal": true, "throttle": true,
+	"loop": true, "loop_var": true}
 
 // Load reads the runbook at path and every runbook it imports, and checks
 // them all. Every problem found is returned at once.
@@ -208,6 +224,7 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 	if s.When != "" {
 		l.errs.Add(tmpl.CheckCond(s.WhenPos, s.When))
 	}
+	l.loopKeys(s, &raw, n)
 	if raw.Import != "" {
 		if handler {
 			l.errs.Add(decode.Errorf(pos, "a handler cannot import a runbook"))
@@ -215,7 +232,7 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if k := n.Content[i]; !importOnly[k.Value] {
-				l.errs.Add(decode.Errorf(decode.At(file, k), "%s cannot be used with import (allowed: name, import, vars, tags, when)", decode.Quote(k.Value)))
+				l.errs.Add(decode.Errorf(decode.At(file, k), "%s cannot be used with import (allowed: %s)", decode.Quote(k.Value), importKeyList))
 			}
 		}
 		vars, err := tmpl.ParseVars(file, &raw.Vars)
@@ -226,10 +243,15 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 		if s.Import == nil {
 			return nil
 		}
+		l.group(s, &raw, n, hosts)
 		return s
 	}
+	if decode.Value(n, "block") != nil || decode.Value(n, "rescue") != nil || decode.Value(n, "always") != nil {
+		return l.block(rb, s, &raw, n, hosts, defaults, stack, handler)
+	}
+
 	if raw.Vars.Kind != 0 {
-		l.errs.Add(decode.Errorf(keyPos(file, n, "vars"), "vars belong to the runbook or to an import, not to a task step"))
+		l.errs.Add(decode.Errorf(keyPos(file, n, "vars"), "vars belong to the runbook, an import or a block, not to a task step"))
 	}
 	if raw.Task == "" {
 		l.errs.Add(decode.Errorf(pos, "step %s needs task: (a module, see `runbook tasks`) or import: (a runbook)", describeStep(raw.Name)))
@@ -255,6 +277,7 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 	}
 	l.errs.Add(CheckParams(file, mod, s.With))
 	l.checkStepFields(s, &raw, n)
+	l.taskGroupKeys(s, &raw, n)
 	return s
 }
 

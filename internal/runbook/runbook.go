@@ -52,6 +52,10 @@ type Step struct {
 	Become       bool
 	BecomeUser   string
 	IgnoreErrors bool
+	// Throttle caps how many hosts run the step at once (0: --forks);
+	// AnyErrorsFatal stops the run after the step if any host failed.
+	Throttle       int
+	AnyErrorsFatal bool
 	// Conditions on the step's result that decide its status (result.go).
 	ChangedWhen, FailedWhen       string
 	ChangedWhenPos, FailedWhenPos decode.Pos
@@ -60,9 +64,31 @@ type Step struct {
 	Import     *Runbook
 	ImportVars map[string]tmpl.Var
 
+	// A block step (see block.go): Block runs on the group's hosts,
+	// Rescue on those that failed in it, Always on every one that
+	// entered it, whatever happened.
+	Block, Rescue, Always []*Step
+	BlockVars             map[string]tmpl.Var
+
+	// Group keys, of blocks and imports: how the group's hosts are
+	// batched and ordered, and when a failure stops the run.
+	Group *Group
+
+	// Loop repeats a task step, or an import's steps, once per item (see
+	// loop.go). RunOnce runs a task step on the first host of its batch
+	// only and gives the result to all of them; DelegateTo runs its
+	// module against another host, or the controller, on behalf of each.
+	Loop        *Loop
+	RunOnce     bool
+	DelegateTo  string
+	DelegatePos decode.Pos
+
 	// In is the runbook that holds the step.
 	In *Runbook
 }
+
+// IsBlock reports whether the step is a block.
+func (s *Step) IsBlock() bool { return s.Block != nil }
 
 // Title is how the step is named in output.
 func (s *Step) Title() string {
@@ -71,6 +97,9 @@ func (s *Step) Title() string {
 	}
 	if s.Import != nil {
 		return "import " + s.Import.File
+	}
+	if s.IsBlock() {
+		return "block"
 	}
 	return s.Module.Name
 }

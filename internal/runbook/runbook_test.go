@@ -88,7 +88,29 @@ func dumpStep(s *runbook.Step, indent, kind string) string {
 		for _, k := range slices.Sorted(maps.Keys(s.ImportVars)) {
 			fmt.Fprintf(&b, "%s  import var %s = %#v\n", indent, k, s.ImportVars[k].Value)
 		}
+		if g := s.Group; g != nil {
+			fmt.Fprintf(&b, "%s  group hosts=%q serial=%v max_fail=%v order=%q any_errors_fatal=%v throttle=%d\n",
+				indent, g.Hosts, g.Serial, deref(g.MaxFail), g.Order, g.AnyErrorsFatal, g.Throttle)
+		}
 		b.WriteString(dump(s.Import, indent+"  "))
+		return b.String()
+	}
+	if g := s.Group; g != nil {
+		fmt.Fprintf(&b, "%s  group hosts=%q serial=%v max_fail=%v order=%q any_errors_fatal=%v throttle=%d\n",
+			indent, g.Hosts, g.Serial, deref(g.MaxFail), g.Order, g.AnyErrorsFatal, g.Throttle)
+	}
+	if s.IsBlock() {
+		for _, k := range slices.Sorted(maps.Keys(s.BlockVars)) {
+			fmt.Fprintf(&b, "%s  block var %s = %#v\n", indent, k, s.BlockVars[k].Value)
+		}
+		for _, part := range []struct {
+			name  string
+			steps []*runbook.Step
+		}{{"block", s.Block}, {"rescue", s.Rescue}, {"always", s.Always}} {
+			for _, st := range part.steps {
+				b.WriteString(dumpStep(st, indent+"  ", part.name))
+			}
+		}
 		return b.String()
 	}
 	with, _ := yaml.Marshal(s.With)

@@ -270,17 +270,34 @@ var (
 // that is not there: check mode tells a value that an earlier step would
 // have registered from a name nobody defines by it.
 type Undefined struct {
-	// Path is what the template read, such as ".out.stdout"; it is just
-	// the missing key when the template read it another way.
+	// Path is where the template was when it failed, as text/template
+	// says it: what it read (".out.stdout"), or for other expressions
+	// their last operand (`"h1"` for `(index .hostvars "h1").tok.stdout`);
+	// just the key when the error does not say.
 	Path string
+	// Key is the key that is not there: "stdout".
+	Key string
 }
 
 func (u *Undefined) Error() string { return "undefined " + u.Path }
 
-// Root is the variable Path starts from: "out" for ".out.stdout".
+// Keys are Path's keys, from the data's top ("out", "stdout"), when Path
+// is a chain of fields; nil for any other expression. Inside {{ with }}
+// or {{ range }} a chain starts from the dot there, not from the top.
+func (u *Undefined) Keys() []string {
+	if !strings.HasPrefix(u.Path, ".") || strings.ContainsAny(u.Path, " ()\"$") {
+		return nil
+	}
+	return strings.Split(u.Path[1:], ".")
+}
+
+// Root is the variable Path starts from ("out" for ".out.stdout"), or ""
+// when Path is not a chain of fields.
 func (u *Undefined) Root() string {
-	root, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "."), ".")
-	return root
+	if k := u.Keys(); len(k) > 0 {
+		return k[0]
+	}
+	return ""
 }
 
 // undefinedIn is the Undefined that msg, a text/template error, tells of,
@@ -290,10 +307,10 @@ func undefinedIn(msg string, at *regexp.Regexp, i int) error {
 	if m == nil {
 		return nil
 	}
-	if e := at.FindStringSubmatch(msg); e != nil && strings.HasPrefix(e[i], ".") {
-		return &Undefined{Path: e[i]}
+	if e := at.FindStringSubmatch(msg); e != nil && e[i] != "" {
+		return &Undefined{Path: e[i], Key: m[1]}
 	}
-	return &Undefined{Path: m[1]}
+	return &Undefined{Path: m[1], Key: m[1]}
 }
 
 func cleanExecError(err error) string {

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	_ "github.com/runbookdev/runbook/tasks/assert"
 	"github.com/runbookdev/runbook/tasks/tasktest"
 )
@@ -24,7 +23,7 @@ steps:
 	}
 	r := env.Apply("steps:\n  - {name: bad, hosts: h1, task: assert, with: {cmd: \"echo open\", fails: true, stdout_excludes: [open], msg: port 8181 must be refused}}\n", "--check")
 	msg := r.Result("bad").Message
-	if r.Exit != cli.ExitError || !strings.HasPrefix(msg, "port 8181 must be refused: assertion failed") || !strings.Contains(msg, `stdout contains "open"`) {
+	if r.Exit != tasktest.ExitError || !strings.HasPrefix(msg, "port 8181 must be refused: assertion failed") || !strings.Contains(msg, `stdout contains "open"`) {
 		t.Fatalf("%q\n%s", msg, r)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	_ "github.com/runbookdev/runbook/tasks/binary"
 	"github.com/runbookdev/runbook/tasks/tasktest"
 )
@@ -61,7 +60,7 @@ steps:
   - {name: plain, hosts: h1, task: binary, with: {url: %[1]s/consul, sha256: %[2]s, dest: %[3]s}}
   - {name: archive, hosts: h1, task: binary, with: {url: %[1]s/consul.tar.gz, sha256: %[4]s, member: consul, dest: %[5]s}}
 `, srv.URL, sum(exe), plain, sum(archive), fromArchive)
-	if r := env.Apply(rb, "--check"); r.Exit != cli.ExitDrift {
+	if r := env.Apply(rb, "--check"); r.Exit != tasktest.ExitDrift {
 		t.Fatalf("first check: %s", r)
 	}
 	if _, err := os.Stat(plain); err == nil {
@@ -84,7 +83,7 @@ steps:
 		t.Errorf("%d downloads, want 2: the cache should serve later runs", n)
 	}
 	os.WriteFile(plain, []byte("tampered"), 0o755)
-	if r := env.Apply(rb, "--check"); r.Exit != cli.ExitDrift || r.Statuses()["plain"] != "changed" || r.Statuses()["archive"] != "ok" {
+	if r := env.Apply(rb, "--check"); r.Exit != tasktest.ExitDrift || r.Statuses()["plain"] != "changed" || r.Statuses()["archive"] != "ok" {
 		t.Fatalf("drift: %s", r)
 	}
 }
@@ -96,7 +95,7 @@ func TestBinaryHashMismatchInstallsNothing(t *testing.T) {
 	os.WriteFile(src, []byte("real"), 0o755)
 	dest := filepath.Join(env.Dir, "tool")
 	r := env.Apply(fmt.Sprintf("steps:\n  - {name: b, hosts: h1, task: binary, with: {src: %s, sha256: %s, dest: %s}}\n", src, sum([]byte("other")), dest))
-	if r.Exit != cli.ExitError || !strings.Contains(r.Result("b").Message, "nothing installed") {
+	if r.Exit != tasktest.ExitError || !strings.Contains(r.Result("b").Message, "nothing installed") {
 		t.Fatalf("%s", r)
 	}
 	if _, err := os.Stat(dest); err == nil {

@@ -1,8 +1,6 @@
 package binary_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"fmt"
 	"net/http"
@@ -14,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runbookdev/runbook/internal/cli"
+	"github.com/runbookdev/runbook/tasks/tasktest"
 )
 
 // hosts is how many hosts check the same artifact at once.
@@ -24,18 +22,8 @@ const hosts = 4
 // expects drift (every host lacks the binary).
 func checkOnHosts(t *testing.T, rb string) {
 	t.Helper()
-	dir := t.TempDir()
-	var inv strings.Builder
-	inv.WriteString("defaults: {connection: local}\nhosts:\n")
-	for i := 1; i <= hosts; i++ {
-		fmt.Fprintf(&inv, "  h%d:\n", i)
-	}
-	invPath, rbPath := filepath.Join(dir, "hosts.yaml"), filepath.Join(dir, "site.yaml")
-	os.WriteFile(invPath, []byte(inv.String()), 0o600)
-	os.WriteFile(rbPath, []byte(rb), 0o600)
-	var out, errs bytes.Buffer
-	if code := cli.Run(context.Background(), []string{"apply", "-i", invPath, "--check", "--output", "json", rbPath}, &out, &errs); code != cli.ExitDrift {
-		t.Fatalf("exit %d, want %d (drift)\n%s%s", code, cli.ExitDrift, out.String(), errs.String())
+	if r := tasktest.NewLocal(t, hosts).Apply(rb, "--check"); r.Exit != tasktest.ExitDrift {
+		t.Fatalf("exit %d, want %d (drift)\n%s", r.Exit, tasktest.ExitDrift, r)
 	}
 }
 

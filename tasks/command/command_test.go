@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/sshtest"
 	_ "github.com/runbookdev/runbook/tasks/command"
@@ -30,7 +29,7 @@ steps:
 
 	before := tasktest.Snapshot(t, env.Dir)
 	r := env.Apply(rb, "--check")
-	if r.Exit != cli.ExitDrift {
+	if r.Exit != tasktest.ExitDrift {
 		t.Fatalf("first check: %s", r)
 	}
 	for step, st := range r.Statuses() {
@@ -42,7 +41,7 @@ steps:
 		t.Fatal("check mode ran a command")
 	}
 
-	if r = env.Apply(rb); r.Exit != cli.ExitOK {
+	if r = env.Apply(rb); r.Exit != tasktest.ExitOK {
 		t.Fatalf("apply: %s", r)
 	}
 	if data, _ := os.ReadFile(built); string(data) != "v1\n" {
@@ -50,14 +49,14 @@ steps:
 	}
 
 	r = env.Apply(rb, "--check")
-	if r.Exit != cli.ExitOK {
+	if r.Exit != tasktest.ExitOK {
 		t.Fatalf("second check: %s", r)
 	}
 	// Drift: the stamp loses its content; the others stay in place.
 	os.WriteFile(stamp, []byte("bad\n"), 0o644)
 	r = env.Apply(rb, "--check")
 	st := r.Statuses()
-	if r.Exit != cli.ExitDrift || st["unless"] != engine.Changed || st["creates"] != engine.OK || st["removes"] != engine.OK {
+	if r.Exit != tasktest.ExitDrift || st["unless"] != engine.Changed || st["creates"] != engine.OK || st["removes"] != engine.OK {
 		t.Fatalf("drift check: %v\n%s", st, r)
 	}
 }
@@ -70,14 +69,14 @@ func TestUnguardedCommandWouldChangeInCheckMode(t *testing.T) {
 	rb := fmt.Sprintf("steps:\n  - {name: always, hosts: h1, task: command, with: {cmd: \"touch %s\"}}\n", marker)
 	r := env.Apply(rb, "--check")
 	ev := r.Result("always")
-	if r.Exit != cli.ExitDrift || ev.Status != engine.Changed || ev.Unknown || strings.Join(ev.Changes, "") != "run: touch "+marker {
+	if r.Exit != tasktest.ExitDrift || ev.Status != engine.Changed || ev.Unknown || strings.Join(ev.Changes, "") != "run: touch "+marker {
 		t.Fatalf("%s", r)
 	}
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {
 		t.Fatal("check mode ran the command")
 	}
 	r = env.Apply(rb)
-	if r.Exit != cli.ExitOK || r.Result("always").Status != engine.Changed {
+	if r.Exit != tasktest.ExitOK || r.Result("always").Status != engine.Changed {
 		t.Fatalf("%s", r)
 	}
 	if _, err := os.Stat(marker); err != nil {
@@ -102,7 +101,7 @@ steps:
   - {name: fails, hosts: h1, task: command, with: {cmd: "echo nope >&2; exit 4"}}
 `, out)
 	r := env.Apply(rb)
-	if r.Exit != cli.ExitError {
+	if r.Exit != tasktest.ExitError {
 		t.Fatalf("want exit 1 for the failing step: %s", r)
 	}
 	if data, _ := os.ReadFile(out); string(data) != "hi-there rc=3" {
@@ -133,7 +132,7 @@ steps:
   - {name: record, hosts: h1, task: file, with: {path: %[1]s/who, content: "{{ .who.stdout }}"}}
   - {name: as nobody, hosts: h1, task: file, with: {path: %[1]s/mine, content: x, mode: "0600"}, become: true, become_user: nobody}
 `, shared)
-	if r := env.Apply(rb); r.Exit != cli.ExitOK {
+	if r := env.Apply(rb); r.Exit != tasktest.ExitOK {
 		t.Fatalf("%s", r)
 	}
 	if data, _ := os.ReadFile(filepath.Join(shared, "who")); string(data) != "nobody" {
@@ -143,7 +142,7 @@ steps:
 	if strings.TrimSpace(string(out)) != "nobody 600" {
 		t.Errorf("file written as nobody: stat = %q", out)
 	}
-	if r := env.Apply(rb, "--check"); r.Exit != cli.ExitOK {
+	if r := env.Apply(rb, "--check"); r.Exit != tasktest.ExitOK {
 		t.Errorf("second check through sudo: %s", r)
 	}
 }
@@ -158,10 +157,10 @@ steps:
 `, out)
 	r := env.Apply(rb, "--check")
 	ev := r.Result("use")
-	if r.Exit != cli.ExitDrift || ev.Status != engine.Changed || !strings.Contains(strings.Join(ev.Changes, ""), ".build come from steps that did not run in check mode") {
+	if r.Exit != tasktest.ExitDrift || ev.Status != engine.Changed || !strings.Contains(strings.Join(ev.Changes, ""), ".build come from steps that did not run in check mode") {
 		t.Fatalf("a value check mode could not produce is unknown, not a failure: %s", r)
 	}
-	if r = env.Apply(rb); r.Exit != cli.ExitOK {
+	if r = env.Apply(rb); r.Exit != tasktest.ExitOK {
 		t.Fatalf("%s", r)
 	}
 	if data, _ := os.ReadFile(out); string(data) != "v2" {
@@ -191,7 +190,7 @@ steps:
   - {name: env and stdin, hosts: h1, task: command, with: {cmd: "t={{ .token }}; sleep 0.7; cat >/dev/null", chdir: /, env: {A: b}, stdin: x}}
   - {name: guarded, hosts: h1, task: command, with: {cmd: "t={{ .token }}; sleep 0.7", unless: "t={{ .token }}; sleep 0.7; false"}}
 `
-	if r := env.Apply(rb); r.Exit != cli.ExitOK {
+	if r := env.Apply(rb); r.Exit != tasktest.ExitOK {
 		t.Fatalf("apply: %s", r)
 	}
 	if found, _ := os.ReadFile(filepath.Join(loot, "found")); len(found) > 0 {

@@ -1,7 +1,8 @@
 // Package consul holds the Consul task modules: consul_service,
-// consul_intention and consul_cluster. They talk to each host's local
-// agent with github.com/hashicorp/consul/api through the SSH connection, so
-// the agent's HTTP API never needs to listen beyond the host's loopback.
+// consul_intention, consul_health and consul_cluster. They talk to each
+// host's local agent with github.com/hashicorp/consul/api through the SSH
+// connection, so the agent's HTTP API never needs to listen beyond the
+// host's loopback.
 package consul
 
 import (

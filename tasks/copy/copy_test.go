@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	_ "github.com/runbookdev/runbook/tasks/copy"
 	"github.com/runbookdev/runbook/tasks/tasktest"
@@ -29,7 +28,7 @@ steps:
   - {name: inline, hosts: h1, task: copy, with: {content: "hello\n", dest: %s}}
 `, src, dest, inline)
 	before := tasktest.Snapshot(t, env.Dir)
-	if r := env.Apply(rb, "--check", "--diff"); r.Exit != cli.ExitDrift || !strings.Contains(r.Result("inline").Diff, "+hello") {
+	if r := env.Apply(rb, "--check", "--diff"); r.Exit != tasktest.ExitDrift || !strings.Contains(r.Result("inline").Diff, "+hello") {
 		t.Fatalf("first check: %s", r)
 	}
 	if tasktest.Snapshot(t, env.Dir) != before {
@@ -50,7 +49,7 @@ steps:
 	f.Close()
 	r := env.Apply(rb, "--check", "--diff")
 	ev := r.Result("bin")
-	if r.Exit != cli.ExitDrift || ev.Status != engine.Changed || r.Result("inline").Status != engine.OK {
+	if r.Exit != tasktest.ExitDrift || ev.Status != engine.Changed || r.Result("inline").Status != engine.OK {
 		t.Fatalf("drift: %s", r)
 	}
 	if !strings.Contains(ev.Diff, "too large to show: 8388608 -> 8388608 bytes") {
@@ -67,7 +66,7 @@ steps:
 func TestCopyNeedsSrcOrContent(t *testing.T) {
 	env := tasktest.New(t)
 	r := env.Apply("steps:\n  - {name: c, hosts: h1, task: copy, with: {dest: /tmp/x}}\n")
-	if r.Exit != cli.ExitError || !strings.Contains(r.Stderr, "give either src or content") {
+	if r.Exit != tasktest.ExitError || !strings.Contains(r.Stderr, "give either src or content") {
 		t.Fatalf("%s", r)
 	}
 }

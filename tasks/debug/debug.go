@@ -88,7 +88,7 @@ func (d *Debug) value(vars map[string]any) (any, error) {
 		if !next.IsValid() {
 			// As a template would say it, so that check mode knows a value
 			// an earlier step would have registered.
-			return nil, fmt.Errorf("var %s: %w", d.Var, &tmpl.Undefined{Path: "." + strings.Join(keys[:i+1], ".")})
+			return nil, fmt.Errorf("var %s: %w", d.Var, &tmpl.Undefined{Path: "." + strings.Join(keys[:i+1], "."), Key: k})
 		}
 		cur = next.Interface()
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	_ "github.com/runbookdev/runbook/tasks/file"
 	"github.com/runbookdev/runbook/tasks/tasktest"
@@ -42,7 +41,7 @@ steps:
 
 	before := tasktest.Snapshot(t, env.Dir)
 	r := env.Apply(rb, "--check")
-	if r.Exit != cli.ExitDrift {
+	if r.Exit != tasktest.ExitDrift {
 		t.Fatalf("first check: want exit 2\n%s", r)
 	}
 	want := map[string]engine.Status{"dir": engine.Changed, "conf": engine.Changed, "empty": engine.Changed, "old": engine.Changed}
@@ -54,7 +53,7 @@ steps:
 	}
 
 	r = env.Apply(rb)
-	if r.Exit != cli.ExitOK {
+	if r.Exit != tasktest.ExitOK {
 		t.Fatalf("apply: want exit 0\n%s", r)
 	}
 	assertFile(t, filepath.Join(app, "app.conf"), "port = 8181\nbind = 0.0.0.0\n", 0o640)
@@ -67,7 +66,7 @@ steps:
 	}
 
 	r = env.Apply(rb, "--check")
-	if r.Exit != cli.ExitOK {
+	if r.Exit != tasktest.ExitOK {
 		t.Fatalf("second check: want exit 0 (no change)\n%s", r)
 	}
 	for step, st := range r.Statuses() {
@@ -85,7 +84,7 @@ steps:
 	os.WriteFile(old, []byte("stale"), 0o644)
 	before = tasktest.Snapshot(t, env.Dir)
 	r = env.Apply(rb, "--check", "--diff")
-	if r.Exit != cli.ExitDrift {
+	if r.Exit != tasktest.ExitDrift {
 		t.Fatalf("drift check: want exit 2\n%s", r)
 	}
 	want = map[string]engine.Status{"dir": engine.OK, "conf": engine.Changed, "empty": engine.OK, "old": engine.Changed}
@@ -104,11 +103,11 @@ steps:
 		t.Fatalf("check mode changed the host")
 	}
 
-	if r = env.Apply(rb); r.Exit != cli.ExitOK {
+	if r = env.Apply(rb); r.Exit != tasktest.ExitOK {
 		t.Fatalf("repair: %s", r)
 	}
 	assertFile(t, conf, "port = 8181\nbind = 0.0.0.0\n", 0o640)
-	if r = env.Apply(rb, "--check"); r.Exit != cli.ExitOK {
+	if r = env.Apply(rb, "--check"); r.Exit != tasktest.ExitOK {
 		t.Fatalf("after repair: %s", r)
 	}
 }
@@ -140,7 +139,7 @@ func TestFileOwnership(t *testing.T) {
 	}
 	os.Chown(p, 0, 0)
 	r := env.Apply(rb, "--check")
-	if r.Exit != cli.ExitDrift || !strings.Contains(strings.Join(r.Result("o").Changes, ","), "~ owner root -> nobody") {
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(strings.Join(r.Result("o").Changes, ","), "~ owner root -> nobody") {
 		t.Fatalf("drift: %s", r)
 	}
 }
@@ -150,7 +149,7 @@ func TestFileErrors(t *testing.T) {
 	dir := filepath.Join(env.Dir, "d")
 	os.Mkdir(dir, 0o755)
 	r := env.Apply(fmt.Sprintf("steps:\n  - {name: f, hosts: h1, task: file, with: {path: %s, content: x}}\n  - {name: g, hosts: h1, task: file, with: {path: %s/missing/x, content: x}}\n", dir, env.Dir))
-	if r.Exit != cli.ExitError {
+	if r.Exit != tasktest.ExitError {
 		t.Fatalf("%s", r)
 	}
 	if msg := r.Result("f").Message; !strings.Contains(msg, "is a directory, not a regular file") {
@@ -158,7 +157,7 @@ func TestFileErrors(t *testing.T) {
 	}
 
 	r = env.Apply("steps:\n  - {name: f, hosts: h1, task: file, with: {path: relative, mode: 999}}\n")
-	if r.Exit != cli.ExitError || !strings.Contains(r.Stderr, "mode: want octal permissions") {
+	if r.Exit != tasktest.ExitError || !strings.Contains(r.Stderr, "mode: want octal permissions") {
 		t.Errorf("bad mode should fail validation: %s", r)
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	_ "github.com/runbookdev/runbook/tasks/group"
 	"github.com/runbookdev/runbook/tasks/tasktest"
+	"github.com/runbookdev/runbook/tasks/tasktest/labkit"
 )
 
 const groups = `
@@ -16,9 +16,9 @@ steps:
 `
 
 func TestGroupTimeline(t *testing.T) {
-	env := tasktest.NewLab(t)
+	env := labkit.New(t)
 	r := env.Apply(groups, "--check")
-	if r.Exit != cli.ExitDrift || !strings.Contains(strings.Join(r.Result("web").Changes, ";"), "+ create group web") {
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(strings.Join(r.Result("web").Changes, ";"), "+ create group web") {
 		t.Fatalf("first check: %s", r)
 	}
 	if got := env.Sh("getent group web daemons || echo none"); got != "none" {
@@ -40,7 +40,7 @@ func TestGroupTimeline(t *testing.T) {
 	// Drift: the gid changed by hand is reported as exactly that.
 	env.Sh("groupmod --gid 4400 web")
 	r = env.Apply(groups, "--check")
-	if changes := strings.Join(r.Result("web").Changes, ";"); r.Exit != cli.ExitDrift || changes != "~ gid 4400 -> 4321" {
+	if changes := strings.Join(r.Result("web").Changes, ";"); r.Exit != tasktest.ExitDrift || changes != "~ gid 4400 -> 4321" {
 		t.Fatalf("drift %q: %s", changes, r)
 	}
 	if got := env.Sh("getent group web | cut -d: -f3"); got != "4400" {
@@ -54,7 +54,7 @@ func TestGroupTimeline(t *testing.T) {
 	}
 
 	gone := "steps:\n  - {name: web, hosts: h1, task: group, with: {name: web, state: absent}}\n"
-	if r = env.Apply(gone, "--check"); r.Exit != cli.ExitDrift {
+	if r = env.Apply(gone, "--check"); r.Exit != tasktest.ExitDrift {
 		t.Fatalf("check removal: %s", r)
 	}
 	if r = env.Apply(gone); r.Exit != 0 {

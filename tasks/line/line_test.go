@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	_ "github.com/runbookdev/runbook/tasks/line"
 	"github.com/runbookdev/runbook/tasks/tasktest"
@@ -27,7 +26,7 @@ steps:
 `, conf, created)
 	before := tasktest.Snapshot(t, env.Dir)
 	r := env.Apply(rb, "--check", "--diff")
-	if r.Exit != cli.ExitDrift || !strings.Contains(r.Result("root").Diff, "+PermitRootLogin prohibit-password") {
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(r.Result("root").Diff, "+PermitRootLogin prohibit-password") {
 		t.Fatalf("first check: %s", r)
 	}
 	if tasktest.Snapshot(t, env.Dir) != before {
@@ -53,7 +52,7 @@ steps:
 	os.WriteFile(conf, []byte(want+"PasswordAuthentication yes\n"), 0o600)
 	r = env.Apply(rb, "--check")
 	st := r.Statuses()
-	if r.Exit != cli.ExitDrift || st["nopass"] != engine.Changed || st["root"] != engine.OK || st["append"] != engine.OK {
+	if r.Exit != tasktest.ExitDrift || st["nopass"] != engine.Changed || st["root"] != engine.OK || st["append"] != engine.OK {
 		t.Fatalf("drift: %v\n%s", st, r)
 	}
 }
@@ -61,7 +60,7 @@ steps:
 func TestLineMissingFile(t *testing.T) {
 	env := tasktest.New(t)
 	r := env.Apply(fmt.Sprintf("steps:\n  - {name: l, hosts: h1, task: line, with: {path: %s/none, line: x}}\n", env.Dir))
-	if r.Exit != cli.ExitError || !strings.Contains(r.Result("l").Message, "set create: true") {
+	if r.Exit != tasktest.ExitError || !strings.Contains(r.Result("l").Message, "set create: true") {
 		t.Fatalf("%s", r)
 	}
 }

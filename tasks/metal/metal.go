@@ -29,7 +29,7 @@ func init() {
 			"(`hosts: local`) through equinix-sdk-go. Devices are matched by hostname and tags: missing ones are created in parallel and " +
 			"waited for until active and answering SSH; extra ones are deleted only with prune; one with another plan, metro or operating " +
 			"system, or that failed to provision, fails the step (in check mode too) and is never recreated. The controller's SSH key is registered as a project key first. " +
-			"Token from METAL_AUTH_TOKEN, project from project: or METAL_PROJECT_ID, API from METAL_API_URL (the lab's, say).",
+			"Token from METAL_AUTH_TOKEN, project from project: or METAL_PROJECT_ID, API from METAL_API_URL (default: Equinix's).",
 		New: func() tasks.Task { return new(Metal) },
 	})
 }

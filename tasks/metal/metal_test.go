@@ -7,13 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/labapi"
 	"github.com/runbookdev/runbook/internal/labtest"
 	"github.com/runbookdev/runbook/internal/sshkeys"
+	_ "github.com/runbookdev/runbook/inventory/equinixmetal"
 	_ "github.com/runbookdev/runbook/tasks/all"
 	"github.com/runbookdev/runbook/tasks/tasktest"
+	"github.com/runbookdev/runbook/tasks/tasktest/labkit"
 )
 
 // world is a lab behind its Metal API, and a controller key that only the
@@ -63,7 +64,7 @@ func (w *world) apply(args ...string) tasktest.Run {
 	w.t.Helper()
 	rb := filepath.Join(w.dir, "provision.yaml")
 	os.WriteFile(rb, []byte(w.runbook()), 0o644)
-	return tasktest.CLI(w.t, append(append([]string{"apply", "-i", w.inventory, "--output", "json"}, args...), rb)...)
+	return labkit.CLI(w.t, append(append([]string{"apply", "-i", w.inventory, "--output", "json"}, args...), rb)...)
 }
 
 func TestProvisionScalePruneAndDrift(t *testing.T) {
@@ -71,11 +72,11 @@ func TestProvisionScalePruneAndDrift(t *testing.T) {
 
 	r := w.apply("--check")
 	changes := strings.Join(r.Result("consul servers").Changes, "\n")
-	if r.Exit != cli.ExitDrift || !strings.Contains(changes, "+ create consul01 (c3.small.x86 in sv, ubuntu_20_04)") ||
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(changes, "+ create consul01 (c3.small.x86 in sv, ubuntu_20_04)") ||
 		!strings.Contains(changes, "+ register the controller's SSH key") {
 		t.Fatalf("first check: %s", r)
 	}
-	if inv := tasktest.CLI(t, "inventory", "-i", w.inventory); strings.Contains(inv.Stdout, "consul") {
+	if inv := labkit.CLI(t, "inventory", "-i", w.inventory); strings.Contains(inv.Stdout, "consul") {
 		t.Fatalf("check mode created devices:\n%s", inv.Stdout)
 	}
 
@@ -102,7 +103,7 @@ func TestProvisionScalePruneAndDrift(t *testing.T) {
 	}
 
 	// The dynamic inventory, grouped by hostname and tags.
-	inv := tasktest.CLI(t, "inventory", "-i", w.inventory)
+	inv := labkit.CLI(t, "inventory", "-i", w.inventory)
 	for _, want := range []string{"consul: consul00, consul01", "fcs: fcs00", "walkthrough: consul00, consul01, fcs00", "plan: c3.small.x86"} {
 		if !strings.Contains(inv.Stdout, want) {
 			t.Errorf("inventory lacks %q:\n%s", want, inv.Stdout)
@@ -127,7 +128,7 @@ func TestProvisionScalePruneAndDrift(t *testing.T) {
 	}
 	// ...and deletes them with it.
 	r = w.apply("-e", "prune=true", "--check")
-	if c := strings.Join(r.Result("fcs").Changes, ";"); r.Exit != cli.ExitDrift || c != "- delete fcs01;- delete fcs02" {
+	if c := strings.Join(r.Result("fcs").Changes, ";"); r.Exit != tasktest.ExitDrift || c != "- delete fcs01;- delete fcs02" {
 		t.Fatalf("prune check %q: %s", c, r)
 	}
 	if r = w.apply("-e", "prune=true"); r.Exit != 0 {
@@ -141,7 +142,7 @@ func TestProvisionScalePruneAndDrift(t *testing.T) {
 	// failure, in check mode as in a real run, never recreated.
 	for _, mode := range [][]string{{"--check"}, nil} {
 		r = w.apply(append([]string{"-e", "plan=m3.small.x86"}, mode...)...)
-		if msg := r.Result("consul servers").Message; r.Exit != cli.ExitError || !strings.Contains(msg, "consul00 has plan c3.small.x86, not m3.small.x86: runbook does not replace servers") {
+		if msg := r.Result("consul servers").Message; r.Exit != tasktest.ExitError || !strings.Contains(msg, "consul00 has plan c3.small.x86, not m3.small.x86: runbook does not replace servers") {
 			t.Fatalf("drift %v %q: %s", mode, msg, r)
 		}
 	}
@@ -154,26 +155,26 @@ func TestMetalErrorsAndRateLimits(t *testing.T) {
 		os.WriteFile(rb, []byte(fmt.Sprintf("steps:\n  - {name: one, hosts: local, task: metal, with: {hostname: solo, plan: %s, metro: sv, operating_system: debian_12, tags: [walkthrough], ssh_key: %s/id_ed25519.pub}}\n", plan, w.dir)), 0o644)
 	}
 	write("c9.huge")
-	r := tasktest.CLI(t, "apply", "--output", "json", rb)
-	if msg := r.Result("one").Message; r.Exit != cli.ExitError || !strings.Contains(msg, "plan c9.huge") || !strings.Contains(msg, "422") || !strings.Contains(msg, `Plan "c9.huge" is not valid`) {
+	r := labkit.CLI(t, "apply", "--output", "json", rb)
+	if msg := r.Result("one").Message; r.Exit != tasktest.ExitError || !strings.Contains(msg, "plan c9.huge") || !strings.Contains(msg, "422") || !strings.Contains(msg, `Plan "c9.huge" is not valid`) {
 		t.Errorf("bad plan: %q", msg)
 	}
 
 	// The API says "slow down" twice: the run waits as told and goes on.
 	write("lab.light")
 	w.srv.RateLimit(2, 1)
-	r = tasktest.CLI(t, "apply", "--output", "json", "--check", rb)
-	if r.Exit != cli.ExitDrift {
+	r = labkit.CLI(t, "apply", "--output", "json", "--check", rb)
+	if r.Exit != tasktest.ExitDrift {
 		t.Fatalf("after 429s: %s", r)
 	}
 
 	t.Setenv("METAL_AUTH_TOKEN", "wrong")
-	r = tasktest.CLI(t, "apply", "--output", "json", "--check", rb)
-	if msg := r.Result("one").Message; r.Exit != cli.ExitError || !strings.Contains(msg, "refused the token (401") || !strings.Contains(msg, "METAL_AUTH_TOKEN") {
+	r = labkit.CLI(t, "apply", "--output", "json", "--check", rb)
+	if msg := r.Result("one").Message; r.Exit != tasktest.ExitError || !strings.Contains(msg, "refused the token (401") || !strings.Contains(msg, "METAL_AUTH_TOKEN") {
 		t.Errorf("bad token: %q", msg)
 	}
-	r = tasktest.CLI(t, "inventory", "-i", w.inventory)
-	if r.Exit != cli.ExitError || !strings.Contains(r.Stderr, "refused the token") {
+	r = labkit.CLI(t, "inventory", "-i", w.inventory)
+	if r.Exit != tasktest.ExitError || !strings.Contains(r.Stderr, "refused the token") {
 		t.Errorf("inventory with a bad token: %s", r)
 	}
 }

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	_ "github.com/runbookdev/runbook/tasks/copy"
 	_ "github.com/runbookdev/runbook/tasks/file"
 	_ "github.com/runbookdev/runbook/tasks/pkg"
 	"github.com/runbookdev/runbook/tasks/tasktest"
+	"github.com/runbookdev/runbook/tasks/tasktest/labkit"
 )
 
 // buildDeb makes a real Debian package on the controller with dpkg-deb.
@@ -69,7 +69,7 @@ func publish(t *testing.T, env *tasktest.Env, dir string) {
 }
 
 func TestPackageTimeline(t *testing.T) {
-	env := tasktest.NewLab(t)
+	env := labkit.New(t)
 	dir := t.TempDir()
 	v1 := buildDeb(t, dir, "rbk-hello", "1.0")
 	repo(t, dir, v1)
@@ -77,7 +77,7 @@ func TestPackageTimeline(t *testing.T) {
 
 	present := "steps:\n  - {name: hello, hosts: h1, task: package, with: {name: [rbk-hello]}}\n"
 	r := env.Apply(present, "--check")
-	if r.Exit != cli.ExitDrift || !strings.Contains(strings.Join(r.Result("hello").Changes, ""), "+ install rbk-hello") {
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(strings.Join(r.Result("hello").Changes, ""), "+ install rbk-hello") {
 		t.Fatalf("first check: %s", r)
 	}
 	if got := env.Sh("dpkg-query -W rbk-hello 2>/dev/null || echo none"); got != "none" {
@@ -93,7 +93,7 @@ func TestPackageTimeline(t *testing.T) {
 		t.Fatalf("second check: %s", r)
 	}
 	env.Sh("dpkg -r rbk-hello >/dev/null")
-	if r = env.Apply(present, "--check"); r.Exit != cli.ExitDrift {
+	if r = env.Apply(present, "--check"); r.Exit != tasktest.ExitDrift {
 		t.Fatalf("drift: %s", r)
 	}
 	if r = env.Apply(present); r.Exit != 0 {
@@ -106,7 +106,7 @@ func TestPackageTimeline(t *testing.T) {
 	publish(t, env, dir)
 	latest := "steps:\n  - {name: hello, hosts: h1, task: package, with: {name: rbk-hello, state: latest}}\n"
 	r = env.Apply(latest, "--check")
-	if r.Exit != cli.ExitDrift || !strings.Contains(strings.Join(r.Result("hello").Changes, ""), "~ upgrade rbk-hello 1.0 -> 2.0") {
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(strings.Join(r.Result("hello").Changes, ""), "~ upgrade rbk-hello 1.0 -> 2.0") {
 		t.Fatalf("latest check: %s", r)
 	}
 	if r = env.Apply(present, "--check"); r.Exit != 0 {
@@ -122,7 +122,7 @@ func TestPackageTimeline(t *testing.T) {
 	if r = env.Apply(absent); r.Exit != 0 || env.Sh("dpkg-query -W -f='${db:Status-Status}' rbk-hello 2>/dev/null || true") == "installed" {
 		t.Fatalf("remove: %s", r)
 	}
-	if r = env.Apply("steps:\n  - {name: nope, hosts: h1, task: package, with: {name: no-such-package, state: latest}}\n", "--check"); r.Exit != cli.ExitError || !strings.Contains(r.Result("nope").Message, "not available") {
+	if r = env.Apply("steps:\n  - {name: nope, hosts: h1, task: package, with: {name: no-such-package, state: latest}}\n", "--check"); r.Exit != tasktest.ExitError || !strings.Contains(r.Result("nope").Message, "not available") {
 		t.Fatalf("unknown package: %s", r)
 	}
 }

@@ -4,11 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	_ "github.com/runbookdev/runbook/tasks/file"
 	_ "github.com/runbookdev/runbook/tasks/systemd"
 	"github.com/runbookdev/runbook/tasks/tasktest"
+	"github.com/runbookdev/runbook/tasks/tasktest/labkit"
 )
 
 const fortune = `
@@ -32,9 +32,9 @@ steps:
 `
 
 func TestSystemdTimeline(t *testing.T) {
-	env := tasktest.NewLab(t)
+	env := labkit.New(t)
 	r := env.Apply(fortune, "--check")
-	if r.Exit != cli.ExitDrift {
+	if r.Exit != tasktest.ExitDrift {
 		t.Fatalf("first check: %s", r)
 	}
 	if got := env.Sh("systemctl is-active fcs || true"); got == "active" {
@@ -57,7 +57,7 @@ func TestSystemdTimeline(t *testing.T) {
 	env.Sh("systemctl disable -q --now fcs")
 	r = env.Apply(fortune, "--check")
 	changes := strings.Join(r.Result("fcs unit").Changes, ";")
-	if r.Exit != cli.ExitDrift || !strings.Contains(changes, "~ enable") || !strings.Contains(changes, "~ start") {
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(changes, "~ enable") || !strings.Contains(changes, "~ start") {
 		t.Fatalf("drift: %q\n%s", changes, r)
 	}
 	if r = env.Apply(fortune); r.Exit != 0 {
@@ -78,7 +78,7 @@ func TestSystemdTimeline(t *testing.T) {
 }
 
 func TestSystemdReportsWhyAUnitDidNotStart(t *testing.T) {
-	env := tasktest.NewLab(t)
+	env := labkit.New(t)
 	r := env.Apply(`
 steps:
   - name: broken
@@ -93,13 +93,13 @@ steps:
         Restart=always
 `)
 	msg := r.Result("broken").Message
-	if r.Exit != cli.ExitError || !strings.Contains(msg, "missing config file") {
+	if r.Exit != tasktest.ExitError || !strings.Contains(msg, "missing config file") {
 		t.Fatalf("%q\n%s", msg, r)
 	}
 }
 
 func TestConfigChangeNotifiesRestartOnce(t *testing.T) {
-	env := tasktest.NewLab(t)
+	env := labkit.New(t)
 	rb := func(greeting string) string {
 		return `
 steps:

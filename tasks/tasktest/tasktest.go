@@ -1,7 +1,12 @@
-// Package tasktest runs runbooks through runbook's own command line against
-// a real OpenSSH server, for the timeline tests every task module has:
-// check (expect a change), apply, check (expect none), drift the host by
-// hand, check (expect exactly that drift, exit 2).
+// Package tasktest runs runbooks through runbook's engine against a real
+// OpenSSH server, for the timeline tests every task module has: check
+// (expect a change), apply, check (expect none), drift the host by hand,
+// check (expect exactly that drift, exit 2).
+//
+// It drives the engine as `runbook apply --output json` does, without the
+// command line, so a module's tests compile only the engine and the module.
+// Tests that need a lab host or the whole command line use
+// tasks/tasktest/labkit.
 package tasktest
 
 import (
@@ -9,26 +14,48 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
-	"github.com/runbookdev/runbook/internal/lab"
-	"github.com/runbookdev/runbook/internal/labtest"
+	"github.com/runbookdev/runbook/internal/output"
+	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/sshtest"
+	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/inventory"
 )
 
-// Env is one SSH host ("h1") and a place for runbooks.
+// Exit codes of a run, as `runbook apply` gives them (Terraform's
+// -detailed-exitcode).
+const (
+	ExitOK    = 0 // in sync, or applied
+	ExitError = 1 // an error, or a step failed
+	ExitDrift = 2 // --check found something to change
+)
+
+// Host says how to reach the host a test works on, named h1 in runbooks.
+type Host struct {
+	Address    string
+	Port       int // default 22
+	User       string
+	KeyFile    string
+	KnownHosts string // a known_hosts file holding its host key
+	Dir        string // a scratch directory on it
+}
+
+// Env is the hosts runbooks run on (one SSH host, "h1", but for NewLocal)
+// and a place for runbooks.
 type Env struct {
-	t          testing.TB
-	Inventory  string
-	KnownHosts string
-	Dir        string // a scratch directory on the host
-	conn       transport.Conn
+	t         testing.TB
+	Dir       string // a scratch directory on the host
+	host      Host
+	inventory inventory.Sources
+	conn      transport.Conn
 }
 
 // New starts an sshd on this machine as the host: for modules that work on
@@ -36,30 +63,49 @@ type Env struct {
 func New(t testing.TB) *Env {
 	t.Helper()
 	s := sshtest.Start(t)
-	e := &Env{t: t, Inventory: s.Inventory(t, "h1"), KnownHosts: s.KnownHosts, Dir: t.TempDir()}
-	e.connect(transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
-	return e
+	return At(t, Host{Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile, KnownHosts: s.KnownHosts, Dir: t.TempDir()})
 }
 
-// NewLab boots a full lab host (systemd, apt, users of its own) as h1: for
-// modules that change the system. It needs root.
-func NewLab(t testing.TB) *Env {
+// At is the Env for a host that is already there, such as a lab host.
+func At(t testing.TB, h Host) *Env {
 	t.Helper()
-	l := labtest.Open(t)
-	hosts, inv, kh := labtest.Hosts(t, l, lab.Full, "h1")
-	e := &Env{t: t, Inventory: inv, KnownHosts: kh, Dir: "/root"}
-	e.connect(transport.Target{Name: "h1", Address: hosts[0].Public.String(), User: "root", KeyFile: l.KeyFile()})
-	return e
-}
-
-func (e *Env) connect(target transport.Target) {
-	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{e.KnownHosts}}}
-	e.t.Cleanup(func() { pool.Close() })
-	c, err := pool.Get(context.Background(), target)
+	host := &inventory.Host{Name: "h1", Address: h.Address, Port: h.Port, User: h.User, Key: h.KeyFile}
+	e := &Env{t: t, Dir: h.Dir, host: h, inventory: inventory.Sources{hosts{host}}}
+	pool := e.pool()
+	t.Cleanup(func() { pool.Close() })
+	c, err := pool.Get(context.Background(), transport.Target{Name: host.Name, Address: host.Address, Port: host.Port, User: host.User, KeyFile: host.Key})
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	e.conn = c
+	return e
+}
+
+// NewLocal is an Env of n hosts, h1 to hN, that are all this machine,
+// reached without SSH (connection: local): for what a run does on the
+// controller, such as reading an artifact once for every host.
+func NewLocal(t testing.TB, n int) *Env {
+	var hs hosts
+	for i := 1; i <= n; i++ {
+		hs = append(hs, &inventory.Host{Name: fmt.Sprintf("h%d", i), Connection: "local"})
+	}
+	return &Env{t: t, Dir: t.TempDir(), inventory: inventory.Sources{hs}, conn: transport.Local{}}
+}
+
+// hosts is an inventory built in code.
+type hosts []*inventory.Host
+
+func (h hosts) Load(context.Context) (*inventory.Data, error) {
+	return &inventory.Data{Hosts: h}, nil
+}
+
+// pool trusts the host's key alone, as `runbook apply --known-hosts` does.
+func (e *Env) pool() *transport.Pool {
+	p := &transport.Pool{Timeout: 20 * time.Second}
+	if e.host.KnownHosts != "" {
+		p.Keys = &transport.HostKeys{Files: []string{e.host.KnownHosts}}
+	}
+	return p
 }
 
 // Sh runs a command on the host, as a person drifting it by hand would,
@@ -76,7 +122,7 @@ func (e *Env) Sh(cmd string) string {
 	return strings.TrimSpace(string(res.Stdout))
 }
 
-// Run is what one `runbook apply` did.
+// Run is what one run did.
 type Run struct {
 	Exit   int
 	Events []engine.Event
@@ -84,9 +130,9 @@ type Run struct {
 	Stderr string
 }
 
-// Apply runs `runbook apply` on the runbook text with extra args (such as
-// --check or --diff) and returns its exit code and events.
-func (e *Env) Apply(runbook string, args ...string) Run {
+// Apply runs the runbook text as `runbook apply` would, with flags among
+// --check, --diff and -e VARS, and returns its exit code and events.
+func (e *Env) Apply(runbook string, flags ...string) Run {
 	e.t.Helper()
 	f, err := os.CreateTemp(e.t.TempDir(), "runbook-*.yaml")
 	if err != nil {
@@ -96,25 +142,73 @@ func (e *Env) Apply(runbook string, args ...string) Run {
 		e.t.Fatal(err)
 	}
 	f.Close()
-	return e.ApplyFile(f.Name(), args...)
+	return e.ApplyFile(f.Name(), flags...)
 }
 
 // ApplyFile is Apply for a runbook file, for runbooks that refer to files
 // beside them.
-func (e *Env) ApplyFile(file string, args ...string) Run {
+func (e *Env) ApplyFile(file string, flags ...string) Run {
 	e.t.Helper()
-	argv := append([]string{"apply", "-i", e.Inventory, "--known-hosts", e.KnownHosts, "--output", "json"}, args...)
-	return CLI(e.t, append(argv, file)...)
+	opts := engine.Options{Forks: engine.DefaultForks}
+	var extra []string
+	for i := 0; i < len(flags); i++ {
+		switch f := flags[i]; {
+		case f == "--check":
+			opts.Check = true
+		case f == "--diff":
+			opts.Diff = true
+		case f == "-e" && i+1 < len(flags):
+			i++
+			extra = append(extra, flags[i])
+		case strings.HasPrefix(f, "-e="):
+			extra = append(extra, strings.TrimPrefix(f, "-e="))
+		default:
+			e.t.Fatalf("tasktest: flag %q: want --check, --diff or -e VARS", f)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	code := e.apply(file, extra, opts, &stdout, &stderr)
+	return Decode(code, stdout.String(), stderr.String())
 }
 
-// CLI runs runbook with args (which should ask for --output json) and
-// returns its exit code and events.
-func CLI(t testing.TB, args ...string) Run {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := cli.Run(context.Background(), args, &stdout, &stderr)
-	r := Run{Exit: code, Stderr: stderr.String()}
-	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+// apply is runApply in internal/cli, less what a test does not need: the
+// flags, other inventories, run locks, text output.
+func (e *Env) apply(file string, extra []string, opts engine.Options, stdout, stderr *bytes.Buffer) int {
+	ctx := context.Background()
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "runbook: %s\n", output.Escape(err.Error()))
+		return ExitError
+	}
+	rb, err := runbook.Load(file)
+	if err != nil {
+		return fail(err)
+	}
+	if opts.ExtraVars, err = tmpl.ParseExtraVars(extra); err != nil {
+		return fail(err)
+	}
+	pool := e.pool()
+	defer pool.Close()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng := engine.New(opts, e.inventory, pool, output.NewJSON(stdout), log)
+	if err := eng.Preflight(ctx, rb); err != nil {
+		return fail(err)
+	}
+	sum, err := eng.Run(ctx, rb)
+	switch {
+	case err != nil, sum.Failed():
+		// The recap has said what failed or why the run stopped.
+		return ExitError
+	case opts.Check && sum.Changed():
+		return ExitDrift
+	}
+	return ExitOK
+}
+
+// Decode reads a run from its exit code and what it wrote, one JSON event
+// per line on stdout; lines that are not events are kept in Stdout.
+func Decode(exit int, stdout, stderr string) Run {
+	r := Run{Exit: exit, Stderr: stderr}
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
 		if line == "" {
 			continue
 		}

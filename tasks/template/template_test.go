@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/tasks/tasktest"
 	_ "github.com/runbookdev/runbook/tasks/template"
@@ -27,7 +26,7 @@ func TestTemplateTimelineWithFacts(t *testing.T) {
 		os.WriteFile(rbFile, []byte(rb(server)), 0o644)
 		return env.ApplyFile(rbFile, args...)
 	}
-	if r := apply(true, "--check"); r.Exit != cli.ExitDrift {
+	if r := apply(true, "--check"); r.Exit != tasktest.ExitDrift {
 		t.Fatalf("first check: %s", r)
 	}
 	if r := apply(true); r.Exit != 0 {
@@ -43,7 +42,7 @@ func TestTemplateTimelineWithFacts(t *testing.T) {
 	// Drift comes from the runbook this time: the diff shows the rendered change.
 	r := apply(false, "--check", "--diff")
 	ev := r.Result("cfg")
-	if r.Exit != cli.ExitDrift || ev.Status != engine.Changed || !strings.Contains(ev.Diff, "-server = true") || !strings.Contains(ev.Diff, "+server = false") {
+	if r.Exit != tasktest.ExitDrift || ev.Status != engine.Changed || !strings.Contains(ev.Diff, "-server = true") || !strings.Contains(ev.Diff, "+server = false") {
 		t.Fatalf("%s\n%s", r, ev.Diff)
 	}
 }
@@ -56,7 +55,7 @@ func TestTemplateUndefinedVariableNamesFileAndLine(t *testing.T) {
 	os.WriteFile(rbFile, []byte(fmt.Sprintf("steps:\n  - {name: t, hosts: h1, task: template, with: {src: x.tmpl, dest: %s/x}}\n", env.Dir)), 0o644)
 	// Found before the run, as the runbook says which file it renders.
 	r := env.ApplyFile(rbFile)
-	if r.Exit != cli.ExitError || len(r.Events) > 0 || !strings.Contains(r.Stderr, "x.tmpl:2:4: undefined variable \"nope\" on h1") {
+	if r.Exit != tasktest.ExitError || len(r.Events) > 0 || !strings.Contains(r.Stderr, "x.tmpl:2:4: undefined variable \"nope\" on h1") {
 		t.Fatalf("%s", r)
 	}
 }

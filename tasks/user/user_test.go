@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	_ "github.com/runbookdev/runbook/tasks/group"
 	"github.com/runbookdev/runbook/tasks/tasktest"
+	"github.com/runbookdev/runbook/tasks/tasktest/labkit"
 	_ "github.com/runbookdev/runbook/tasks/user"
 )
 
@@ -22,8 +22,8 @@ steps:
 `
 
 func TestUserAndGroupTimeline(t *testing.T) {
-	env := tasktest.NewLab(t)
-	if r := env.Apply(consulUser, "--check"); r.Exit != cli.ExitDrift {
+	env := labkit.New(t)
+	if r := env.Apply(consulUser, "--check"); r.Exit != tasktest.ExitDrift {
 		t.Fatalf("first check: %s", r)
 	}
 	if got := env.Sh("getent passwd consul || echo none"); got != "none" {
@@ -44,7 +44,7 @@ func TestUserAndGroupTimeline(t *testing.T) {
 	env.Sh("usermod --shell /bin/bash consul && gpasswd -d consul observers >/dev/null")
 	r := env.Apply(consulUser, "--check")
 	changes := strings.Join(r.Result("user").Changes, ";")
-	if r.Exit != cli.ExitDrift || r.Statuses()["group"] != engine.OK || !strings.Contains(changes, "~ shell /bin/bash -> /usr/sbin/nologin") || !strings.Contains(changes, "~ groups [] -> [observers]") {
+	if r.Exit != tasktest.ExitDrift || r.Statuses()["group"] != engine.OK || !strings.Contains(changes, "~ shell /bin/bash -> /usr/sbin/nologin") || !strings.Contains(changes, "~ groups [] -> [observers]") {
 		t.Fatalf("drift %q: %s", changes, r)
 	}
 	if r = env.Apply(consulUser); r.Exit != 0 {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/sshtest"
 	"github.com/runbookdev/runbook/tasks/tasktest"
@@ -20,7 +19,7 @@ func TestWaitForPort(t *testing.T) {
 	rb := fmt.Sprintf("steps:\n  - {name: up, hosts: h1, task: wait, with: {port: %d, timeout: 20s, interval: 100ms}}\n", port)
 
 	r := env.Apply(rb, "--check")
-	if r.Exit != cli.ExitDrift || !strings.Contains(strings.Join(r.Result("up").Changes, ""), "to open") {
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(strings.Join(r.Result("up").Changes, ""), "to open") {
 		t.Fatalf("check with the port closed: %s", r)
 	}
 	opened := make(chan net.Listener, 1)
@@ -53,7 +52,7 @@ func TestWaitForPort(t *testing.T) {
 func TestWaitGivesUp(t *testing.T) {
 	env := tasktest.New(t)
 	r := env.Apply("steps:\n  - {name: never, hosts: h1, task: wait, with: {cmd: \"echo not yet; false\", timeout: 1s, interval: 200ms}}\n")
-	if msg := r.Result("never").Message; r.Exit != cli.ExitError || !strings.Contains(msg, "gave up waiting") || !strings.Contains(msg, "not yet") {
+	if msg := r.Result("never").Message; r.Exit != tasktest.ExitError || !strings.Contains(msg, "gave up waiting") || !strings.Contains(msg, "not yet") {
 		t.Fatalf("%q\n%s", msg, r)
 	}
 }

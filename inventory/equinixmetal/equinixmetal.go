@@ -1,4 +1,8 @@
-package inventory
+// Package equinixmetal is the equinix-metal inventory plugin: the active
+// devices of a Metal project, asked of the Metal API on every load. It is a
+// package of its own so that what reads inventories (the engine, the module
+// test kit) does not compile in the Equinix SDK; cmd/runbook imports it.
+package equinixmetal
 
 import (
 	"context"
@@ -11,10 +15,11 @@ import (
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/metal"
 	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/inventory"
 	"gopkg.in/yaml.v3"
 )
 
-func init() { RegisterPlugin("equinix-metal", openMetal) }
+func init() { inventory.RegisterPlugin("equinix-metal", openMetal) }
 
 // The equinix-metal inventory:
 //
@@ -44,7 +49,7 @@ type metalProvider struct {
 	vars map[string]tmpl.Var
 }
 
-func openMetal(file string, doc *yaml.Node) (Provider, error) {
+func openMetal(file string, doc *yaml.Node) (inventory.Provider, error) {
 	var cfg metalFile
 	if err := decode.Node(file, doc, &cfg, decode.Options{}); err != nil {
 		return nil, err
@@ -65,7 +70,7 @@ func openMetal(file string, doc *yaml.Node) (Provider, error) {
 		root = root.Content[0]
 	}
 	if p := decode.Value(root, "port"); p != nil {
-		errs.Add(checkPort(file, p, "", cfg.Port))
+		errs.Add(inventory.CheckPort(file, p, "", cfg.Port))
 	}
 	vars, err := tmpl.ParseVars(file, &cfg.Vars)
 	errs.Add(err)
@@ -85,7 +90,7 @@ func openMetal(file string, doc *yaml.Node) (Provider, error) {
 }
 
 // Load asks the API for the project's active devices.
-func (p *metalProvider) Load(ctx context.Context) (*Data, error) {
+func (p *metalProvider) Load(ctx context.Context) (*inventory.Data, error) {
 	client, err := metal.FromEnv(p.cfg.Project)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.file, err)
@@ -94,7 +99,7 @@ func (p *metalProvider) Load(ctx context.Context) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.file, err)
 	}
-	data := &Data{Groups: []*Group{{Name: "all", Vars: p.vars}}}
+	data := &inventory.Data{Groups: []*inventory.Group{{Name: "all", Vars: p.vars}}}
 	members := map[string][]string{}
 	var order []string
 	join := func(group, host string) {
@@ -132,7 +137,7 @@ func (p *metalProvider) Load(ctx context.Context) (*Data, error) {
 		} {
 			vars[k] = tmpl.Var{Value: v, Pos: decode.Pos{File: p.file}}
 		}
-		data.Hosts = append(data.Hosts, &Host{Name: name, Address: addr, Port: p.cfg.Port, User: p.cfg.User, Key: p.cfg.Key, Vars: vars})
+		data.Hosts = append(data.Hosts, &inventory.Host{Name: name, Address: addr, Port: p.cfg.Port, User: p.cfg.User, Key: p.cfg.Key, Vars: vars})
 		for _, by := range p.cfg.GroupBy {
 			switch by {
 			case "hostname":
@@ -149,21 +154,12 @@ func (p *metalProvider) Load(ctx context.Context) (*Data, error) {
 		}
 	}
 	for _, g := range order {
-		if _, clash := findHost(data.Hosts, g); clash {
+		if slices.ContainsFunc(data.Hosts, func(h *inventory.Host) bool { return h.Name == g }) {
 			continue
 		}
-		data.Groups = append(data.Groups, &Group{Name: g, Hosts: slices.Compact(members[g])})
+		data.Groups = append(data.Groups, &inventory.Group{Name: g, Hosts: slices.Compact(members[g])})
 	}
 	return data, nil
-}
-
-func findHost(hosts []*Host, name string) (*Host, bool) {
-	for _, h := range hosts {
-		if h.Name == name {
-			return h, true
-		}
-	}
-	return nil, false
 }
 
 // groupName makes a tag usable as a group name: letters, digits, _ and -.

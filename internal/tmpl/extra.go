@@ -1,0 +1,74 @@
+package tmpl
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"gopkg.in/yaml.v3"
+)
+
+// ParseExtraVars reads -e values: key=value (the value typed as in YAML, so
+// count=3 is a number), an inline YAML or JSON mapping, or @file.
+func ParseExtraVars(values []string) (map[string]Var, error) {
+	out := map[string]Var{}
+	var errs decode.List
+	for i, v := range values {
+		file := fmt.Sprintf("-e #%d", i+1)
+		var data []byte
+		switch {
+		case strings.HasPrefix(v, "@"):
+			file = v[1:]
+			b, err := decode.ReadFile(file)
+			if err != nil {
+				errs.Add(fmt.Errorf("-e %s: %w", v, err))
+				continue
+			}
+			data = b
+		case strings.HasPrefix(strings.TrimSpace(v), "{"):
+			data = []byte(v)
+		default:
+			k, val, ok := strings.Cut(v, "=")
+			if !ok {
+				errs.Add(fmt.Errorf("-e %s: want key=value, a mapping such as '{\"key\": 1}', or @file.yaml", decode.Quote(v)))
+				continue
+			}
+			node := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
+				{Kind: yaml.ScalarNode, Value: k, Line: 1, Column: 1},
+				scalar(val),
+			}}
+			vars, err := ParseVars(file, node)
+			errs.Add(err)
+			for name, vv := range vars {
+				out[name] = vv
+			}
+			continue
+		}
+		doc, err := decode.Parse(file, data)
+		if err != nil {
+			errs.Add(err)
+			continue
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		vars, err := ParseVars(file, doc)
+		errs.Add(err)
+		for name, vv := range vars {
+			out[name] = vv
+		}
+	}
+	return out, errs.Err()
+}
+
+// scalar types a -e value as YAML would, leaving anything that is not a
+// plain scalar as a string.
+func scalar(s string) *yaml.Node {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(s), &n); err == nil && len(n.Content) == 1 && n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Style == 0 {
+		c := n.Content[0]
+		c.Line, c.Column = 1, 1
+		return c
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: 1, Column: 1}
+}
