@@ -52,3 +52,33 @@ steps:
 		t.Errorf("nothing pending: %s", fmt.Sprint(ev))
 	}
 }
+
+// A template that reads another host's value through .hostvars, or in a
+// way that does not say which variable (inside with), is unknown in check
+// mode where such a value lacks what a real run gives.
+func TestCheckModeUnknownAcrossHostsAndInsideWith(t *testing.T) {
+	site := `
+steps:
+  - {name: make, hosts: h1, task: t_record, with: {label: make, change: true}, register: made}
+  - {name: chain, hosts: h2, task: t_record, with: {label: "{{ .hostvars.h1.made.stdout }}"}}
+  - {name: index, hosts: h2, task: t_record, with: {label: "{{ (index .hostvars \"h1\").made.stdout }}"}}
+  - {name: with, hosts: h1, task: t_record, with: {label: "{{ with .made }}{{ .stdout }}{{ end }}"}}
+  - {name: typo, hosts: h2, task: t_record, with: {label: "{{ .hostvars.h1.host.nmae }}"}}
+`
+	_, c, err := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(2, ""), opts: engine.Options{Check: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step, want := range map[string]string{"chain": ".hostvars.h1.made come from", "index": ".hostvars.h1.made come from", "with": ".made come from"} {
+		host := "h2"
+		if step == "with" {
+			host = "h1"
+		}
+		if ev := c.find(step, host); ev.Status != engine.Changed || !ev.Unknown || !strings.Contains(strings.Join(ev.Changes, ""), want) {
+			t.Errorf("%s: %s %q, want unknown %q", step, ev.Status, ev.Changes, want)
+		}
+	}
+	if ev := c.find("typo", "h2"); ev.Status != engine.Failed {
+		t.Errorf("typo: %s %q %q, want failed", ev.Status, ev.Changes, ev.Message)
+	}
+}
