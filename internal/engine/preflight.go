@@ -77,9 +77,7 @@ func Check(rb *runbook.Runbook, inv *inventory.Inventory, opts Options) error {
 		c.reg[inventory.LocalHost.Name] = map[string]*runbook.Step{}
 	}
 	c.book(rb, top)
-	if len(opts.Limit) > 0 && limitOK && c.exact && !c.ranAny {
-		c.errs.Add(fmt.Errorf("--limit %s: no step of %s runs on these hosts", strings.Join(opts.Limit, ","), rb.File))
-	}
+	c.checkEmptyRun(rb, limitOK)
 	c.checkKeys()
 	c.flush()
 	return c.errs.Err()
@@ -91,7 +89,8 @@ type checker struct {
 	// exact: the hosts of each step are known, as no step has run on the
 	// controller yet.
 	exact  bool
-	ranAny bool // a step runs on some host
+	ranAny bool        // a step runs on some host
+	empty  []emptyStep // steps whose patterns and --limit select no host
 	errs   decode.List
 
 	reg       map[string]map[string]*runbook.Step // host -> registered name -> step
@@ -277,6 +276,9 @@ func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, hand
 				c.errs.Add(decode.Errorf(hostsAt(st, u.Index), "hosts: %s", u))
 			}
 			hosts = limitHosts(c.inv, c.opts.Limit, matched)
+			if len(hosts) == 0 && len(unmatched) == 0 {
+				c.empty = append(c.empty, emptyStep{st, patterns})
+			}
 			if len(unmatched) > 0 && len(hosts) == 0 {
 				// Still check what the step reads, as on any host.
 				known = false

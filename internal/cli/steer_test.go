@@ -1,0 +1,117 @@
+package cli_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runbookdev/runbook/internal/cli"
+	"github.com/runbookdev/runbook/internal/sshtest"
+)
+
+// fleet is an inventory of three hosts that are one sshtest server under
+// three names, in a directory of its own (for group_vars/ and host_vars/).
+type fleet struct {
+	s   *sshtest.Server
+	dir string
+	inv string
+}
+
+func newFleet(t *testing.T, extra string) *fleet {
+	t.Helper()
+	s := sshtest.Start(t)
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "hosts.yaml")
+	content := fmt.Sprintf(`defaults: {address: 127.0.0.1, port: %d, user: %s, key: %s}
+hosts:
+  web01:
+  web02:
+  db01:
+groups:
+  web: {hosts: [web01, web02]}
+  db: {hosts: [db01]}
+  spare: {hosts: []}
+%s`, s.Port, s.User, s.KeyFile, extra)
+	if err := os.WriteFile(inv, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &fleet{s: s, dir: dir, inv: inv}
+}
+
+func (f *fleet) apply(args ...string) (int, string, string) {
+	return runCLI(append([]string{"apply", "-i", f.inv, "--known-hosts", f.s.KnownHosts}, args...)...)
+}
+
+// A run whose patterns (and --limit) leave no host at all is an error
+// before any host is contacted: a drift check in CI must not pass on
+// nothing. Each of these ran no step and exited 0.
+func TestRunOnNoHostIsAnError(t *testing.T) {
+	f := newFleet(t, "")
+	marker := filepath.Join(t.TempDir(), "ran")
+	site := func(hosts ...string) string {
+		var b strings.Builder
+		for i, h := range hosts {
+			fmt.Fprintf(&b, "  - {name: s%d, hosts: %q, task: file, with: {path: %q, content: x}}\n", i, h, marker)
+		}
+		return write(t, "site.yaml", "steps:\n"+b.String())
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"an intersection of groups with no host in common", []string{site("web:&db")},
+			[]string{`site.yaml:2:23: hosts: "web:&db" selects no host`, "runs on any host: nothing would run"}},
+		{"exclusions that leave nothing", []string{site("web:!web01:!web02", "db:!db01")},
+			[]string{`site.yaml:2:23: hosts: "web:!web01:!web02" selects no host`, `site.yaml:3:23: hosts: "db:!db01" selects no host`, "runs on any host"}},
+		{"the same in check mode", []string{"--check", site("web:&db")},
+			[]string{`hosts: "web:&db" selects no host`}},
+		{"an empty group", []string{site("spare")},
+			[]string{`site.yaml:2:23: hosts: "spare": group "spare" has no hosts`}},
+		{"--limit outside every step's hosts", []string{"--limit", "db01", site("web")},
+			[]string{`--limit db01: no step of`, `runs on these hosts (hosts: "web" at `}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := f.apply(tt.args...)
+			for _, want := range tt.want {
+				if code != cli.ExitError || !strings.Contains(errOut, want) {
+					t.Errorf("exit %d, want 1 and %q on stderr\nstdout: %s\nstderr: %s", code, want, out, errOut)
+				}
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Error("a step ran")
+			}
+		})
+	}
+}
+
+// A step on the controller may add hosts to the inventory: a pattern
+// that matches nothing after it is matched when reached, and in check mode,
+// where the step only would have run, it is a warning, not an error.
+func TestControllerStepMayAddHosts(t *testing.T) {
+	f := newFleet(t, "")
+	data, err := os.ReadFile(f.inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grown := strings.Replace(string(data), "  db01:\n", "  db01:\n  web03:\n", 1)
+	out := filepath.Join(t.TempDir(), "out")
+	rb := write(t, "site.yaml", fmt.Sprintf(`steps:
+  - {name: provision, hosts: local, task: file, with: {path: %q, content: %q}}
+  - {name: new, hosts: web03, task: file, with: {path: %q, content: "{{ .host.name }}"}}
+`, f.inv, grown, out))
+	code, stdout, errOut := f.apply("--check", rb)
+	if code != cli.ExitDrift || !strings.Contains(stdout, `WARNING`) || !strings.Contains(stdout, `"web03": no host or group "web03"`) {
+		t.Errorf("check: exit %d, want 2 and a warning\n%s%s", code, stdout, errOut)
+	}
+	code, stdout, errOut = f.apply(rb)
+	if code != cli.ExitOK {
+		t.Fatalf("apply: exit %d\n%s%s", code, stdout, errOut)
+	}
+	if got, _ := os.ReadFile(out); string(got) != "web03" {
+		t.Errorf("the new host's step wrote %q", got)
+	}
+}
