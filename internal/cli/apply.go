@@ -22,6 +22,7 @@ type applyFlags struct {
 	limit       list
 	tags        list
 	skipTags    list
+	startAt     string
 	check       bool
 	diff        bool
 	forks       int
@@ -43,6 +44,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	fs.Var(&f.limit, "limit", "only these hosts or groups (comma-separated patterns)")
 	fs.Var(&f.tags, "tags", "only steps with these tags")
 	fs.Var(&f.skipTags, "skip-tags", "skip steps with these tags")
+	fs.StringVar(&f.startAt, "start-at-task", "", "skip the steps before the first step of this name (imports included)")
 	fs.BoolVar(&f.check, "check", false, "report what would change, change nothing; exit 2 when anything would")
 	fs.BoolVar(&f.diff, "diff", false, "show content diffs")
 	fs.IntVar(&f.forks, "forks", engine.DefaultForks, "hosts worked on at once")
@@ -122,7 +124,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	}
 	eng := engine.New(engine.Options{
 		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit,
-		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: extra, Guard: guard,
+		Tags: f.tags, SkipTags: f.skipTags, StartAt: f.startAt, ExtraVars: extra, Guard: guard,
 	}, sources, pool, out, logger(e.stderr, f.verbose))
 	if err := eng.Preflight(ctx, rb); err != nil {
 		return e.errorf("%v", err)

@@ -115,3 +115,81 @@ func TestControllerStepMayAddHosts(t *testing.T) {
 		t.Errorf("the new host's step wrote %q", got)
 	}
 }
+
+// steerBook writes a runbook that imports another, each step writing a
+// file named after it under out on every web host.
+func steerBook(t *testing.T, out string) string {
+	t.Helper()
+	dir := t.TempDir()
+	step := func(name, extra string) string {
+		return fmt.Sprintf("  - {name: %s, hosts: web, task: file, with: {path: \"%s/{{ .host.name }}-%s\", content: x}%s}\n", name, out, name, extra)
+	}
+	lib := "steps:\n" + step("configure", ", tags: [config], register: conf") + step("restart", ", notify: reload")
+	lib += "handlers:\n  - {name: reload, task: command, with: {cmd: \"touch " + out + "/{{ .host.name }}-reload\"}}\n"
+	if err := os.WriteFile(filepath.Join(dir, "lib.yaml"), []byte(lib), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	site := "steps:\n" + step("install", ", tags: [pkg]") +
+		"  - {name: common, import: lib.yaml, tags: [common]}\n" +
+		step("verify", "") +
+		"  - {name: report, hosts: db, task: command, with: {cmd: \"true\", creates: /}}\n"
+	p := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(p, []byte(site), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func written(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, " ")
+}
+
+// --start-at-task skips the steps before the first one of that name,
+// through imports, in the order they run.
+func TestStartAtTask(t *testing.T) {
+	f := newFleet(t, "")
+	for _, tt := range []struct{ start, want string }{
+		{"restart", "web01-reload web01-restart web01-verify web02-reload web02-restart web02-verify"},
+		{"common", "web01-configure web01-reload web01-restart web01-verify web02-configure web02-reload web02-restart web02-verify"},
+		{"verify", "web01-verify web02-verify"},
+	} {
+		out := t.TempDir()
+		code, stdout, errOut := f.apply("--start-at-task", tt.start, steerBook(t, out))
+		if code != cli.ExitOK {
+			t.Fatalf("--start-at-task %s: exit %d\n%s%s", tt.start, code, stdout, errOut)
+		}
+		if got := written(t, out); got != tt.want {
+			t.Errorf("--start-at-task %s wrote %s\nwant %s", tt.start, got, tt.want)
+		}
+	}
+
+	out := t.TempDir()
+	code, stdout, errOut := f.apply("--start-at-task", "configur", steerBook(t, out))
+	want := `--start-at-task "configur": no step has this name; did you mean "configure"?`
+	if code != cli.ExitError || stdout != "" || !strings.Contains(errOut, want) {
+		t.Errorf("unknown name: exit %d, want 1 and %q\n%s%s", code, want, stdout, errOut)
+	}
+	if got := written(t, out); got != "" {
+		t.Errorf("an unknown name ran steps: %s", got)
+	}
+
+	// What a skipped step registers is not there for the steps after it.
+	rb := write(t, "reg.yaml", fmt.Sprintf(`steps:
+  - {name: probe, hosts: web, task: command, with: {cmd: hostname, read_only: true}, register: probe}
+  - {name: use, hosts: web, task: file, with: {path: %q, content: "{{ .probe.stdout }}"}}
+`, filepath.Join(out, "x")))
+	code, stdout, errOut = f.apply("--start-at-task", "use", rb)
+	want = `undefined variable "probe" on web01, web02: step "probe" at ` + rb + `:2:5 registers it, but --start-at-task skips it`
+	if code != cli.ExitError || !strings.Contains(errOut, want) {
+		t.Errorf("registered by a skipped step: exit %d, want %q\n%s%s", code, want, stdout, errOut)
+	}
+}

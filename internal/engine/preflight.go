@@ -57,11 +57,13 @@ func Check(rb *runbook.Runbook, inv *inventory.Inventory, opts Options) error {
 		invVars: map[string][]string{}, keys: map[string][]*inventory.Host{}, files: map[string][]tmpl.Ref{},
 		undef: map[string]*undefined{}, reported: map[string]bool{},
 		parsed: map[string][2][]string{}, vars: map[string]*hostVars{},
+		start: newStartAt(opts.StartAt, rb), skipped: map[*runbook.Step]bool{},
 	}
 	top := scope{layers: []map[string]tmpl.Var{rb.Vars}}
 	tags := map[string]bool{}
 	c.survey(rb, top, tags, map[*runbook.Runbook]int{})
 	c.checkTags(rb, tags)
+	c.checkStartAt()
 	limitOK := c.checkLimit()
 	if inv != nil {
 		for _, h := range inv.Hosts() {
@@ -106,6 +108,9 @@ type checker struct {
 	reported map[string]bool
 	parsed   map[string][2][]string // template -> Names, Reads: variables are read at every step on every host
 	vars     map[string]*hostVars   // by scope and host
+
+	start   *startAt
+	skipped map[*runbook.Step]bool // before --start-at-task
 }
 
 // names is tmpl.Names (sure false) or tmpl.Reads (sure true) of s, parsed once.
@@ -206,6 +211,10 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 	var walk func(steps []*runbook.Step, sc scope)
 	walk = func(steps []*runbook.Step, sc scope) {
 		for _, st := range steps {
+			if c.start.skip(st, sc) {
+				c.skipped[st] = true
+				continue
+			}
 			switch {
 			case st.Import != nil:
 				c.book(st.Import, c.importScope(st, sc))
