@@ -1,12 +1,15 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/runbookdev/runbook/internal/cli"
 	"github.com/runbookdev/runbook/internal/sshtest"
 )
@@ -191,5 +194,102 @@ func TestStartAtTask(t *testing.T) {
 	want = `undefined variable "probe" on web01, web02: step "probe" at ` + rb + `:2:5 registers it, but --start-at-task skips it`
 	if code != cli.ExitError || !strings.Contains(errOut, want) {
 		t.Errorf("registered by a skipped step: exit %d, want %q\n%s%s", code, want, stdout, errOut)
+	}
+}
+
+// --list-hosts and --list-tasks print what a run would do, step by step
+// through imports, handlers where they run; nothing runs.
+func TestListHostsAndTasks(t *testing.T) {
+	f := newFleet(t, "")
+	out := t.TempDir()
+	rb := steerBook(t, out)
+	dir := filepath.Dir(rb)
+	code, stdout, errOut := f.apply("--list-hosts", "--list-tasks", rb)
+	want := `RUNBOOK DIR/site.yaml
+
+STEP install [file] DIR/site.yaml:2:5  TAGS: [pkg]
+    hosts "web" (2): web01, web02
+IMPORT DIR/lib.yaml (common) DIR/site.yaml:3:5
+  STEP configure [file] DIR/lib.yaml:2:5  TAGS: [common, config]
+      hosts "web" (2): web01, web02
+  STEP restart [file] DIR/lib.yaml:3:5  TAGS: [common]
+      hosts "web" (2): web01, web02
+  HANDLER reload [command] DIR/lib.yaml:5:5
+      hosts (at most 2, those notified): web01, web02
+STEP verify [file] DIR/site.yaml:4:5
+    hosts "web" (2): web01, web02
+STEP report [command] DIR/site.yaml:5:5
+    hosts "db" (1): db01
+
+HOSTS (3)
+  web01
+  web02
+  db01
+`
+	if got := strings.ReplaceAll(stdout, dir, "DIR"); code != cli.ExitOK || got != want {
+		t.Errorf("--list-hosts --list-tasks: exit %d %s\n%s", code, errOut, cmp.Diff(want, got))
+	}
+
+	code, stdout, errOut = f.apply("--list-tasks", "--tags", "config,pkg", rb)
+	want = `RUNBOOK DIR/site.yaml
+
+STEP install [file] DIR/site.yaml:2:5  TAGS: [pkg]
+IMPORT DIR/lib.yaml (common) DIR/site.yaml:3:5
+  STEP configure [file] DIR/lib.yaml:2:5  TAGS: [common, config]
+`
+	if got := strings.ReplaceAll(stdout, dir, "DIR"); code != cli.ExitOK || got != want {
+		t.Errorf("--list-tasks --tags: exit %d %s\n%s", code, errOut, cmp.Diff(want, got))
+	}
+
+	code, stdout, errOut = f.apply("--list-hosts", "--limit", "web02,db01", "--start-at-task", "restart", "--output", "json", rb)
+	if code != cli.ExitOK {
+		t.Fatalf("json: exit %d %s", code, errOut)
+	}
+	var view struct {
+		Steps []struct {
+			Step       string
+			Handler    bool
+			Hosts      []string
+			HostsKnown bool `json:"hosts_known"`
+		}
+		Hosts []string
+	}
+	if err := json.Unmarshal([]byte(stdout), &view); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	var got []string
+	for _, s := range view.Steps {
+		got = append(got, fmt.Sprintf("%s handler=%v known=%v %v", s.Step, s.Handler, s.HostsKnown, s.Hosts))
+	}
+	wantSteps := []string{
+		"restart handler=false known=true [web02]",
+		"reload handler=true known=true [web02]",
+		"verify handler=false known=true [web02]",
+		"report handler=false known=true [db01]",
+	}
+	if diff := cmp.Diff(wantSteps, got); diff != "" || !slices.Equal(view.Hosts, []string{"web02", "db01"}) {
+		t.Errorf("json steps (-want +got):\n%s\nhosts %v\n%s", diff, view.Hosts, stdout)
+	}
+	if got := written(t, out); got != "" {
+		t.Errorf("listing ran steps: %s", got)
+	}
+
+	// Hosts after a step on the controller are matched when reached.
+	later := write(t, "later.yaml", fmt.Sprintf(`steps:
+  - {name: provision, hosts: local, task: file, with: {path: %q, content: x}}
+  - {name: configure, hosts: all, task: file, with: {path: /tmp/x, content: x}}
+`, filepath.Join(out, "provisioned")))
+	code, stdout, errOut = f.apply("--list-hosts", later)
+	for _, want := range []string{
+		`    hosts "local" (1): local`,
+		`    hosts "all": not known before the run: matched when reached, as step "provision" (` + later + `:2:5) runs on the controller before it and may change the inventory`,
+		"HOSTS (1 known before the run)\n  local\n",
+	} {
+		if code != cli.ExitOK || !strings.Contains(stdout, want) {
+			t.Errorf("exit %d %s, want %q in:\n%s", code, errOut, want, stdout)
+		}
+	}
+	if got := written(t, out); got != "" {
+		t.Errorf("listing ran steps: %s", got)
 	}
 }

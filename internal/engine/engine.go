@@ -39,6 +39,8 @@ type Options struct {
 	// Guard, when set, is asked before each step and handler; an error
 	// stops the run there (such as a run lock that was lost).
 	Guard func() error
+
+	plan *[]Planned // Check records the steps it walks here, for Plan
 }
 
 // Engine runs runbooks against an inventory.

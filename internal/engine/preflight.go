@@ -228,6 +228,7 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 			case c.opts.selects(sc, st):
 				hosts, exact := c.step(st, sc, nil, false, false)
 				runs[st] = ran{hosts, exact}
+				c.record(st, sc, hosts, exact, false)
 			}
 		}
 	}
@@ -259,7 +260,8 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 				}
 			}
 		}
-		c.step(h, sc, hosts, true, exact)
+		hosts, exact = c.step(h, sc, hosts, true, exact)
+		c.record(h, sc, hosts, exact, true)
 	}
 }
 
