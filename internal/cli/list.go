@@ -56,6 +56,7 @@ func listRun(ctx context.Context, e *env, rb *runbook.Runbook, sources inventory
 	if err != nil {
 		return e.errorf("load inventory: %v", err)
 	}
+	warnInventory(e, inv, map[string]bool{})
 	plan, err := engine.Plan(rb, inv, opts)
 	if err != nil {
 		return e.errorf("%v", err)
@@ -170,4 +171,18 @@ func patterns(list []string) string {
 		q[i] = output.EscapeLine(strconv.Quote(p))
 	}
 	return strings.Join(q, ", ")
+}
+
+// warnInventory prints, once each, what loading inv found odd but not
+// wrong. Names in it may come from a provider's API: escaped.
+func warnInventory(e *env, inv *inventory.Inventory, seen map[string]bool) {
+	if inv == nil {
+		return
+	}
+	for _, w := range inv.Warnings() {
+		if msg := w.Error(); !seen[msg] {
+			seen[msg] = true
+			fmt.Fprintf(e.stderr, "runbook: warning: %s\n", output.EscapeLine(msg))
+		}
+	}
 }

@@ -157,6 +157,7 @@ func (e *Engine) Run(ctx context.Context, rb *runbook.Runbook) (*Summary, error)
 	}
 	start := time.Now()
 	e.emit(Event{Type: RunStart, Runbook: rb.File, Check: e.opts.Check})
+	e.warnInventory()
 	e.varsUseFacts = anyVarUsesFacts(rb, e.inventory(), e.opts.ExtraVars)
 	e.start = newStartAt(e.opts.StartAt, rb)
 	err := e.runBook(ctx, rb, scope{layers: []map[string]tmpl.Var{rb.Vars}})
