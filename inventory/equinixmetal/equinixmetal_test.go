@@ -1,4 +1,4 @@
-package inventory_test
+package equinixmetal_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/runbookdev/runbook/inventory"
+	_ "github.com/runbookdev/runbook/inventory/equinixmetal"
 )
 
 // The equinix-metal inventory reads group_vars/ and host_vars/ beside its
