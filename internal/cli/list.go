@@ -31,21 +31,30 @@ type stepView struct {
 	Task       string       `json:"task"`
 	Pos        string       `json:"pos"`
 	Handler    bool         `json:"handler,omitempty"`
-	Imports    []importView `json:"imports,omitempty"`
+	Within     []withinView `json:"within,omitempty"`
 	Tags       []string     `json:"tags"`
 	Patterns   []string     `json:"patterns,omitempty"`
 	Hosts      []string     `json:"hosts"`
 	HostsKnown bool         `json:"hosts_known"`
+	// HostsAtMost: the step runs on those of Hosts it is notified on
+	// (a handler) or that fail in its block (a rescue step).
+	HostsAtMost bool `json:"hosts_at_most,omitempty"`
 	// MatchedAfter is where the step on the controller is after which
 	// this step's hosts are matched, when they are not known before the run.
 	MatchedAfter string `json:"matched_after,omitempty"`
 	after        string // that step's name
 }
 
-type importView struct {
-	Import string `json:"import"`
+// withinView is an import or a block a step is reached through.
+type withinView struct {
+	Kind   string `json:"kind"` // import, block, rescue or always
 	Name   string `json:"name,omitempty"`
+	Import string `json:"import,omitempty"`
 	Pos    string `json:"pos"`
+	// GroupHosts are the hosts of an import or block with hosts:, which
+	// its steps are narrowed to.
+	GroupHosts []string `json:"group_hosts,omitempty"`
+	Serial     []string `json:"serial,omitempty"`
 }
 
 // listRun prints what a run would do, step by step: the hosts each runs
@@ -84,9 +93,23 @@ func planView(rb *runbook.Runbook, plan []engine.Planned) listView {
 			s.Tags = []string{}
 		}
 		s.Patterns = p.Patterns
-		for _, imp := range p.Imports {
-			s.Imports = append(s.Imports, importView{Import: imp.Import.File, Name: imp.Name, Pos: imp.Pos.String()})
+		for _, w := range p.Within {
+			wv := withinView{Kind: w.Part, Name: w.Step.Name, Pos: w.Step.Pos.String()}
+			if w.Step.Import != nil {
+				wv.Import = w.Step.Import.File
+			}
+			for _, h := range w.GroupHosts {
+				wv.GroupHosts = append(wv.GroupHosts, h.Name)
+			}
+			if g := w.Step.Group; g != nil {
+				for _, b := range g.Serial {
+					wv.Serial = append(wv.Serial, batchText(b))
+				}
+			}
+			s.Within = append(s.Within, wv)
+			s.HostsAtMost = s.HostsAtMost || w.Part == "rescue"
 		}
+		s.HostsAtMost = s.HostsAtMost || p.Handler
 		for _, h := range p.Hosts {
 			s.Hosts = append(s.Hosts, h.Name)
 			if !slices.Contains(v.Hosts, h.Name) {
@@ -109,22 +132,17 @@ func planView(rb *runbook.Runbook, plan []engine.Planned) listView {
 func printPlan(w io.Writer, v listView, hosts, tasks bool) {
 	one := output.EscapeLine
 	fmt.Fprintf(w, "RUNBOOK %s\n\n", one(v.Runbook))
-	var shown []importView
+	var shown []withinView
 	for _, s := range v.Steps {
 		common := 0
-		for common < len(shown) && common < len(s.Imports) && shown[common] == s.Imports[common] {
+		for common < len(shown) && common < len(s.Within) && shown[common].Kind == s.Within[common].Kind && shown[common].Pos == s.Within[common].Pos {
 			common++
 		}
-		for i := common; i < len(s.Imports); i++ {
-			imp := s.Imports[i]
-			name := ""
-			if imp.Name != "" {
-				name = " (" + one(imp.Name) + ")"
-			}
-			fmt.Fprintf(w, "%sIMPORT %s%s %s\n", strings.Repeat("  ", i), one(imp.Import), name, one(imp.Pos))
+		for i := common; i < len(s.Within); i++ {
+			fmt.Fprintf(w, "%s%s\n", strings.Repeat("  ", i), withinLine(s.Within[i], hosts))
 		}
-		shown = s.Imports
-		indent := strings.Repeat("  ", len(s.Imports))
+		shown = s.Within
+		indent := strings.Repeat("  ", len(s.Within))
 		kind := "STEP"
 		if s.Handler {
 			kind = "HANDLER"
@@ -151,6 +169,47 @@ func printPlan(w io.Writer, v listView, hosts, tasks bool) {
 	}
 }
 
+// withinLine heads the steps of an import or a block.
+func withinLine(wv withinView, hosts bool) string {
+	one := output.EscapeLine
+	name := ""
+	if wv.Name != "" {
+		name = " " + one(wv.Name)
+	}
+	var line string
+	switch wv.Kind {
+	case "import":
+		if name != "" {
+			name = " (" + one(wv.Name) + ")"
+		}
+		line = fmt.Sprintf("IMPORT %s%s %s", one(wv.Import), name, one(wv.Pos))
+	case "block":
+		line = fmt.Sprintf("BLOCK%s %s", name, one(wv.Pos))
+	case "rescue":
+		return fmt.Sprintf("RESCUE%s, on the hosts that fail in the block", name)
+	default:
+		return fmt.Sprintf("ALWAYS%s, on every host that entered the block", name)
+	}
+	var group []string
+	if hosts && wv.GroupHosts != nil {
+		group = append(group, fmt.Sprintf("hosts (%d): %s", len(wv.GroupHosts), one(strings.Join(wv.GroupHosts, ", "))))
+	}
+	if len(wv.Serial) > 0 {
+		group = append(group, "serial: "+strings.Join(wv.Serial, ", "))
+	}
+	if len(group) > 0 {
+		line += "  " + strings.Join(group, ", ")
+	}
+	return line
+}
+
+func batchText(b runbook.Batch) string {
+	if b.N > 0 {
+		return strconv.Itoa(b.N)
+	}
+	return strconv.FormatFloat(b.Percent, 'f', -1, 64) + "%"
+}
+
 func hostsLine(s stepView) string {
 	one := output.EscapeLine
 	switch {
@@ -159,10 +218,18 @@ func hostsLine(s stepView) string {
 			patterns(s.Patterns), one(strconv.Quote(s.after)), one(s.MatchedAfter))
 	case !s.HostsKnown:
 		return "hosts: not known before the run: those notified"
-	case s.Handler:
-		return fmt.Sprintf("hosts (at most %d, those notified): %s", len(s.Hosts), one(strings.Join(s.Hosts, ", ")))
 	}
-	return fmt.Sprintf("hosts %s (%d): %s", patterns(s.Patterns), len(s.Hosts), one(strings.Join(s.Hosts, ", ")))
+	list := "none"
+	if len(s.Hosts) > 0 {
+		list = one(strings.Join(s.Hosts, ", "))
+	}
+	switch {
+	case s.Handler:
+		return fmt.Sprintf("hosts (at most %d, those notified): %s", len(s.Hosts), list)
+	case s.HostsAtMost:
+		return fmt.Sprintf("hosts %s (at most %d, those that fail in the block): %s", patterns(s.Patterns), len(s.Hosts), list)
+	}
+	return fmt.Sprintf("hosts %s (%d): %s", patterns(s.Patterns), len(s.Hosts), list)
 }
 
 func patterns(list []string) string {

@@ -293,3 +293,64 @@ IMPORT DIR/lib.yaml (common) DIR/site.yaml:3:5
 		t.Errorf("listing ran steps: %s", got)
 	}
 }
+
+// Blocks and groups in batches: --list-hosts shows a block's steps under
+// it, narrowed to its hosts; --start-at-task inside a group in batches
+// skips the same steps in every batch.
+func TestListAndStartAtThroughBlocks(t *testing.T) {
+	f := newFleet(t, "")
+	out := t.TempDir()
+	step := func(name, extra string) string {
+		return fmt.Sprintf("{name: %s, task: file, with: {path: \"%s/{{ .host.name }}-%s\", content: x}%s}", name, out, name, extra)
+	}
+	rb := write(t, "site.yaml", `steps:
+  - name: rolling
+    hosts: web
+    serial: 1
+    block:
+      - `+step("drain", ", hosts: all")+`
+      - `+step("restart", "")+`
+    rescue:
+      - `+step("undrain", "")+`
+    always:
+      - `+step("log", "")+`
+  - `+step("report", ", hosts: db")+`
+`)
+	code, stdout, errOut := f.apply("--list-hosts", rb)
+	want := `RUNBOOK SITE
+
+BLOCK rolling SITE:2:5  hosts (2): web01, web02, serial: 1
+  STEP drain [file] SITE:6:9
+      hosts "all" (2): web01, web02
+  STEP restart [file] SITE:7:9
+      hosts "web" (2): web01, web02
+RESCUE rolling, on the hosts that fail in the block
+  STEP undrain [file] SITE:9:9
+      hosts "web" (at most 2, those that fail in the block): web01, web02
+ALWAYS rolling, on every host that entered the block
+  STEP log [file] SITE:11:9
+      hosts "web" (2): web01, web02
+STEP report [file] SITE:12:5
+    hosts "db" (1): db01
+
+HOSTS (3)
+  web01
+  web02
+  db01
+`
+	if got := strings.ReplaceAll(stdout, rb, "SITE"); code != cli.ExitOK || got != want {
+		t.Errorf("--list-hosts: exit %d %s\n%s", code, errOut, cmp.Diff(want, got))
+	}
+
+	code, stdout, errOut = f.apply("--start-at-task", "restart", rb)
+	if code != cli.ExitOK {
+		t.Fatalf("--start-at-task restart: exit %d\n%s%s", code, stdout, errOut)
+	}
+	if got, want := written(t, out), "db01-report web01-log web01-restart web02-log web02-restart"; got != want {
+		t.Errorf("--start-at-task restart wrote %s\nwant %s", got, want)
+	}
+	code, _, errOut = f.apply("--start-at-task", "undrain", rb)
+	if want := `--start-at-task "undrain": no step has this name; did you mean "drain"? (handlers and a block's rescue and always steps cannot be started at)`; code != cli.ExitError || !strings.Contains(errOut, want) {
+		t.Errorf("a rescue step: exit %d, want %q\n%s", code, want, errOut)
+	}
+}

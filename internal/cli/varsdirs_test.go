@@ -14,7 +14,7 @@ import (
 // The sources of a variable, lowest precedence first, as the table in
 // docs/runbook-format.md lists them.
 var sources = []string{
-	"lib_vars", "lib_vars_files", "site_vars", "site_vars_files", "import_vars", "import_vars_files",
+	"lib_vars", "lib_vars_files", "site_vars", "site_vars_files", "import_vars", "import_vars_files", "block_vars",
 	"inv_all", "inv_parent", "inv_child", "gv_all", "gv_parent", "gv_child", "inv_host", "hv_host",
 	"extra", "registered",
 }
@@ -68,7 +68,7 @@ groups:
 `, s.Port, s.User, s.KeyFile, flow(idx["inv_all"]), flow(idx["inv_host"]), flow(idx["inv_parent"]), flow(idx["inv_child"])),
 		"group_vars/all.yaml":      defs(idx["gv_all"]),
 		"group_vars/prod.yml":      defs(idx["gv_parent"]),
-		"group_vars/web/10-a.yaml": "x11: the-first-file\n", // the later file wins
+		"group_vars/web/10-a.yaml": fmt.Sprintf("x%02d: the-first-file\n", idx["gv_child"]), // the later file wins
 		"group_vars/web/20-b.yaml": defs(idx["gv_child"]),
 		"host_vars/web01.yaml":     defs(idx["hv_host"]),
 		"extra.yaml":               defs(idx["extra"]),
@@ -86,13 +86,16 @@ steps:
 %svars_files: [lib-vars.yaml]
 steps:
   - {name: register, hosts: web, task: command, with: {cmd: echo registered, read_only: true}, register: x%02d}
-  - name: show
+  - name: a block
     hosts: web
-    task: file
-    with:
-      path: %s/vars
-      content: |
-%s`, indentBy(defs(idx["lib_vars"]), "  "), reg, out, indentBy(reads.String(), "        ")),
+    vars: %s
+    block:
+      - name: show
+        task: file
+        with:
+          path: %s/vars
+          content: |
+%s`, indentBy(defs(idx["lib_vars"]), "  "), reg, flow(idx["block_vars"]), out, indentBy(reads.String(), "            ")),
 	})
 	code, stdout, errOut := runCLI("apply", "-i", filepath.Join(dir, "hosts.yaml"), "--known-hosts", s.KnownHosts,
 		"-e", "@"+filepath.Join(dir, "extra.yaml"), filepath.Join(dir, "rb/site.yaml"))

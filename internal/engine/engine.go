@@ -40,7 +40,7 @@ type Options struct {
 	// stops the run there (such as a run lock that was lost).
 	Guard func() error
 
-	plan *[]Planned // Check records the steps it walks here, for Plan
+	plan *planner // Check records the steps it walks here, for Plan
 }
 
 // Engine runs runbooks against an inventory.

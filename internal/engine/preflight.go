@@ -215,6 +215,7 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 				c.skipped[st] = true
 				continue
 			}
+			c.enterGroup(st, sc)
 			switch {
 			case st.Import != nil:
 				c.book(st.Import, c.importScope(st, sc))

@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -61,14 +60,10 @@ func (s *startAt) skip(st *runbook.Step, sc scope) bool {
 	if s == nil {
 		return false
 	}
-	var key strings.Builder
-	for _, imp := range sc.imports {
-		fmt.Fprintf(&key, "%p/", imp)
-	}
-	fmt.Fprintf(&key, "%p", st)
+	key := occurrence(sc.imports, st)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if skipped, ok := s.decided[key.String()]; ok {
+	if skipped, ok := s.decided[key]; ok {
 		return skipped
 	}
 	skipped := false
@@ -79,7 +74,7 @@ func (s *startAt) skip(st *runbook.Step, sc scope) bool {
 	default:
 		skipped = st.Import == nil && !st.IsBlock()
 	}
-	s.decided[key.String()] = skipped
+	s.decided[key] = skipped
 	return skipped
 }
 
