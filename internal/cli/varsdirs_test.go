@@ -16,7 +16,7 @@ import (
 var sources = []string{
 	"lib_vars", "lib_vars_files", "site_vars", "site_vars_files", "import_vars", "import_vars_files", "block_vars",
 	"inv_all", "inv_parent", "inv_child", "gv_all", "gv_parent", "gv_child", "inv_host", "hv_host",
-	"extra", "registered",
+	"extra", "registered", "loop",
 }
 
 // defs is a YAML mapping that defines x<k> = source for every source k at
@@ -86,16 +86,19 @@ steps:
 %svars_files: [lib-vars.yaml]
 steps:
   - {name: register, hosts: web, task: command, with: {cmd: echo registered, read_only: true}, register: x%02d}
+  - {name: register too, hosts: web, task: command, with: {cmd: echo registered, read_only: true}, register: x%02[3]d}
   - name: a block
     hosts: web
     vars: %s
     block:
       - name: show
         task: file
+        loop: [loop]
+        loop_var: x%02[3]d
         with:
-          path: %s/vars
+          path: %[5]s/vars
           content: |
-%s`, indentBy(defs(idx["lib_vars"]), "  "), reg, flow(idx["block_vars"]), out, indentBy(reads.String(), "            ")),
+%[6]s`, indentBy(defs(idx["lib_vars"]), "  "), reg, idx["loop"], flow(idx["block_vars"]), out, indentBy(reads.String(), "            ")),
 	})
 	code, stdout, errOut := runCLI("apply", "-i", filepath.Join(dir, "hosts.yaml"), "--known-hosts", s.KnownHosts,
 		"-e", "@"+filepath.Join(dir, "extra.yaml"), filepath.Join(dir, "rb/site.yaml"))
