@@ -39,6 +39,9 @@ type stepView struct {
 	// HostsAtMost: the step runs on those of Hosts it is notified on
 	// (a handler) or that fail in its block (a rescue step).
 	HostsAtMost bool `json:"hosts_at_most,omitempty"`
+	// RunOnce and DelegateTo say where the step's module runs for them.
+	RunOnce    bool   `json:"run_once,omitempty"`
+	DelegateTo string `json:"delegate_to,omitempty"`
 	// MatchedAfter is where the step on the controller is after which
 	// this step's hosts are matched, when they are not known before the run.
 	MatchedAfter string `json:"matched_after,omitempty"`
@@ -110,6 +113,7 @@ func planView(rb *runbook.Runbook, plan []engine.Planned) listView {
 			s.HostsAtMost = s.HostsAtMost || w.Part == "rescue"
 		}
 		s.HostsAtMost = s.HostsAtMost || p.Handler
+		s.RunOnce, s.DelegateTo = p.Step.RunOnce, p.Step.DelegateTo
 		for _, h := range p.Hosts {
 			s.Hosts = append(s.Hosts, h.Name)
 			if !slices.Contains(v.Hosts, h.Name) {
@@ -153,7 +157,7 @@ func printPlan(w io.Writer, v listView, hosts, tasks bool) {
 		}
 		fmt.Fprintf(w, "%s%s %s [%s] %s%s\n", indent, kind, one(s.Step), one(s.Task), one(s.Pos), tags)
 		if hosts {
-			fmt.Fprintf(w, "%s    %s\n", indent, hostsLine(s))
+			fmt.Fprintf(w, "%s    %s%s\n", indent, hostsLine(s), where(s))
 		}
 	}
 	if !hosts {
@@ -230,6 +234,18 @@ func hostsLine(s stepView) string {
 		return fmt.Sprintf("hosts %s (at most %d, those that fail in the block): %s", patterns(s.Patterns), len(s.Hosts), list)
 	}
 	return fmt.Sprintf("hosts %s (%d): %s", patterns(s.Patterns), len(s.Hosts), list)
+}
+
+// where says where the module of a run_once or delegated step runs.
+func where(s stepView) string {
+	var out string
+	if s.RunOnce {
+		out += "; runs once per batch, on its first host, for all of them"
+	}
+	if s.DelegateTo != "" {
+		out += "; its module runs on " + output.EscapeLine(strconv.Quote(s.DelegateTo)) + " on their behalf"
+	}
+	return out
 }
 
 func patterns(list []string) string {

@@ -354,3 +354,21 @@ HOSTS (3)
 		t.Errorf("a rescue step: exit %d, want %q\n%s", code, want, errOut)
 	}
 }
+
+// --list-hosts says where run_once and delegated steps run their module.
+func TestListRunOnceAndDelegation(t *testing.T) {
+	f := newFleet(t, "")
+	rb := write(t, "site.yaml", `steps:
+  - {name: gen, hosts: web, run_once: true, task: command, with: {cmd: "true", creates: /}}
+  - {name: log, hosts: web, delegate_to: local, task: command, with: {cmd: "true", creates: /}}
+`)
+	code, stdout, errOut := f.apply("--list-hosts", rb)
+	for _, want := range []string{
+		`    hosts "web" (2): web01, web02; runs once per batch, on its first host, for all of them` + "\n",
+		`    hosts "web" (2): web01, web02; its module runs on "local" on their behalf` + "\n",
+	} {
+		if code != cli.ExitOK || !strings.Contains(stdout, want) {
+			t.Errorf("exit %d %s, want %q in:\n%s", code, errOut, want, stdout)
+		}
+	}
+}
