@@ -13,6 +13,7 @@ import (
 type emptyStep struct {
 	st       *runbook.Step
 	patterns []string
+	narrowed bool // by the hosts of an enclosing block or import
 }
 
 func (s emptyStep) String() string {
@@ -53,7 +54,11 @@ func (c *checker) checkEmptyRun(rb *runbook.Runbook, limitOK bool) {
 		return
 	}
 	for _, e := range c.empty {
-		c.errs.Add(decode.Errorf(e.st.HostsPos, "hosts: %s selects no host", e))
+		within := ""
+		if e.narrowed {
+			within = " within the hosts of its block or import"
+		}
+		c.errs.Add(decode.Errorf(e.st.HostsPos, "hosts: %s selects no host%s", e, within))
 	}
 	c.errs.Add(fmt.Errorf("no step of %s runs on any host: nothing would run; fix the hosts: patterns or the inventory", rb.File))
 }

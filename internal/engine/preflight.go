@@ -216,6 +216,7 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 				continue
 			}
 			c.enterGroup(st, sc)
+			sc := c.groupScope(st, sc)
 			switch {
 			case st.Import != nil:
 				c.book(st.Import, c.importScope(st, sc))
@@ -266,6 +267,30 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 	}
 }
 
+// groupScope narrows the steps of a block or an import with hosts to
+// those hosts, as the run does, when the hosts are known.
+func (c *checker) groupScope(st *runbook.Step, sc scope) scope {
+	g := st.Group
+	if g == nil || len(g.Hosts) == 0 || !c.exact || c.inv == nil {
+		return sc
+	}
+	pseudo := &runbook.Step{Name: st.Title(), Pos: st.Pos, Hosts: g.Hosts, HostsPos: g.HostsPos, HostsAt: g.HostsAt, In: st.In}
+	patterns, ok := c.patterns(pseudo, sc)
+	if !ok {
+		return sc
+	}
+	hosts, unmatched, err := c.inv.Match(patterns)
+	if err != nil {
+		c.errs.Add(decode.Errorf(g.HostsPos, "hosts: %w", err))
+		return sc
+	}
+	for _, u := range unmatched {
+		c.errs.Add(decode.Errorf(hostsAt(pseudo, u.Index), "hosts: %s", u))
+	}
+	sc.limit = intersect(sc.limit, names(hosts))
+	return sc
+}
+
 // step checks one step; handler steps come with their hosts. It returns
 // the hosts the step runs on, and whether they are known.
 func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, handler, handlerExact bool) ([]*inventory.Host, bool) {
@@ -288,8 +313,12 @@ func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, hand
 				c.errs.Add(decode.Errorf(hostsAt(st, u.Index), "hosts: %s", u))
 			}
 			hosts = limitHosts(c.inv, c.opts.Limit, matched)
+			if sc.limit != nil {
+				// Within a block or import with hosts: only those.
+				hosts = slices.DeleteFunc(hosts, func(h *inventory.Host) bool { return !sc.limit[h.Name] })
+			}
 			if len(hosts) == 0 && len(unmatched) == 0 {
-				c.empty = append(c.empty, emptyStep{st, patterns})
+				c.empty = append(c.empty, emptyStep{st, patterns, sc.limit != nil})
 			}
 			if len(unmatched) > 0 && len(hosts) == 0 {
 				// Still check what the step reads, as on any host.
