@@ -23,8 +23,9 @@ type Host struct {
 	Key        string // private key file
 	Connection string // "ssh" (default) or "local"
 	Vars       map[string]tmpl.Var
-	Pos        decode.Pos // where a file defines it; zero for hosts an API reports
-	KeyPos     decode.Pos // where a file sets Key
+	FileVars   map[string]tmpl.Var // from host_vars/
+	Pos        decode.Pos          // where a file defines it; zero for hosts an API reports
+	KeyPos     decode.Pos          // where a file sets Key
 }
 
 // Local reports whether the host is the controller itself.
@@ -36,6 +37,7 @@ type Group struct {
 	Hosts    []string
 	Children []string
 	Vars     map[string]tmpl.Var
+	FileVars map[string]tmpl.Var // from group_vars/
 	Pos      decode.Pos
 	// HostsAt and ChildrenAt say where a file lists each host and child
 	// group, so that a name defined nowhere is reported where it is written.
@@ -51,6 +53,7 @@ type Inventory struct {
 	// memberOf maps a host to every group it is in, directly or through
 	// children, ordered from the least to the most specific.
 	memberOf map[string][]string
+	warnings []*decode.Error
 }
 
 // New builds an inventory and checks it: names usable in host patterns,
@@ -245,20 +248,29 @@ func (inv *Inventory) GroupMembers() map[string][]string {
 }
 
 // VarLayers returns the variables that apply to a host, lowest precedence
-// first: the "all" group, its groups from least to most specific, then the
-// host's own.
+// first, in Ansible's order: the inventory files' own, for the "all"
+// group, then its groups from least to most specific; then group_vars/ in
+// the same order; then the host's own, and host_vars/.
 func (inv *Inventory) VarLayers(host string) []map[string]tmpl.Var {
 	var out []map[string]tmpl.Var
-	if all, ok := inv.groups["all"]; ok {
-		out = append(out, all.Vars)
-	}
-	for _, g := range inv.memberOf[host] {
-		if g != "all" {
-			out = append(out, inv.groups[g].Vars)
+	groups := func(vars func(*Group) map[string]tmpl.Var) {
+		if all, ok := inv.groups["all"]; ok {
+			out = append(out, vars(all))
+		}
+		for _, g := range inv.memberOf[host] {
+			if g != "all" {
+				out = append(out, vars(inv.groups[g]))
+			}
 		}
 	}
+	groups(func(g *Group) map[string]tmpl.Var { return g.Vars })
+	groups(func(g *Group) map[string]tmpl.Var { return g.FileVars })
 	if h, ok := inv.hosts[host]; ok {
-		out = append(out, h.Vars)
+		out = append(out, h.Vars, h.FileVars)
 	}
 	return out
 }
+
+// Warnings are what loading found odd but not wrong: group_vars/ and
+// host_vars/ for names the inventory does not have.
+func (inv *Inventory) Warnings() []*decode.Error { return inv.warnings }

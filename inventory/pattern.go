@@ -75,11 +75,15 @@ type Unmatched struct {
 	Pattern string
 	Term    Term
 	hint    string
+	empty   bool // a group with no hosts
 }
 
 func (u Unmatched) String() string {
 	if u.Term.Name == "all" || u.Term.Name == "*" {
 		return fmt.Sprintf("%s: the inventory has no hosts", decode.Quote(u.Pattern))
+	}
+	if u.empty {
+		return fmt.Sprintf("%s: group %s has no hosts", decode.Quote(u.Pattern), decode.Quote(u.Term.Name))
 	}
 	if strings.ContainsAny(u.Term.Name, "*?[") {
 		return fmt.Sprintf("%s: no host or group matches %s", decode.Quote(u.Pattern), decode.Quote(u.Term.Name))
@@ -101,7 +105,8 @@ func (inv *Inventory) Match(patterns []string) (hosts []*Host, unmatched []Unmat
 		for _, t := range terms {
 			names := inv.term(t.Name)
 			if len(names) == 0 {
-				unmatched = append(unmatched, Unmatched{Index: i, Pattern: p, Term: t, hint: decode.Suggest(t.Name, inv.names())})
+				_, group := inv.groups[t.Name]
+				unmatched = append(unmatched, Unmatched{Index: i, Pattern: p, Term: t, hint: decode.Suggest(t.Name, inv.names()), empty: group})
 			}
 			switch t.Op {
 			case "":

@@ -17,6 +17,10 @@ import (
 type Data struct {
 	Hosts  []*Host
 	Groups []*Group
+	// GroupVars and HostVars come from group_vars/ and host_vars/ beside
+	// the inventory file: the groups and hosts they name may come from
+	// another inventory of the run.
+	GroupVars, HostVars []NamedVars
 }
 
 // Provider loads hosts and groups. Dynamic providers ask an API each time
@@ -101,6 +105,7 @@ type Sources []Provider
 func (s Sources) Load(ctx context.Context) (*Inventory, error) {
 	var hosts []*Host
 	var groups []*Group
+	var groupVars, hostVars []NamedVars
 	byName := map[string]*Group{}
 	for _, p := range s {
 		d, err := p.Load(ctx)
@@ -108,6 +113,7 @@ func (s Sources) Load(ctx context.Context) (*Inventory, error) {
 			return nil, err
 		}
 		hosts = append(hosts, d.Hosts...)
+		groupVars, hostVars = append(groupVars, d.GroupVars...), append(hostVars, d.HostVars...)
 		for _, g := range d.Groups {
 			if prev, ok := byName[g.Name]; ok {
 				prev.Hosts = append(prev.Hosts, g.Hosts...)
@@ -133,5 +139,12 @@ func (s Sources) Load(ctx context.Context) (*Inventory, error) {
 			groups = append(groups, &c)
 		}
 	}
-	return New(hosts, groups)
+	hosts = slices.Clone(hosts)
+	warnings := attachVars(hosts, groups, groupVars, hostVars)
+	inv, err := New(hosts, groups)
+	if err != nil {
+		return nil, err
+	}
+	inv.warnings = warnings
+	return inv, nil
 }

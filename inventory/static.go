@@ -149,6 +149,8 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 			HostsAt: entries(file, decode.Value(vn, "hosts")), ChildrenAt: entries(file, decode.Value(vn, "children")),
 		})
 	})
+	data.GroupVars, data.HostVars, err = ReadVarsDirs(file)
+	errs.Add(err)
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}

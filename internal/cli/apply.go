@@ -22,6 +22,9 @@ type applyFlags struct {
 	limit       list
 	tags        list
 	skipTags    list
+	startAt     string
+	listHosts   bool
+	listTasks   bool
 	check       bool
 	diff        bool
 	forks       int
@@ -43,6 +46,9 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	fs.Var(&f.limit, "limit", "only these hosts or groups (comma-separated patterns)")
 	fs.Var(&f.tags, "tags", "only steps with these tags")
 	fs.Var(&f.skipTags, "skip-tags", "skip steps with these tags")
+	fs.StringVar(&f.startAt, "start-at-task", "", "skip the steps before the first step of this name (imports included)")
+	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each step would run on, and run nothing")
+	fs.BoolVar(&f.listTasks, "list-tasks", false, "print the steps that would run, with their tags, and run nothing")
 	fs.BoolVar(&f.check, "check", false, "report what would change, change nothing; exit 2 when anything would")
 	fs.BoolVar(&f.diff, "diff", false, "show content diffs")
 	fs.IntVar(&f.forks, "forks", engine.DefaultForks, "hosts worked on at once")
@@ -93,6 +99,13 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
+	opts := engine.Options{
+		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit,
+		Tags: f.tags, SkipTags: f.skipTags, StartAt: f.startAt, ExtraVars: extra,
+	}
+	if f.listHosts || f.listTasks {
+		return listRun(ctx, e, rb, sources, opts, f.listHosts, f.listTasks, f.output)
+	}
 	keys := &transport.HostKeys{Files: transport.DefaultKnownHosts(), AcceptNew: f.acceptNew}
 	if env := os.Getenv("RUNBOOK_KNOWN_HOSTS"); env != "" {
 		keys.Files = append([]string{env}, keys.Files...)
@@ -120,10 +133,8 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		defer release()
 		guard = g
 	}
-	eng := engine.New(engine.Options{
-		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit,
-		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: extra, Guard: guard,
-	}, sources, pool, out, logger(e.stderr, f.verbose))
+	opts.Guard = guard
+	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose))
 	if err := eng.Preflight(ctx, rb); err != nil {
 		return e.errorf("%v", err)
 	}

@@ -37,6 +37,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	vars, err := tmpl.ParseExtraVars(extra)
 	errs.Add(err)
 	opened := map[string]inventory.Provider{}
+	warned := map[string]bool{}
 	for _, f := range inventories {
 		if p := openOnce(opened, f, &errs); p != nil {
 			fmt.Fprintf(e.stdout, "%s: ok (inventory)\n", f)
@@ -57,6 +58,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 			errs.Add(err)
 			continue
 		}
+		warnInventory(e, inv, warned)
 		if err := engine.Check(rb, inv, engine.Options{ExtraVars: vars}); err != nil {
 			errs.Add(err)
 			continue
@@ -162,6 +164,7 @@ func runInventory(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.errorf("load inventory: %v", err)
 	}
+	warnInventory(e, inv, map[string]bool{})
 	view := inventoryView{Hosts: map[string]hostView{}, Groups: inv.GroupMembers()}
 	// Every host's variables are resolved before any is shown: what one
 	// host derives from a secret is hidden on all of them.

@@ -303,3 +303,21 @@ func started() []string {
 	}
 	return out
 }
+
+// A block's steps run only on the block's hosts: a block whose steps name
+// only hosts outside it runs nothing, which is an error before the run.
+func TestBlockOutsideItsHostsRunsNothing(t *testing.T) {
+	_, c, err := run(t, fixture{
+		files: map[string]string{"site.yaml": `
+steps:
+  - name: db only
+    hosts: db
+    block:
+      - {name: web step, hosts: web, task: t_record, with: {label: web}}
+`},
+		inv: localInventory(2, "groups:\n  web: {hosts: [h1]}\n  db: {hosts: [h2]}\n"),
+	})
+	if err == nil || !strings.Contains(err.Error(), `hosts: "web" selects no host within the hosts of its block`) || len(c.results()) != 0 {
+		t.Fatalf("err = %v, results %v: want the empty run refused", err, c.results())
+	}
+}

@@ -34,9 +34,13 @@ type Options struct {
 	Tags      []string
 	SkipTags  []string
 	ExtraVars map[string]tmpl.Var
+	// StartAt skips the steps before the first one of this name.
+	StartAt string
 	// Guard, when set, is asked before each step and handler; an error
 	// stops the run there (such as a run lock that was lost).
 	Guard func() error
+
+	plan *planner // Check records the steps it walks here, for Plan
 }
 
 // Engine runs runbooks against an inventory.
@@ -63,6 +67,7 @@ type Engine struct {
 	live liveVars
 
 	checked *runbook.Runbook // Preflight passed for it, on the inventory loaded
+	start   *startAt         // --start-at-task, for this run
 	// mayGrow: in check mode, a step on the controller would have changed
 	// something, maybe the inventory: a pattern that matches nothing now
 	// may match once applied.
@@ -152,7 +157,9 @@ func (e *Engine) Run(ctx context.Context, rb *runbook.Runbook) (*Summary, error)
 	}
 	start := time.Now()
 	e.emit(Event{Type: RunStart, Runbook: rb.File, Check: e.opts.Check})
+	e.warnInventory()
 	e.varsUseFacts = anyVarUsesFacts(rb, e.inventory(), e.opts.ExtraVars)
+	e.start = newStartAt(e.opts.StartAt, rb)
 	err := e.runBook(ctx, rb, scope{layers: []map[string]tmpl.Var{rb.Vars}})
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
@@ -210,6 +217,8 @@ type scope struct {
 	items map[string]any
 	label string
 	item  *loopItem
+	// imports are the import steps the steps come through, outermost first.
+	imports []*runbook.Step
 }
 
 type cond struct {
@@ -221,7 +230,8 @@ func (s scope) child(st *runbook.Step) scope {
 	layers := append([]map[string]tmpl.Var{st.Import.Vars}, s.layers...)
 	layers = append(layers, st.ImportVars)
 	c := scope{layers: layers, tags: append(slices.Clone(s.tags), st.Tags...), whens: slices.Clone(s.whens),
-		limit: s.limit, watch: s.watch, throttle: s.throttle, fatal: s.fatal, items: s.items, label: s.label}
+		limit: s.limit, watch: s.watch, throttle: s.throttle, fatal: s.fatal, items: s.items, label: s.label,
+		imports: append(slices.Clone(s.imports), st)}
 	if st.When != "" {
 		c.whens = append(c.whens, cond{st.When, st.WhenPos})
 	}
@@ -242,6 +252,9 @@ func (e *Engine) runSteps(ctx context.Context, steps []*runbook.Step, sc scope, 
 	for _, st := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if e.start.skip(st, sc) {
+			continue
 		}
 		var err error
 		switch {

@@ -57,11 +57,13 @@ func Check(rb *runbook.Runbook, inv *inventory.Inventory, opts Options) error {
 		invVars: map[string][]string{}, keys: map[string][]*inventory.Host{}, files: map[string][]tmpl.Ref{},
 		undef: map[string]*undefined{}, reported: map[string]bool{},
 		parsed: map[string][2][]string{}, vars: map[string]*hostVars{},
+		start: newStartAt(opts.StartAt, rb), skipped: map[*runbook.Step]bool{},
 	}
 	top := scope{layers: []map[string]tmpl.Var{rb.Vars}}
 	tags := map[string]bool{}
 	c.survey(rb, top, tags, map[*runbook.Runbook]int{})
 	c.checkTags(rb, tags)
+	c.checkStartAt()
 	limitOK := c.checkLimit()
 	if inv != nil {
 		for _, h := range inv.Hosts() {
@@ -77,9 +79,7 @@ func Check(rb *runbook.Runbook, inv *inventory.Inventory, opts Options) error {
 		c.reg[inventory.LocalHost.Name] = map[string]*runbook.Step{}
 	}
 	c.book(rb, top)
-	if len(opts.Limit) > 0 && limitOK && c.exact && !c.ranAny {
-		c.errs.Add(fmt.Errorf("--limit %s: no step of %s runs on these hosts", strings.Join(opts.Limit, ","), rb.File))
-	}
+	c.checkEmptyRun(rb, limitOK)
 	c.checkKeys()
 	c.flush()
 	return c.errs.Err()
@@ -91,7 +91,8 @@ type checker struct {
 	// exact: the hosts of each step are known, as no step has run on the
 	// controller yet.
 	exact  bool
-	ranAny bool // a step runs on some host
+	ranAny bool        // a step runs on some host
+	empty  []emptyStep // steps whose patterns and --limit select no host
 	errs   decode.List
 
 	reg       map[string]map[string]*runbook.Step // host -> registered name -> step
@@ -107,6 +108,9 @@ type checker struct {
 	reported map[string]bool
 	parsed   map[string][2][]string // template -> Names, Reads: variables are read at every step on every host
 	vars     map[string]*hostVars   // by scope and host
+
+	start   *startAt
+	skipped map[*runbook.Step]bool // before --start-at-task
 }
 
 // names is tmpl.Names (sure false) or tmpl.Reads (sure true) of s, parsed once.
@@ -207,6 +211,12 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 	var walk func(steps []*runbook.Step, sc scope)
 	walk = func(steps []*runbook.Step, sc scope) {
 		for _, st := range steps {
+			if c.start.skip(st, sc) {
+				c.skipped[st] = true
+				continue
+			}
+			c.enterGroup(st, sc)
+			sc := c.groupScope(st, sc)
 			switch {
 			case st.Import != nil:
 				c.book(st.Import, c.importScope(st, sc))
@@ -220,6 +230,7 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 			case c.opts.selects(sc, st):
 				hosts, exact := c.step(st, sc, nil, false, false)
 				runs[st] = ran{hosts, exact}
+				c.record(st, sc, hosts, exact, false)
 			}
 		}
 	}
@@ -251,8 +262,33 @@ func (c *checker) book(rb *runbook.Runbook, sc scope) {
 				}
 			}
 		}
-		c.step(h, sc, hosts, true, exact)
+		hosts, exact = c.step(h, sc, hosts, true, exact)
+		c.record(h, sc, hosts, exact, true)
 	}
+}
+
+// groupScope narrows the steps of a block or an import with hosts to
+// those hosts, as the run does, when the hosts are known.
+func (c *checker) groupScope(st *runbook.Step, sc scope) scope {
+	g := st.Group
+	if g == nil || len(g.Hosts) == 0 || !c.exact || c.inv == nil {
+		return sc
+	}
+	pseudo := &runbook.Step{Name: st.Title(), Pos: st.Pos, Hosts: g.Hosts, HostsPos: g.HostsPos, HostsAt: g.HostsAt, In: st.In}
+	patterns, ok := c.patterns(pseudo, sc)
+	if !ok {
+		return sc
+	}
+	hosts, unmatched, err := c.inv.Match(patterns)
+	if err != nil {
+		c.errs.Add(decode.Errorf(g.HostsPos, "hosts: %w", err))
+		return sc
+	}
+	for _, u := range unmatched {
+		c.errs.Add(decode.Errorf(hostsAt(pseudo, u.Index), "hosts: %s", u))
+	}
+	sc.limit = intersect(sc.limit, names(hosts))
+	return sc
 }
 
 // step checks one step; handler steps come with their hosts. It returns
@@ -277,6 +313,13 @@ func (c *checker) step(st *runbook.Step, sc scope, hosts []*inventory.Host, hand
 				c.errs.Add(decode.Errorf(hostsAt(st, u.Index), "hosts: %s", u))
 			}
 			hosts = limitHosts(c.inv, c.opts.Limit, matched)
+			if sc.limit != nil {
+				// Within a block or import with hosts: only those.
+				hosts = slices.DeleteFunc(hosts, func(h *inventory.Host) bool { return !sc.limit[h.Name] })
+			}
+			if len(hosts) == 0 && len(unmatched) == 0 {
+				c.empty = append(c.empty, emptyStep{st, patterns, sc.limit != nil})
+			}
 			if len(unmatched) > 0 && len(hosts) == 0 {
 				// Still check what the step reads, as on any host.
 				known = false

@@ -93,7 +93,7 @@ func TestCheckRefusesWhatWouldFailOrDoNothing(t *testing.T) {
 		name: "--limit that no step runs on",
 		site: "steps:\n" + step("web", "with: {label: x}"),
 		opts: engine.Options{Limit: []string{"db01"}},
-		want: `--limit db01: no step of site.yaml runs on these hosts`,
+		want: `--limit db01: no step of site.yaml runs on these hosts (hosts: "web" at site.yaml:2:22)`,
 	}, {
 		name: "--tags and --skip-tags that no step has",
 		site: "steps:\n" + step("all", "with: {label: x}, tags: [config]"),

@@ -289,6 +289,8 @@ func (c *checker) hint(name string, st *runbook.Step, merged map[string]tmpl.Var
 		switch {
 		case by == st:
 			return where + ": it is there after the step has run (and in its until:)"
+		case c.skipped[by] && !c.done[by]:
+			return where + ", but --start-at-task skips it"
 		case !c.selected[by]:
 			return where + ", but --tags or --skip-tags leave that step out"
 		case !c.done[by]:

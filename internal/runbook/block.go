@@ -42,7 +42,7 @@ var blockKeys = map[string]bool{"name": true, "hosts": true, "tags": true, "when
 const blockKeyList = "name, hosts, tags, when, vars, become, become_user, block, rescue, always, serial, order, max_fail_percentage, any_errors_fatal, throttle"
 
 // importKeyList is importOnly in the order the docs give.
-const importKeyList = "name, import, vars, tags, when, hosts, serial, order, max_fail_percentage, any_errors_fatal, throttle, loop, loop_var"
+const importKeyList = "name, import, vars, vars_files, tags, when, hosts, serial, order, max_fail_percentage, any_errors_fatal, throttle, loop, loop_var"
 
 // block reads a block step: its steps, its rescue and always steps, and
 // the group keys.

@@ -21,6 +21,7 @@ type rawRunbook struct {
 	Inventory []string    `yaml:"inventory"`
 	Hosts     []string    `yaml:"hosts"`
 	Vars      yaml.Node   `yaml:"vars"`
+	VarsFiles []string    `yaml:"vars_files"`
 	Steps     []yaml.Node `yaml:"steps" required:"true"`
 	Handlers  []yaml.Node `yaml:"handlers"`
 }
@@ -47,6 +48,7 @@ type rawStep struct {
 	FailedWhen   string        `yaml:"failed_when"`
 	Import       string        `yaml:"import"`
 	Vars         yaml.Node     `yaml:"vars"`
+	VarsFiles    []string      `yaml:"vars_files"`
 
 	// Blocks and groups: see block.go.
 	Block          []yaml.Node `yaml:"block"`
@@ -64,14 +66,14 @@ type rawStep struct {
 }
 
 // importOnly are the keys an import step may carry.
-var importOnly = map[string]bool{"name": true, "import": true, "vars": true, "tags": true, "when": true,
+var importOnly = map[string]bool{"name": true, "import": true, "vars": true, "vars_files": true, "tags": true, "when": true,
 	"hosts": true, "serial": true, "order": true, "max_fail_percentage": true, "any_errors_fatal": true, "throttle": true,
 	"loop": true, "loop_var": true}
 
 // Load reads the runbook at path and every runbook it imports, and checks
 // them all. Every problem found is returned at once.
 func Load(path string) (*Runbook, error) {
-	l := &loader{cache: map[string]*Runbook{}}
+	l := &loader{cache: map[string]*Runbook{}, varsFiles: map[string]map[string]tmpl.Var{}}
 	rb := l.load(path, nil, decode.Pos{})
 	if err := l.errs.Err(); err != nil {
 		return nil, err
@@ -80,8 +82,9 @@ func Load(path string) (*Runbook, error) {
 }
 
 type loader struct {
-	cache map[string]*Runbook // by absolute path
-	errs  decode.List
+	cache     map[string]*Runbook // by absolute path
+	varsFiles map[string]map[string]tmpl.Var
+	errs      decode.List
 }
 
 func (l *loader) load(path string, stack []string, from decode.Pos) *Runbook {
@@ -145,7 +148,7 @@ func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
 	}
 	vars, err := tmpl.ParseVars(rb.File, &raw.Vars)
 	l.errs.Add(err)
-	rb.Vars = vars
+	rb.Vars = l.withVarsFiles(rb.File, rb.Dir, root, raw.VarsFiles, vars)
 	handlers := map[string]*Step{}
 	for i := range raw.Handlers {
 		h := l.step(rb, &raw.Handlers[i], patterns{}, stack, true)
@@ -237,7 +240,7 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 		}
 		vars, err := tmpl.ParseVars(file, &raw.Vars)
 		l.errs.Add(err)
-		s.ImportVars = vars
+		s.ImportVars = l.withVarsFiles(file, rb.Dir, n, raw.VarsFiles, vars)
 		target := filepath.Join(rb.Dir, raw.Import)
 		s.Import = l.load(target, stack, keyPos(file, n, "import"))
 		if s.Import == nil {
@@ -252,6 +255,9 @@ func (l *loader) step(rb *Runbook, n *yaml.Node, defaults patterns, stack []stri
 
 	if raw.Vars.Kind != 0 {
 		l.errs.Add(decode.Errorf(keyPos(file, n, "vars"), "vars belong to the runbook, an import or a block, not to a task step"))
+	}
+	if raw.VarsFiles != nil {
+		l.errs.Add(decode.Errorf(keyPos(file, n, "vars_files"), "vars_files belong to the runbook or to an import, not to a task step"))
 	}
 	if raw.Task == "" {
 		l.errs.Add(decode.Errorf(pos, "step %s needs task: (a module, see `runbook tasks`) or import: (a runbook)", describeStep(raw.Name)))

@@ -100,6 +100,9 @@ func (p *metalProvider) Load(ctx context.Context) (*inventory.Data, error) {
 		return nil, fmt.Errorf("%s: %w", p.file, err)
 	}
 	data := &inventory.Data{Groups: []*inventory.Group{{Name: "all", Vars: p.vars}}}
+	if data.GroupVars, data.HostVars, err = inventory.ReadVarsDirs(p.file); err != nil {
+		return nil, err
+	}
 	members := map[string][]string{}
 	var order []string
 	join := func(group, host string) {
