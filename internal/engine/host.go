@@ -289,7 +289,9 @@ func registered(r *result) map[string]any {
 	out := map[string]any{}
 	maps.Copy(out, r.data)
 	out["status"] = string(r.status)
-	out["changed"] = r.status == Changed
+	// A failure that changed the host all the same (an item of a loop,
+	// an apply that failed halfway) registers changed too, as in Ansible.
+	out["changed"] = r.status == Changed || (r.status == Failed && r.changed)
 	out["failed"] = r.status == Failed || r.status == Unreachable
 	out["skipped"] = r.status == Skipped
 	if r.msg != "" {

@@ -152,6 +152,7 @@ func sumItems(rs []result, regs []any, n int) result {
 	switch {
 	case failed > 0:
 		out.status, out.msg = Failed, fmt.Sprintf("%d of %d items failed; %s", failed, n, firstFailure)
+		out.changed = changed
 	case changed:
 		out.status = Changed
 	case skipped == len(rs):
