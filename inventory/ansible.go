@@ -103,7 +103,7 @@ func (b *ansibleInv) host(name, group string, pos decode.Pos) *Host {
 	b.direct[name][group] = true
 	// "all" holds every host already: listing them would make "all" one of
 	// the groups a host is shown in.
-	if g := b.group(group, pos); group != "all" && !slices.Contains(g.Hosts, name) {
+	if g := b.group(group, pos); group != "all" && !has(g.HostsAt, name) {
 		g.Hosts = append(g.Hosts, name)
 		g.HostsAt[name] = pos
 	}
@@ -115,7 +115,7 @@ func (b *ansibleInv) host(name, group string, pos decode.Pos) *Host {
 func (b *ansibleInv) child(parent, child string, pos decode.Pos) {
 	g := b.group(parent, pos)
 	b.group(child, pos)
-	if parent != "all" && !slices.Contains(g.Children, child) {
+	if parent != "all" && !has(g.ChildrenAt, child) {
 		g.Children = append(g.Children, child)
 		g.ChildrenAt[child] = pos
 	}
@@ -133,17 +133,26 @@ func (b *ansibleInv) data() *Data {
 				others++
 			}
 		}
-		if others == 0 && !slices.Contains(ungrouped.Hosts, name) {
+		if others == 0 && !has(ungrouped.HostsAt, name) {
 			ungrouped.Hosts = append(ungrouped.Hosts, name)
+			ungrouped.HostsAt[name] = b.hosts[name].Pos
 		}
-		if others > 0 {
+		if others > 0 && has(ungrouped.HostsAt, name) {
+			// Ansible's reconcile_inventory: [ungrouped] is for hosts
+			// in no other group.
 			ungrouped.Hosts = slices.DeleteFunc(ungrouped.Hosts, func(h string) bool { return h == name })
+			delete(ungrouped.HostsAt, name)
 		}
 	}
 	for _, name := range b.gorder {
 		d.Groups = append(d.Groups, b.groups[name])
 	}
 	return d
+}
+
+func has(m map[string]decode.Pos, name string) bool {
+	_, ok := m[name]
+	return ok
 }
 
 // setVar checks a variable's name (written at at) as a vars: key is

@@ -66,7 +66,7 @@ func (b *ansibleInv) parseINI(file string, data []byte) error {
 			case "vars", "children":
 				state = m[2]
 			default:
-				errs.Add(decode.Errorf(pos, "section [%s:%s]: unknown kind %s: use [%s], [%s:vars] or [%s:children]", m[1], m[2], decode.Quote(m[2]), m[1], m[1], m[1]))
+				errs.Add(decode.Errorf(pos, "section %s: unknown kind %s: use [GROUP], [GROUP:vars] or [GROUP:children]", sectionName(m[1], m[2]), decode.Quote(m[2])))
 				state = "skip"
 				continue
 			}
@@ -80,14 +80,14 @@ func (b *ansibleInv) parseINI(file string, data []byte) error {
 			name, _, _ := strings.Cut(s, "#")
 			name = strings.TrimSpace(name)
 			if name == "" || strings.ContainsAny(name, " \t:[]=") {
-				errs.Add(decode.Errorf(pos, "[%s:children]: want the name of a group, one a line, got %s", group, decode.Quote(s)))
+				errs.Add(decode.Errorf(pos, "%s: want the name of a group, one a line, got %s", sectionName(group, "children"), decode.Quote(s)))
 				continue
 			}
 			b.child(group, name, pos)
 		case "vars":
 			k, v, ok := strings.Cut(s, "=")
 			if !ok {
-				errs.Add(decode.Errorf(pos, "[%s:vars]: want NAME=VALUE, got %s", group, decode.Quote(s)))
+				errs.Add(decode.Errorf(pos, "%s: want NAME=VALUE, got %s", sectionName(group, "vars"), decode.Quote(s)))
 				continue
 			}
 			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
@@ -267,4 +267,13 @@ func pyLiteral(s string) any {
 		}
 	}
 	return s
+}
+
+// sectionName shows a section as it is written, unless its name is too
+// long to show whole.
+func sectionName(group, kind string) string {
+	if q := decode.Quote(group); q != `"`+group+`"` {
+		return q + " (" + kind + ")"
+	}
+	return "[" + group + ":" + kind + "]"
 }

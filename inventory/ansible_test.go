@@ -198,7 +198,7 @@ func TestAnsibleErrors(t *testing.T) {
 		"kind":     {"[web:hosts]\n", `hosts:1:1: section [web:hosts]: unknown kind "hosts"`},
 		"novalue":  {"[web]\nw1 ansible_port\n", `hosts:2:4: host "w1": want NAME=VALUE after the host, got "ansible_port"`},
 		"quote":    {"[web]\nw1 a=\"b\n", "hosts:2:1: a \" opened at column 6 is not closed"},
-		"range":    {"[web]\n  w[1:]\n", "hosts:2:3: host range w[1:]: [1:]: give the end of the range"},
+		"range":    {"[web]\n  w[1:]\n", `hosts:2:3: host range "w[1:]": "[1:]": give the end of the range`},
 		"width":    {"w[01:100]\n", "zero-padded range needs a beginning and an end of the same width"},
 		"huge":     {"w[0:99999999]\n", "expands to more than 100000 hosts"},
 		"vars":     {"[web:vars]\nnovalue\n", `hosts:2:1: [web:vars]: want NAME=VALUE, got "novalue"`},
