@@ -87,3 +87,37 @@ greeting="hello from web"
 		t.Errorf("out = %q (%v), want %q", got, err, want)
 	}
 }
+
+// TestAnsibleBecomeFromTheInventory: ansible_become and
+// ansible_become_user make every step on the host run as that user, as
+// become: on the step would.
+func TestAnsibleBecomeFromTheInventory(t *testing.T) {
+	s := sshtest.Start(t)
+	dir := t.TempDir()
+	// Not under t.TempDir(), whose parent only its owner may enter.
+	out, err := os.MkdirTemp("", "rb-become-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(out) })
+	if err := os.Chmod(out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	files(t, dir, map[string]string{
+		"hosts.ini": fmt.Sprintf(`web01 ansible_host=127.0.0.1 ansible_port=%d ansible_user=%s ansible_ssh_private_key_file=%s ansible_become=true ansible_become_user=nobody
+`, s.Port, s.User, s.KeyFile),
+		"site.yaml": fmt.Sprintf(`steps:
+  - name: who
+    hosts: web01
+    task: command
+    with: {cmd: "id -un > %s/who", creates: "%s/who"}
+`, out, out),
+	})
+	code, stdout, errOut := runCLI("apply", "-i", filepath.Join(dir, "hosts.ini"), "--known-hosts", s.KnownHosts, filepath.Join(dir, "site.yaml"))
+	if code != cli.ExitOK {
+		t.Fatalf("%d\n%s%s", code, stdout, errOut)
+	}
+	if got, err := os.ReadFile(filepath.Join(out, "who")); err != nil || string(got) != "nobody\n" {
+		t.Errorf("the step ran as %q (%v), want nobody", got, err)
+	}
+}

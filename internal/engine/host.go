@@ -112,8 +112,14 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		conn = c
 	}
-	if st.Become {
-		conn = transport.Become(conn, st.BecomeUser)
+	if st.Become || (h.Become && st.DelegateTo == "") {
+		// An inventory's ansible_become is the host's: a delegate runs
+		// as the step says.
+		user := st.BecomeUser
+		if user == "" && st.DelegateTo == "" {
+			user = h.BecomeUser
+		}
+		conn = transport.Become(conn, user)
 	}
 	for attempt := 1; ; attempt++ {
 		r = e.attempt(ctx, st, h, hs, conn, vars, tr)
