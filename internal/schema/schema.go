@@ -78,9 +78,9 @@ func Runbook() (map[string]any, error) {
 	}
 	defs := object{
 		"step":       stepSchema(keys),
-		"taskStep":   kindSchema(keys, runbook.TaskStepKeys(), "task"),
-		"importStep": kindSchema(keys, runbook.ImportKeys(), "import"),
-		"blockStep":  kindSchema(keys, runbook.BlockKeys(), "block"),
+		"taskStep":   kindSchema(keys, runbook.TaskStepKeys(), "task", "task step"),
+		"importStep": kindSchema(keys, runbook.ImportKeys(), "import", "import step"),
+		"blockStep":  kindSchema(keys, runbook.BlockKeys(), "block", "block step"),
 		"template":   template,
 		"vars":       vars(),
 	}
@@ -126,22 +126,25 @@ func stepSchema(keys map[string]object) object {
 	return object{
 		"type":       "object",
 		"properties": props,
-		"if":         object{"required": []string{"import"}},
+		"if":         object{"type": "object", "required": []string{"import"}},
 		"then":       ref("importStep"),
 		"else": object{
-			"if":   object{"anyOf": []any{object{"required": []string{"block"}}, object{"required": []string{"rescue"}}, object{"required": []string{"always"}}}},
+			"if":   object{"type": "object", "anyOf": []any{object{"required": []string{"block"}}, object{"required": []string{"rescue"}}, object{"required": []string{"always"}}}},
 			"then": ref("blockStep"),
 			"else": ref("taskStep"),
 		},
 	}
 }
 
-func kindSchema(keys map[string]object, names []string, required string) object {
+// kindSchema is a kind of step; its title is what editors call it when
+// they offer to insert one.
+func kindSchema(keys map[string]object, names []string, required, title string) object {
 	props := object{}
 	for _, k := range names {
 		props[k] = keys[k]
 	}
 	return object{
+		"title":                title,
 		"type":                 "object",
 		"properties":           props,
 		"required":             []string{required},
@@ -240,7 +243,7 @@ func moduleSchema(m tasks.Module) (object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", m.Name, err)
 	}
-	s["description"] = m.Doc
+	s["title"], s["description"] = m.Name+" parameters", m.Doc
 	if !hasRequired(m) {
 		s["type"] = []string{"object", "null"}
 	}
