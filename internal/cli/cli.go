@@ -47,6 +47,7 @@ func commands() []command {
 		{"validate", "check runbooks (and inventories) without contacting any host", runValidate},
 		{"inventory", "show hosts, groups and variables as resolved", runInventory},
 		{"tasks", "list the task modules compiled in, with their parameters", runTasks},
+		{"schema", "write the JSON Schema of runbooks and every module's parameters, for editors", runSchema},
 		{"lab", "a local Equinix-Metal-compatible cloud of real Linux hosts (needs root)", runLab},
 		{"version", "print runbook's version", runVersion},
 	}
