@@ -3,9 +3,7 @@
 package secret
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +20,9 @@ const MinLen = 4
 // Set is the strings that must never be shown: values tagged !secret and
 // what templates derived from them. It is safe for concurrent use.
 type Set struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	strings map[string]bool
-	r       *strings.Replacer // built on first use after a change
+	idx     index
 }
 
 // Add adds the strings inside v: a string, or lists and mappings of them as
@@ -64,7 +62,7 @@ func (s *Set) Add(v any) {
 			s.strings = map[string]bool{}
 		}
 		s.strings[str] = true
-		s.r = nil
+		s.idx.add(str)
 	}
 }
 
@@ -89,18 +87,40 @@ func walk(v any, fn func(string)) {
 	}
 }
 
-// Redact returns str with every secret in it replaced by Mask.
+// Redact returns str with every secret in it replaced by Mask: each
+// stretch of text that secrets cover, overlapping ones together, becomes
+// one Mask.
 func (s *Set) Redact(str string) string {
-	r := s.replacer()
-	if r == nil || str == "" {
+	if s == nil || str == "" {
 		return str
 	}
-	return r.Replace(str)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out strings.Builder
+	last := 0
+	s.idx.spans(str, func(start, end int) bool {
+		out.WriteString(str[last:start])
+		out.WriteString(Mask)
+		last = end
+		return true
+	})
+	if last == 0 {
+		return str
+	}
+	out.WriteString(str[last:])
+	return out.String()
 }
 
 // Holds reports whether str contains a secret.
 func (s *Set) Holds(str string) bool {
-	return str != "" && s.Redact(str) != str
+	if s == nil || str == "" {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	held := false
+	s.idx.spans(str, func(int, int) bool { held = true; return false })
+	return held
 }
 
 // HoldsAny reports whether a string inside v (as for Add) contains a
@@ -130,30 +150,4 @@ func (s *Set) RedactValue(v any) any {
 		return out
 	}
 	return v
-}
-
-func (s *Set) replacer() *strings.Replacer {
-	if s == nil {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.strings) == 0 {
-		return nil
-	}
-	if s.r == nil {
-		// Longer first: the replacer tries its pairs in order, so a secret
-		// that contains another is hidden whole.
-		all := make([]string, 0, len(s.strings))
-		for str := range s.strings {
-			all = append(all, str)
-		}
-		slices.SortFunc(all, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
-		args := make([]string, 0, 2*len(all))
-		for _, str := range all {
-			args = append(args, str, Mask)
-		}
-		s.r = strings.NewReplacer(args...)
-	}
-	return s.r
 }
