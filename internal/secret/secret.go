@@ -4,7 +4,6 @@ package secret
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -26,36 +25,56 @@ type Set struct {
 }
 
 // Add adds the strings inside v: a string, or lists and mappings of them as
-// decoded from YAML. Each string is hidden whole, as Go would quote it
-// (error messages quote with %q), and line by line, so a multi-line secret
-// such as a PEM key is hidden in a diff that shows some of its lines.
-// Numbers count as their text; booleans and strings shorter than MinLen
-// are not added.
+// decoded from YAML. Each string is hidden whole, in the forms a host may
+// print it in (upper and lower case, base64, hex, URL-encoded: see forms),
+// and as Go and JSON quote them (error messages quote with %q, events are
+// JSON); a multi-line one line by line too, so a secret such as a PEM key
+// is hidden in a diff that shows some of its lines. Numbers count as their
+// text; booleans and strings shorter than MinLen are not added.
 func (s *Set) Add(v any) {
 	var add []string
 	walk(v, func(str string) {
 		if len(str) < MinLen {
 			return
 		}
-		add = append(add, str)
-		if q := strconv.Quote(str); q[1:len(q)-1] != str {
-			add = append(add, q[1:len(q)-1])
-		}
-		if strings.Contains(str, "\n") {
-			for _, l := range strings.Split(str, "\n") {
-				if l = strings.TrimSpace(l); len(l) >= MinLen {
-					add = append(add, l)
+		for _, f := range forms(str) {
+			add = append(add, f)
+			add = append(add, quoted(f)...)
+			if strings.Contains(f, "\n") {
+				for _, l := range strings.Split(f, "\n") {
+					if l = strings.TrimSpace(l); len(l) >= MinLen {
+						add = append(add, l)
+					}
 				}
 			}
 		}
 	})
-	if len(add) == 0 {
+	s.add(add)
+}
+
+// AddDerived adds the strings inside v (as for Add) as what was made from
+// a secret, such as a template's whole output: each is hidden whole and
+// quoted, not line by line (a configuration file's lines are mostly not
+// secret) nor in the other forms of a secret.
+func (s *Set) AddDerived(v any) {
+	var add []string
+	walk(v, func(str string) {
+		if len(str) >= MinLen {
+			add = append(add, str)
+			add = append(add, quoted(str)...)
+		}
+	})
+	s.add(add)
+}
+
+func (s *Set) add(strs []string) {
+	if len(strs) == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, str := range add {
-		if s.strings[str] {
+	for _, str := range strs {
+		if len(str) < MinLen || s.strings[str] {
 			continue
 		}
 		if s.strings == nil {
