@@ -169,3 +169,34 @@ func reverse(s string) string {
 	slices.Reverse(r)
 	return string(r)
 }
+
+// TestAPatternMadeFromASecretIsHidden: what is checked before a run (and
+// all --list-hosts does) renders host patterns, which may read a secret;
+// their errors quote what they rendered. (A term cut out of a longer
+// pattern, "web,{{ slice .pw 0 9 }}", is shown: see docs/secrets.md.)
+func TestAPatternMadeFromASecretIsHidden(t *testing.T) {
+	inv := write(t, "hosts.yaml", "defaults: {connection: local}\nhosts:\n  web:\n")
+	extra := write(t, "secrets.yaml", "pw: !secret "+filePw+"\n")
+	rb := write(t, "site.yaml", `
+vars:
+  token: !secret `+rbToken+`
+steps:
+  - {name: a, hosts: ["{{ .token | upper }}", "{{ slice .pw 0 9 }}"], task: command, with: {cmd: "true"}}
+`)
+	for _, args := range [][]string{
+		{"apply", "-i", inv, "-e", "@" + extra, rb},
+		{"apply", "--list-hosts", "-i", inv, "-e", "@" + extra, rb},
+		{"apply", "--list-tasks", "--output", "json", "-i", inv, "-e", "@" + extra, rb},
+		{"validate", "-i", inv, "-e", "@" + extra, rb},
+	} {
+		code, out, errOut := runCLI(args...)
+		if code != 1 || !strings.Contains(errOut, "no host or group") {
+			t.Errorf("%s: exit %d, want the pattern refused:\n%s%s", args[:2], code, out, errOut)
+		}
+		for _, f := range append(derivedForms(filePw, rbToken), filePw[:9]) {
+			if strings.Contains(out+errOut, f) {
+				t.Errorf("%s: shows %q:\n%s%s", args[:2], f, out, errOut)
+			}
+		}
+	}
+}

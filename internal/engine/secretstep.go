@@ -74,3 +74,28 @@ func (e *Engine) hideDerived(st *runbook.Step, r result, c *printedConn) result 
 	}
 	return r
 }
+
+// Redact hides in s what the run knows is secret, for what its caller
+// prints itself, such as an error from Preflight.
+func (e *Engine) Redact(s string) string { return e.secrets.Redact(s) }
+
+// taint is what Check renders with: one that adds to opts.Secrets, if set.
+func (o Options) taint() *tmpl.Taint {
+	if o.Secrets == nil {
+		return nil
+	}
+	return tmpl.NewTaint(o.Secrets)
+}
+
+// addSecrets adds the -e values marked !secret to opts.Secrets, if set:
+// Check may quote them (a host pattern that matches nothing).
+func addSecrets(opts Options) {
+	if opts.Secrets == nil {
+		return
+	}
+	for _, v := range opts.ExtraVars {
+		if v.Secret {
+			opts.Secrets.Add(v.Value)
+		}
+	}
+}
