@@ -10,35 +10,51 @@ import (
 // (.a.b, or . alone) where dot is still the data, or from $ (which always
 // is). Reads relative to a dot that range or with moved are reads inside a
 // value already counted where it was taken. A path is followed through
-// mappings as far as it goes; where it cannot be followed (an index, a
-// method), the whole value reached so far counts: `index .creds "pass"`
-// reads all of .creds.
+// mappings as far as it goes; where it cannot be followed (a method, a
+// list), the whole value reached so far counts. `index` is followed too:
+// `(index $.hostvars $h).address` reads the address of every host (the
+// key is not known before the run), not all of .hostvars, which holds the
+// secrets of the inventory.
 func (t *Tracker) readsSecret(tree *parse.Tree, data map[string]any) bool {
 	if t == nil || tree == nil || tree.Root == nil {
 		return false
 	}
 	found := false
 	readPaths(tree.Root, true, func(path []string) bool {
-		found = t.set.HoldsAny(lookup(data, path))
+		lookup(data, path, func(v any) bool {
+			found = t.set.HoldsAny(v)
+			return !found
+		})
 		return !found
 	})
 	return found
 }
 
-// lookup follows path from data through mappings, and returns the value
-// it reaches.
-func lookup(data map[string]any, path []string) any {
-	var v any = data
-	for _, k := range path {
+// anyKey stands in a path for an index key known only when rendering.
+const anyKey = "\x00any"
+
+// lookup follows path from data through mappings, and calls fn with each
+// value it reaches (one per entry where a key is anyKey), until fn
+// returns false.
+func lookup(v any, path []string, fn func(any) bool) bool {
+	for i, k := range path {
 		m, ok := v.(map[string]any)
 		if !ok {
-			return v
+			return fn(v)
+		}
+		if k == anyKey {
+			for _, item := range m {
+				if !lookup(item, path[i+1:], fn) {
+					return false
+				}
+			}
+			return true
 		}
 		if v, ok = m[k]; !ok {
-			return nil
+			return true
 		}
 	}
-	return v
+	return fn(v)
 }
 
 // readPaths calls fn with every path into the data that n reads, until fn
@@ -66,6 +82,14 @@ func readPaths(n parse.Node, atRoot bool, fn func([]string) bool) bool {
 			}
 		}
 	case *parse.CommandNode:
+		if base, keys, ok := indexCall(x, atRoot); ok {
+			for _, k := range keys {
+				if !readPaths(k, atRoot, fn) {
+					return false
+				}
+			}
+			return fn(base)
+		}
 		for _, a := range x.Args {
 			if !readPaths(a, atRoot, fn) {
 				return false
@@ -84,6 +108,17 @@ func readPaths(n parse.Node, atRoot bool, fn func([]string) bool) bool {
 			return fn(x.Ident[1:])
 		}
 	case *parse.ChainNode:
+		// (index $.hostvars $h).address
+		if p, ok := x.Node.(*parse.PipeNode); ok && len(p.Decl) == 0 && len(p.Cmds) == 1 {
+			if base, keys, ok := indexCall(p.Cmds[0], atRoot); ok {
+				for _, k := range keys {
+					if !readPaths(k, atRoot, fn) {
+						return false
+					}
+				}
+				return fn(append(base, x.Field...))
+			}
+		}
 		return readPaths(x.Node, atRoot, fn)
 	case *parse.IfNode:
 		return readPaths(x.Pipe, atRoot, fn) && readPaths(x.List, atRoot, fn) && readPaths(x.ElseList, atRoot, fn)
@@ -95,4 +130,40 @@ func readPaths(n parse.Node, atRoot bool, fn func([]string) bool) bool {
 		return readPaths(x.Pipe, atRoot, fn)
 	}
 	return true
+}
+
+// indexCall reports whether c is `index ITEM KEY...` with ITEM a path
+// into the data, and returns the path through the keys (anyKey for those
+// not written as strings) and the keys' nodes, which may read data too.
+func indexCall(c *parse.CommandNode, atRoot bool) ([]string, []parse.Node, bool) {
+	if len(c.Args) < 2 {
+		return nil, nil, false
+	}
+	if id, ok := c.Args[0].(*parse.IdentifierNode); !ok || id.Ident != "index" {
+		return nil, nil, false
+	}
+	var base []string
+	switch item := c.Args[1].(type) {
+	case *parse.FieldNode:
+		if !atRoot {
+			return nil, nil, false
+		}
+		base = item.Ident
+	case *parse.VariableNode:
+		if item.Ident[0] != "$" {
+			return nil, nil, false
+		}
+		base = item.Ident[1:]
+	default:
+		return nil, nil, false
+	}
+	path := append([]string{}, base...)
+	for _, k := range c.Args[2:] {
+		if s, ok := k.(*parse.StringNode); ok {
+			path = append(path, s.Text)
+		} else {
+			path = append(path, anyKey)
+		}
+	}
+	return path, c.Args[2:], true
 }

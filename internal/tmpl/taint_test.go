@@ -14,7 +14,11 @@ import (
 func TestWhatTemplatesMakeOfASecretIsSecret(t *testing.T) {
 	var set secret.Set
 	taint := tmpl.NewTaint(&set)
-	base := map[string]any{"name": "web01"}
+	base := map[string]any{"name": "web01", "hosts": []any{"a", "b"}, "hostvars": map[string]any{
+		"a": map[string]any{"ip": "10.0.0.1", "token": "hostvars-secret"},
+		"b": map[string]any{"ip": "10.0.0.2", "token": "hostvars-secret"},
+	}}
+	set.Add("hostvars-secret")
 	taint.Track(base)
 	vars, err := tmpl.Resolve(map[string]tmpl.Var{
 		"pw":    {Value: "Open <Sesame's> key&", Secret: true},
@@ -45,8 +49,9 @@ func TestWhatTemplatesMakeOfASecretIsSecret(t *testing.T) {
 	}
 
 	tr = taint.Track(vars)
-	out, err := tmpl.RenderFile("f.tmpl", `{{ upper .name }} {{ .creds.user }} {{ with .name }}{{ . }}{{ end }}`, vars)
-	if err != nil || out != "WEB01 a web01" || set.Redact(out) != out || tr.Held() {
+	out, err := tmpl.RenderFile("f.tmpl", `{{ upper .name }} {{ .creds.user }} {{ with .name }}{{ . }}{{ end }}`+
+		` {{ range $h := .hosts }}{{ (index $.hostvars $h).ip }},{{ index $.hostvars $h "ip" }} {{ end }}{{ (index .hostvars "b").ip }}`, vars)
+	if err != nil || out != "WEB01 a web01 10.0.0.1,10.0.0.1 10.0.0.2,10.0.0.2 10.0.0.2" || set.Redact(out) != out || tr.Held() {
 		t.Errorf("what reads no secret: %q (shown %q), %v, held %v", out, set.Redact(out), err, tr.Held())
 	}
 	if _, err := tmpl.RenderFile("f.tmpl", "{{ .pw | upper }}", vars); err != nil || !tr.Held() {
@@ -63,9 +68,11 @@ func TestWhatReadsASecretIsSecretWhole(t *testing.T) {
 	base := map[string]any{"name": "web01"}
 	taint.Track(base)
 	vars, err := tmpl.Resolve(map[string]tmpl.Var{
-		"pw":    {Value: "Open-Sesame-key", Secret: true},
-		"creds": {Value: map[string]any{"user": "a", "pass": "mapping-pass"}, Secret: true},
-		"head":  {Value: "{{ slice .pw 0 6 }}"}, // not secret, but read from one
+		"pw":     {Value: "Open-Sesame-key", Secret: true},
+		"creds":  {Value: map[string]any{"user": "a", "pass": "mapping-pass"}, Secret: true},
+		"head":   {Value: "{{ slice .pw 0 6 }}"}, // not secret, but read from one
+		"keys":   {Value: []any{"pass"}},
+		"nested": {Value: map[string]any{"a": map[string]any{"pass": "{{ .pw }}"}}},
 	}, base)
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +82,8 @@ func TestWhatReadsASecretIsSecretWhole(t *testing.T) {
 		"{{ if .pw }}configured{{ end }}", "length {{ len .pw }}", `{{ index .creds "pass" | printf "%.7s" }}`,
 		"{{ .head }}", "x{{ .head }}x", "{{ $.pw | len }} chars", `{{ with .creds }}{{ slice .pass 0 7 }}{{ end }}`,
 		`{{ range $k, $v := . }}{{ if eq $k "pw" }}{{ slice $v 1 8 }}{{ end }}{{ end }}`,
+		`{{ slice (index . "pw") 2 9 }}`, `{{ range $k := .keys }}{{ slice (index $.creds $k) 0 7 }}{{ end }}`,
+		`{{ (index .nested "a").pass | len | printf "%d chars" }}`,
 	} {
 		tr := taint.Track(vars)
 		out, err := tmpl.Render(at, in, vars)
