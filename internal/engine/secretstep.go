@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/runbookdev/runbook/internal/runbook"
@@ -61,7 +62,9 @@ func (e *Engine) hideDerived(st *runbook.Step, r result, c *printedConn) result 
 	var printed secret.Set
 	c.mu.Lock()
 	for _, p := range c.printed {
-		printed.Add(string(p))
+		for _, l := range strings.Split(string(p), "\n") {
+			printed.AddDerived(strings.TrimSpace(l))
+		}
 	}
 	c.mu.Unlock()
 	r.msg = printed.Redact(r.msg)

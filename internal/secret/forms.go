@@ -9,6 +9,12 @@ import (
 	"strings"
 )
 
+// maxForms is the longest string hidden in all its forms. A longer one is
+// output (a secret step's registered stdout), not a key: it is hidden
+// whole, quoted and line by line, and its encodings, which would cost
+// several times its size, are not.
+const maxForms = 64 << 10
+
 // forms are the ways a secret may be shown besides its own text: what the
 // programs a host runs make of it without any template's help (tr,
 // base64, xxd -p, od, curl's URL encoding), so that a command that prints

@@ -53,3 +53,17 @@ func TestWhatAHostMakesOfASecretIsHidden(t *testing.T) {
 		}
 	}
 }
+
+// TestLongOutputIsHiddenLineByLine: a secret step's registered output may
+// be megabytes; past maxForms it is hidden whole and line by line only.
+func TestLongOutputIsHiddenLineByLine(t *testing.T) {
+	var s secret.Set
+	out := strings.Repeat("a line of output that is long enough\n", 3000) + "last-line-xyz"
+	s.Add(out)
+	if got := s.Redact("x\nlast-line-xyz\ny"); got != "x\n********\ny" {
+		t.Errorf("a line: %q", got)
+	}
+	if got := s.Redact(out); got != secret.Mask {
+		t.Errorf("the whole: %q", got[:min(len(got), 80)])
+	}
+}

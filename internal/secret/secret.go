@@ -37,7 +37,11 @@ func (s *Set) Add(v any) {
 		if len(str) < MinLen {
 			return
 		}
-		for _, f := range forms(str) {
+		fs := []string{str}
+		if len(str) <= maxForms {
+			fs = forms(str)
+		}
+		for _, f := range fs {
 			add = append(add, f)
 			add = append(add, quoted(f)...)
 			if strings.Contains(f, "\n") {
