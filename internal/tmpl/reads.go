@@ -15,6 +15,11 @@ import (
 // `(index $.hostvars $h).address` reads the address of every host (the
 // key is not known before the run), not all of .hostvars, which holds the
 // secrets of the inventory.
+//
+// What only decides a condition is not a read: `{{ if .tls_key }}https
+// {{ end }}`, `eq .token ""` tell whether a secret is set or is some
+// value, and hiding every "https" of a run for it would hide more than it
+// protects.
 func (t *Tracker) readsSecret(tree *parse.Tree, data map[string]any) bool {
 	if t == nil || tree == nil || tree.Root == nil {
 		return false
@@ -82,6 +87,9 @@ func readPaths(n parse.Node, atRoot bool, fn func([]string) bool) bool {
 			}
 		}
 	case *parse.CommandNode:
+		if id, ok := x.Args[0].(*parse.IdentifierNode); ok && predicates[id.Ident] && !declares(x) {
+			return true
+		}
 		if base, keys, ok := indexCall(x, atRoot); ok {
 			for _, k := range keys {
 				if !readPaths(k, atRoot, fn) {
@@ -121,7 +129,12 @@ func readPaths(n parse.Node, atRoot bool, fn func([]string) bool) bool {
 		}
 		return readPaths(x.Node, atRoot, fn)
 	case *parse.IfNode:
-		return readPaths(x.Pipe, atRoot, fn) && readPaths(x.List, atRoot, fn) && readPaths(x.ElseList, atRoot, fn)
+		if declares(x.Pipe) { // {{ if $v := .token }}{{ $v }}
+			if !readPaths(x.Pipe, atRoot, fn) {
+				return false
+			}
+		}
+		return readPaths(x.List, atRoot, fn) && readPaths(x.ElseList, atRoot, fn)
 	case *parse.RangeNode:
 		return readPaths(x.Pipe, atRoot, fn) && readPaths(x.List, false, fn) && readPaths(x.ElseList, atRoot, fn)
 	case *parse.WithNode:
@@ -166,4 +179,38 @@ func indexCall(c *parse.CommandNode, atRoot bool) ([]string, []parse.Node, bool)
 		}
 	}
 	return path, c.Args[2:], true
+}
+
+// predicates are the functions that give only true or false.
+var predicates = map[string]bool{
+	"eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true, "not": true,
+	"contains": true, "hasPrefix": true, "hasSuffix": true, "has": true,
+}
+
+// declares reports whether n declares a variable anywhere: its value may
+// be printed later, where it is read as $v.
+func declares(n parse.Node) bool {
+	switch x := n.(type) {
+	case *parse.PipeNode:
+		if x == nil {
+			return false
+		}
+		if len(x.Decl) > 0 {
+			return true
+		}
+		for _, c := range x.Cmds {
+			if declares(c) {
+				return true
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range x.Args {
+			if declares(a) {
+				return true
+			}
+		}
+	case *parse.ChainNode:
+		return declares(x.Node)
+	}
+	return false
 }

@@ -50,8 +50,9 @@ func TestWhatTemplatesMakeOfASecretIsSecret(t *testing.T) {
 
 	tr = taint.Track(vars)
 	out, err := tmpl.RenderFile("f.tmpl", `{{ upper .name }} {{ .creds.user }} {{ with .name }}{{ . }}{{ end }}`+
-		` {{ range $h := .hosts }}{{ (index $.hostvars $h).ip }},{{ index $.hostvars $h "ip" }} {{ end }}{{ (index .hostvars "b").ip }}`, vars)
-	if err != nil || out != "WEB01 a web01 10.0.0.1,10.0.0.1 10.0.0.2,10.0.0.2 10.0.0.2" || set.Redact(out) != out || tr.Held() {
+		` {{ range $h := .hosts }}{{ (index $.hostvars $h).ip }},{{ index $.hostvars $h "ip" }} {{ end }}{{ (index .hostvars "b").ip }}`+
+		` {{ if .pw }}https{{ end }} {{ if and (ne .pw "") (not (eq .creds.pass "x")) }}checked{{ end }}`, vars)
+	if err != nil || out != "WEB01 a web01 10.0.0.1,10.0.0.1 10.0.0.2,10.0.0.2 10.0.0.2 https checked" || set.Redact(out) != out || tr.Held() {
 		t.Errorf("what reads no secret: %q (shown %q), %v, held %v", out, set.Redact(out), err, tr.Held())
 	}
 	if _, err := tmpl.RenderFile("f.tmpl", "{{ .pw | upper }}", vars); err != nil || !tr.Held() {
@@ -79,7 +80,7 @@ func TestWhatReadsASecretIsSecretWhole(t *testing.T) {
 	}
 	for _, in := range []string{
 		"{{ slice .pw 0 6 }}", "{{ slice .pw 5 }}!", `{{ range split "" .pw }}{{ . }}-{{ end }}`,
-		"{{ if .pw }}configured{{ end }}", "length {{ len .pw }}", `{{ index .creds "pass" | printf "%.7s" }}`,
+		"length {{ len .pw }}", "{{ if $p := .pw }}{{ slice $p 0 5 }}{{ end }}", `{{ index .creds "pass" | printf "%.7s" }}`,
 		"{{ .head }}", "x{{ .head }}x", "{{ $.pw | len }} chars", `{{ with .creds }}{{ slice .pass 0 7 }}{{ end }}`,
 		`{{ range $k, $v := . }}{{ if eq $k "pw" }}{{ slice $v 1 8 }}{{ end }}{{ end }}`,
 		`{{ slice (index . "pw") 2 9 }}`, `{{ range $k := .keys }}{{ slice (index $.creds $k) 0 7 }}{{ end }}`,
