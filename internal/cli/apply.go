@@ -136,7 +136,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	opts.Guard = guard
 	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose))
 	if err := eng.Preflight(ctx, rb); err != nil {
-		return e.errorf("%v", err)
+		return e.errorf("%s", eng.Redact(err.Error()))
 	}
 	sum, err := eng.Run(ctx, rb)
 	switch {

@@ -34,6 +34,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 		return e.errorf("validate needs at least one runbook")
 	}
 	var errs decode.List
+	var secrets secret.Set // what Check meets, hidden in its errors
 	vars, err := tmpl.ParseExtraVars(extra)
 	errs.Add(err)
 	opened := map[string]inventory.Provider{}
@@ -59,7 +60,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 			continue
 		}
 		warnInventory(e, inv, warned)
-		if err := engine.Check(rb, inv, engine.Options{ExtraVars: vars}); err != nil {
+		if err := engine.Check(rb, inv, engine.Options{ExtraVars: vars, Secrets: &secrets}); err != nil {
 			errs.Add(err)
 			continue
 		}
@@ -67,7 +68,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "%s: ok (%d steps in %d files)%s\n", f, steps, files, note)
 	}
 	if err := errs.Err(); err != nil {
-		return e.errorf("%v", err)
+		return e.errorf("%s", secrets.Redact(err.Error()))
 	}
 	return ExitOK
 }

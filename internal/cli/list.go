@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/inventory"
 )
 
@@ -69,20 +71,25 @@ func listRun(ctx context.Context, e *env, rb *runbook.Runbook, sources inventory
 		return e.errorf("load inventory: %v", err)
 	}
 	warnInventory(e, inv, map[string]bool{})
+	// Host patterns may be rendered from secrets.
+	var secrets secret.Set
+	opts.Secrets = &secrets
 	plan, err := engine.Plan(rb, inv, opts)
 	if err != nil {
-		return e.errorf("%v", err)
+		return e.errorf("%s", secrets.Redact(err.Error()))
 	}
 	view := planView(rb, plan)
+	var out bytes.Buffer
 	if format == "json" {
 		b, err := json.MarshalIndent(view, "", "  ")
 		if err != nil {
 			return e.errorf("list as JSON: %v", err)
 		}
-		_, _ = e.stdout.Write(append(output.EscapeJSON(b), '\n'))
-		return ExitOK
+		out.Write(append(output.EscapeJSON(b), '\n'))
+	} else {
+		printPlan(&out, view, hosts, tasks)
 	}
-	printPlan(e.stdout, view, hosts, tasks)
+	_, _ = io.WriteString(e.stdout, secrets.Redact(out.String()))
 	return ExitOK
 }
 

@@ -39,6 +39,11 @@ type Options struct {
 	// Guard, when set, is asked before each step and handler; an error
 	// stops the run there (such as a run lock that was lost).
 	Guard func() error
+	// Secrets, when set, is where Check and Plan (which run without an
+	// Engine) put the secrets they meet, for their caller to hide in what
+	// it prints: -e values marked !secret and what templates make of the
+	// secrets they read. An Engine keeps its own (see Engine.Redact).
+	Secrets *secret.Set
 
 	plan *planner // Check records the steps it walks here, for Plan
 }

@@ -121,8 +121,9 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		conn = transport.Become(conn, user)
 	}
+	printed := &printedConn{Conn: conn, tr: tr}
 	for attempt := 1; ; attempt++ {
-		r = e.attempt(ctx, st, h, hs, conn, vars, tr)
+		r = e.hideDerived(st, e.attempt(ctx, st, h, hs, printed, vars, tr), printed)
 		if r.status == Unreachable || ctx.Err() != nil {
 			return r
 		}
@@ -163,6 +164,9 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	}
 	e.secrets.Add(decode.SecretScalars(node))
 	held := e.holdsSecret(node)
+	if held {
+		tr.Hold()
+	}
 	task := st.Module.New()
 	if err := decode.Node(file, node, task, decode.Options{}); err != nil {
 		return result{status: Failed, msg: fmt.Sprintf("task %s: %v", st.Module.Name, err)}

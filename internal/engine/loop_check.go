@@ -28,7 +28,7 @@ func (c *checker) importScope(st *runbook.Step, sc scope) scope {
 		if c.inv != nil {
 			hostvars = hostVarsOf(c.inv)
 		}
-		if _, err := importItems(st, sc, c.opts.ExtraVars, c.inv, c.opts.Check, hostvars, nil, nil); err != nil {
+		if _, err := importItems(st, sc, c.opts.ExtraVars, c.inv, c.opts.Check, hostvars, c.opts.taint(), c.opts.Secrets); err != nil {
 			c.errs.Add(err)
 		}
 	}

@@ -97,7 +97,7 @@ func (c *checker) record(st *runbook.Step, sc scope, hosts []*inventory.Host, kn
 	var patterns []string
 	if !handler {
 		// Check has reported patterns that do not render.
-		patterns, _ = renderPatterns(st, sc.layers, c.opts.ExtraVars, nil)
+		patterns, _ = renderPatterns(st, sc.layers, c.opts.ExtraVars, c.opts.taint())
 	}
 	c.opts.plan.steps = append(c.opts.plan.steps, Planned{Step: st, imports: sc.imports, Handler: handler, Tags: tags, Patterns: patterns, Hosts: hosts, Known: known})
 }
@@ -110,7 +110,7 @@ func (c *checker) enterGroup(st *runbook.Step, sc scope) {
 		return
 	}
 	pseudo := &runbook.Step{Name: st.Title(), Pos: st.Pos, Hosts: g.Hosts, HostsPos: g.HostsPos, HostsAt: g.HostsAt, In: st.In}
-	patterns, err := renderPatterns(pseudo, sc.layers, c.opts.ExtraVars, nil)
+	patterns, err := renderPatterns(pseudo, sc.layers, c.opts.ExtraVars, c.opts.taint())
 	if err != nil {
 		return
 	}

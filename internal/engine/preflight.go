@@ -23,7 +23,9 @@ func (e *Engine) Preflight(ctx context.Context, rb *runbook.Runbook) error {
 	if err := e.reload(ctx); err != nil {
 		return err
 	}
-	if err := Check(rb, e.inventory(), e.opts); err != nil {
+	opts := e.opts
+	opts.Secrets = &e.secrets
+	if err := Check(rb, e.inventory(), opts); err != nil {
 		return err
 	}
 	e.checked = rb
@@ -59,6 +61,7 @@ func Check(rb *runbook.Runbook, inv *inventory.Inventory, opts Options) error {
 		parsed: map[string][2][]string{}, vars: map[string]*hostVars{},
 		start: newStartAt(opts.StartAt, rb), skipped: map[*runbook.Step]bool{},
 	}
+	addSecrets(opts)
 	top := scope{layers: []map[string]tmpl.Var{rb.Vars}}
 	tags := map[string]bool{}
 	c.survey(rb, top, tags, map[*runbook.Runbook]int{})
@@ -388,7 +391,7 @@ func (c *checker) patterns(st *runbook.Step, sc scope) ([]string, bool) {
 	if !ok {
 		return nil, false
 	}
-	out, err := renderPatterns(st, sc.layers, c.opts.ExtraVars, nil)
+	out, err := renderPatterns(st, sc.layers, c.opts.ExtraVars, c.opts.taint())
 	if err != nil {
 		c.errs.Add(err)
 		return nil, false

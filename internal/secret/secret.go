@@ -3,10 +3,7 @@
 package secret
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -22,49 +19,73 @@ const MinLen = 4
 // Set is the strings that must never be shown: values tagged !secret and
 // what templates derived from them. It is safe for concurrent use.
 type Set struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	strings map[string]bool
-	r       *strings.Replacer // built on first use after a change
+	idx     index
 }
 
 // Add adds the strings inside v: a string, or lists and mappings of them as
-// decoded from YAML. Each string is hidden whole, as Go would quote it
-// (error messages quote with %q), and line by line, so a multi-line secret
-// such as a PEM key is hidden in a diff that shows some of its lines.
-// Numbers count as their text; booleans and strings shorter than MinLen
-// are not added.
+// decoded from YAML. Each string is hidden whole, in the forms a host may
+// print it in (upper and lower case, base64, hex, URL-encoded: see forms),
+// and as Go and JSON quote them (error messages quote with %q, events are
+// JSON); a multi-line one line by line too, so a secret such as a PEM key
+// is hidden in a diff that shows some of its lines. Numbers count as their
+// text; booleans and strings shorter than MinLen are not added.
 func (s *Set) Add(v any) {
 	var add []string
 	walk(v, func(str string) {
 		if len(str) < MinLen {
 			return
 		}
-		add = append(add, str)
-		if q := strconv.Quote(str); q[1:len(q)-1] != str {
-			add = append(add, q[1:len(q)-1])
+		fs := []string{str}
+		if len(str) <= maxForms {
+			fs = forms(str)
 		}
-		if strings.Contains(str, "\n") {
-			for _, l := range strings.Split(str, "\n") {
-				if l = strings.TrimSpace(l); len(l) >= MinLen {
-					add = append(add, l)
+		for _, f := range fs {
+			add = append(add, f)
+			add = append(add, quoted(f)...)
+			if strings.Contains(f, "\n") {
+				for _, l := range strings.Split(f, "\n") {
+					if l = strings.TrimSpace(l); len(l) >= MinLen {
+						add = append(add, l)
+					}
 				}
 			}
 		}
 	})
-	if len(add) == 0 {
+	s.add(add)
+}
+
+// AddDerived adds the strings inside v (as for Add) as what was made from
+// a secret, such as a template's whole output: each is hidden whole and
+// quoted, not line by line (a configuration file's lines are mostly not
+// secret) nor in the other forms of a secret.
+func (s *Set) AddDerived(v any) {
+	var add []string
+	walk(v, func(str string) {
+		if len(str) >= MinLen {
+			add = append(add, str)
+			add = append(add, quoted(str)...)
+		}
+	})
+	s.add(add)
+}
+
+func (s *Set) add(strs []string) {
+	if len(strs) == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, str := range add {
-		if s.strings[str] {
+	for _, str := range strs {
+		if len(str) < MinLen || s.strings[str] {
 			continue
 		}
 		if s.strings == nil {
 			s.strings = map[string]bool{}
 		}
 		s.strings[str] = true
-		s.r = nil
+		s.idx.add(str)
 	}
 }
 
@@ -89,18 +110,40 @@ func walk(v any, fn func(string)) {
 	}
 }
 
-// Redact returns str with every secret in it replaced by Mask.
+// Redact returns str with every secret in it replaced by Mask: each
+// stretch of text that secrets cover, overlapping ones together, becomes
+// one Mask.
 func (s *Set) Redact(str string) string {
-	r := s.replacer()
-	if r == nil || str == "" {
+	if s == nil || str == "" {
 		return str
 	}
-	return r.Replace(str)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out strings.Builder
+	last := 0
+	s.idx.spans(str, func(start, end int) bool {
+		out.WriteString(str[last:start])
+		out.WriteString(Mask)
+		last = end
+		return true
+	})
+	if last == 0 {
+		return str
+	}
+	out.WriteString(str[last:])
+	return out.String()
 }
 
 // Holds reports whether str contains a secret.
 func (s *Set) Holds(str string) bool {
-	return str != "" && s.Redact(str) != str
+	if s == nil || str == "" {
+		return false
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	held := false
+	s.idx.spans(str, func(int, int) bool { held = true; return false })
+	return held
 }
 
 // HoldsAny reports whether a string inside v (as for Add) contains a
@@ -130,30 +173,4 @@ func (s *Set) RedactValue(v any) any {
 		return out
 	}
 	return v
-}
-
-func (s *Set) replacer() *strings.Replacer {
-	if s == nil {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.strings) == 0 {
-		return nil
-	}
-	if s.r == nil {
-		// Longer first: the replacer tries its pairs in order, so a secret
-		// that contains another is hidden whole.
-		all := make([]string, 0, len(s.strings))
-		for str := range s.strings {
-			all = append(all, str)
-		}
-		slices.SortFunc(all, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
-		args := make([]string, 0, 2*len(all))
-		for _, str := range all {
-			args = append(args, str, Mask)
-		}
-		s.r = strings.NewReplacer(args...)
-	}
-	return s.r
 }

@@ -43,3 +43,22 @@ func TestEmptySetChangesNothing(t *testing.T) {
 		t.Error("a nil set hides something")
 	}
 }
+
+// TestOverlappingSecretsAreHiddenWhole: where two secrets overlap in the
+// text, all of both is hidden, whichever comes first.
+func TestOverlappingSecretsAreHiddenWhole(t *testing.T) {
+	var s secret.Set
+	s.Add("abcd-1234")
+	s.Add("1234-wxyz")
+	s.Add("zz-abcd-12") // within the first one's text, and past its start
+	for in, want := range map[string]string{
+		"x abcd-1234-wxyz y": "x ******** y",
+		"x 1234-wxyz y":      "x ******** y",
+		"zz-abcd-1234 !":     "******** !",
+		"abcd-1234abcd-1234": "****************", // two, side by side
+	} {
+		if got := s.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package tmpl
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -37,6 +39,12 @@ func ParseExtraVars(values []string) (map[string]Var, error) {
 				{Kind: yaml.ScalarNode, Value: k, Line: 1, Column: 1},
 				scalar(val),
 			}}
+			if strings.HasPrefix(strings.TrimSpace(val), "!secret") {
+				// Not a tag here: it would be the string "!secret ...",
+				// shown as is.
+				errs.Add(secretInArgv(k))
+				continue
+			}
 			vars, err := ParseVars(file, node)
 			errs.Add(err)
 			for name, vv := range vars {
@@ -54,6 +62,11 @@ func ParseExtraVars(values []string) (map[string]Var, error) {
 		}
 		vars, err := ParseVars(file, doc)
 		errs.Add(err)
+		for _, name := range slices.Sorted(maps.Keys(vars)) {
+			if vars[name].Secret && !strings.HasPrefix(v, "@") {
+				errs.Add(secretInArgv(name))
+			}
+		}
 		for name, vv := range vars {
 			out[name] = vv
 		}
@@ -71,4 +84,11 @@ func scalar(s string) *yaml.Node {
 		return c
 	}
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: 1, Column: 1}
+}
+
+// secretInArgv refuses a value marked !secret in an -e argument: runbook's
+// arguments are readable by every local user (ps) and kept in shell
+// history, so the secret would be out before the run starts.
+func secretInArgv(name string) error {
+	return fmt.Errorf("-e: variable %s is marked !secret on the command line, where every local user can read it (ps) and the shell keeps it: put it in a file only you can read and pass -e @file", decode.Quote(name))
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/runbookdev/runbook/internal/secret"
 )
@@ -17,10 +18,12 @@ const trackerKey = "\x00secrets"
 
 // Taint carries a set of secrets through templates. Masking only a
 // secret's own text is not enough: `upper`, `quote`, `toJSON` and the rest
-// make new strings from it. With Taint, a function given a secret gives a
-// secret, added to the set, and a variable tagged !secret is added to it
-// once rendered. A run has one; each rendering context (a step on a host)
-// has its own Tracker.
+// make new strings from it, and `slice`, `if` or a range over its letters
+// make text that holds none of it. With Taint, a function given a secret
+// gives a secret, a rendering that reads a secret gives one as a whole
+// (see readsSecret), each added to the set, and a variable tagged !secret
+// is added to it once rendered. A run has one; each rendering context (a
+// step on a host) has its own Tracker.
 type Taint struct {
 	set   *secret.Set
 	once  sync.Once
@@ -45,9 +48,17 @@ func (t *Taint) Track(data map[string]any) *Tracker {
 	return tr
 }
 
-// Held reports whether a rendering with the Tracker's data gave text that
-// holds a secret.
+// Held reports whether a rendering with the Tracker's data read a secret
+// or gave text that holds one, or Hold was called.
 func (t *Tracker) Held() bool { return t != nil && t.held.Load() }
+
+// Hold notes that what the Tracker's renderings are for holds a secret
+// that came by no template, such as a parameter tagged !secret.
+func (t *Tracker) Hold() {
+	if t != nil {
+		t.held.Store(true)
+	}
+}
 
 // String keeps the secrets out of a template that prints its whole data.
 func (t *Tracker) String() string { return "(secrets)" }
@@ -61,6 +72,24 @@ func trackerOf(data map[string]any) *Tracker {
 func (t *Tracker) saw(out string) {
 	if t != nil && t.set.Holds(out) {
 		t.held.Store(true)
+	}
+}
+
+// rendered notes the output of tree rendered with data: when the
+// rendering read a secret, all of what it gave is secret. hold: see render.
+func (t *Tracker) rendered(tree *parse.Tree, data map[string]any, out any, hold bool) {
+	if t == nil {
+		return
+	}
+	if t.readsSecret(tree, data) {
+		t.set.AddDerived(out)
+		if hold {
+			t.held.Store(true)
+		}
+		return
+	}
+	if hold {
+		t.saw(fmt.Sprint(out))
 	}
 }
 

@@ -134,6 +134,13 @@ func invokes(n parse.Node) bool {
 
 // Render renders s with data. Strings without actions are returned as is.
 func Render(pos decode.Pos, s string, data map[string]any) (string, error) {
+	return render(pos, s, data, true)
+}
+
+// render is Render; hold says whether reading a secret makes what the
+// data is for hold one (see Tracker.Held): a condition's true or false
+// does not pass the secret on to the step's parameters.
+func render(pos decode.Pos, s string, data map[string]any, hold bool) (string, error) {
 	if !decode.HasTemplate(s) {
 		return s, nil
 	}
@@ -146,7 +153,7 @@ func Render(pos decode.Pos, s string, data map[string]any) (string, error) {
 	if err := t.Execute(&buf, data); err != nil {
 		return "", &decode.Error{Pos: pos, Msg: cleanExecError(err), Err: undefinedIn(err.Error(), execNoise, 1)}
 	}
-	tr.saw(buf.String())
+	tr.rendered(t.Tree, data, buf.String(), hold)
 	return buf.String(), nil
 }
 
@@ -154,7 +161,7 @@ func Render(pos decode.Pos, s string, data map[string]any) (string, error) {
 // expression (`eq .env "prod"`) or a whole template may be given; it must
 // come out as true or false.
 func Cond(pos decode.Pos, expr string, data map[string]any) (bool, error) {
-	out, err := Render(pos, CondText(expr), data)
+	out, err := render(pos, CondText(expr), data, false)
 	if err != nil {
 		return false, err
 	}
@@ -346,7 +353,7 @@ func RenderFile(file, text string, data map[string]any) (string, error) {
 	if err := t.Execute(&buf, data); err != nil {
 		return "", fileError(file, err)
 	}
-	tr.saw(buf.String())
+	tr.rendered(t.Tree, data, buf.String(), true)
 	return buf.String(), nil
 }
 

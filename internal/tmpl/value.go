@@ -1,7 +1,6 @@
 package tmpl
 
 import (
-	"fmt"
 	"io"
 	"maps"
 	"text/template/parse"
@@ -37,7 +36,7 @@ func Value(pos decode.Pos, s string, data map[string]any) (any, error) {
 	if err := t.Execute(io.Discard, data); err != nil {
 		return nil, decode.Errorf(pos, "%s", cleanExecError(err))
 	}
-	tr.saw(fmt.Sprint(got))
+	tr.rendered(t.Tree, data, got, true)
 	return got, nil
 }
 
