@@ -26,3 +26,17 @@ func edKeyPair(t *testing.T) (ssh.PublicKey, ed25519.PrivateKey) {
 	}
 	return pk, priv
 }
+
+// rearmor decodes an armored value, changes it with fn, and armors it again.
+func rearmor(t *testing.T, s string, fn func([]byte) []byte) string {
+	t.Helper()
+	b, err := io.ReadAll(armorReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	w := armor.NewWriter(&out)
+	w.Write(fn(b))
+	w.Close()
+	return out.String()
+}

@@ -1,9 +1,11 @@
 package agevars_test
 
 import (
+	"bytes"
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,15 +28,45 @@ func TestOpenErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One base64 character of gossip_key's ciphertext changed, on line 9.
+	// One base64 character of gossip_key's ciphertext changed: in its
+	// payload (the line before its end), and in its header (the second
+	// line: its recipient stanza).
 	lines := strings.Split(string(enc), "\n")
 	if !strings.HasPrefix(lines[6], "gossip_key: !encrypted") {
 		t.Fatalf("line 7 is %q", lines[6])
 	}
-	l := []byte(lines[9])
-	l[20] ^= 1
-	lines[9] = string(l)
-	damaged := strings.Join(lines, "\n")
+	end := 8
+	for !strings.Contains(lines[end], "-----END") {
+		end++
+	}
+	flip := func(i, at int) string { // another base64 character
+		c := slices.Clone(lines)
+		l := []byte(c[i])
+		if l[at] == 'A' {
+			l[at] = 'B'
+		} else {
+			l[at] = 'A'
+		}
+		c[i] = string(l)
+		return strings.Join(c, "\n")
+	}
+	damaged := flip(end-1, 4)
+	// The recipient stanza's share, changed within its base64.
+	block := strings.Join(lines[7:end+1], "\n") + "\n"
+	var unindented []string
+	for _, l := range lines[7 : end+1] {
+		unindented = append(unindented, strings.TrimSpace(l))
+	}
+	bad := rearmor(t, strings.Join(unindented, "\n")+"\n", func(b []byte) []byte {
+		i := bytes.Index(b, []byte("-> X25519 ")) + len("-> X25519 ")
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return b
+	})
+	damagedHeader := strings.Replace(string(enc), block, indent(bad, "  ")+"\n", 1)
 	short := strings.Replace(string(enc), lines[10]+"\n", "", 1)
 
 	tests := []struct {
@@ -44,6 +76,7 @@ func TestOpenErrors(t *testing.T) {
 		wants []string
 	}{
 		{"a value changed", "", damaged, []string{path + ":7:13: gossip_key: the encrypted value is damaged", "restore it from version control, or set it anew with `runbook secrets set " + path + " gossip_key`"}},
+		{"its recipient stanza changed", "", damagedHeader, []string{path + ":7:13: gossip_key: the encrypted value is damaged", "yet the file's header says it is for one of them"}},
 		{"a line of a value lost", "", short, []string{path + ":7:13: gossip_key: the encrypted value is damaged"}},
 		{"not armored", "", "tok: !encrypted abc\n", []string{path + ":1:6: tok: the encrypted value is damaged"}},
 		{"not for this key", other, string(enc), []string{path + ":7:13: gossip_key: cannot decrypt: it is not encrypted for any of your keys (" + agevars.EnvKeyFile + "=" + other + "); it is for " + pub + ". Have one of them add yours: `runbook secrets rekey " + path + " --add YOUR-PUBLIC-KEY`"}},

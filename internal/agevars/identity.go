@@ -44,6 +44,7 @@ type Identities struct {
 	ids   []age.Identity
 	tried []string        // where keys were looked for, for messages
 	own   []age.Recipient // the age keys' public halves
+	pubs  []*Recipient    // every key's public half, SSH keys too
 	// locked is set to the path of a passphrase-protected SSH key that a
 	// value was encrypted to: runbook never prompts for a passphrase.
 	locked string
@@ -110,6 +111,7 @@ func (ids *Identities) add(path string, data []byte) error {
 			switch k := id.(type) {
 			case *age.X25519Identity:
 				ids.own = append(ids.own, k.Recipient())
+				ids.pubs = append(ids.pubs, &Recipient{Text: k.Recipient().String()})
 			case *age.HybridIdentity:
 				ids.own = append(ids.own, k.Recipient())
 			}
@@ -127,6 +129,7 @@ func (ids *Identities) add(path string, data []byte) error {
 		if pub == nil {
 			return nil // nothing says whom it opens for: skip it
 		}
+		ids.pubs = append(ids.pubs, &Recipient{ssh: pub})
 		locked, err := agessh.NewEncryptedSSHIdentity(pub, data, func() ([]byte, error) {
 			ids.locked = path
 			return nil, errors.New("runbook does not ask for passphrases")
@@ -142,8 +145,23 @@ func (ids *Identities) add(path string, data []byte) error {
 		return nil
 	default:
 		ids.ids = append(ids.ids, id)
+		if signer, err := ssh.ParsePrivateKey(data); err == nil {
+			ids.pubs = append(ids.pubs, &Recipient{ssh: signer.PublicKey()})
+		}
 	}
 	return nil
+}
+
+// holdsOneOf reports whether the user has the private key of one of rs.
+func (ids *Identities) holdsOneOf(rs []*Recipient) bool {
+	for _, r := range rs {
+		for _, p := range ids.pubs {
+			if r.Same(p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func readPublicKey(path string) ssh.PublicKey {

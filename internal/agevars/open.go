@@ -110,6 +110,10 @@ func (d *opener) open(path string, leaf *yaml.Node) (string, error) {
 	if err == nil {
 		return plain, nil
 	}
+	if errors.Is(err, ErrNotForYou) && d.ids.holdsOneOf(d.recipients) {
+		// A damaged recipient stanza cannot be told from another's.
+		err = fmt.Errorf("%w (it is not for any of your keys, yet the file's header says it is for one of them)", ErrDamaged)
+	}
 	if errors.Is(err, ErrDamaged) {
 		return "", decode.Errorf(pos, "%s: the encrypted value is %w: restore it from version control, or set it anew with `runbook secrets set %s %s`", name, err, d.file, name)
 	}

@@ -39,6 +39,9 @@ type Options struct {
 	// Guard, when set, is asked before each step and handler; an error
 	// stops the run there (such as a run lock that was lost).
 	Guard func() error
+	// Secrets keeps what the `secret` template function makes: the
+	// runbook's secrets_file.
+	Secrets tmpl.SecretSource
 
 	plan *planner // Check records the steps it walks here, for Plan
 }
@@ -101,6 +104,9 @@ func New(opts Options, sources inventory.Sources, pool *transport.Pool, out Repo
 	e := &Engine{opts: opts, sources: sources, pool: pool, out: out, hosts: map[string]*hostState{}}
 	e.log = slog.New(redactHandler{log.Handler(), &e.secrets})
 	e.taint = tmpl.NewTaint(&e.secrets)
+	if opts.Secrets != nil {
+		e.taint.UseSecrets(opts.Secrets)
+	}
 	for _, v := range opts.ExtraVars {
 		if v.Secret {
 			e.secrets.Add(v.Value)
