@@ -36,9 +36,11 @@ check-fmt:
 vet:
 	$(GO) vet ./...
 
-## docs: regenerate docs/tasks.md from the modules compiled in
+## docs: regenerate docs/tasks.md and docs/runbook.schema.json from the
+## modules compiled in
 docs: build
 	./$(BIN) tasks --output markdown > docs/tasks.md
+	./$(BIN) schema > docs/runbook.schema.json
 
 ## bench: runbook and ansible-playbook side by side on lab hosts (needs root;
 ## installs ansible-core); writes docs/benchmarks.md

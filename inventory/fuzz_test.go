@@ -1,6 +1,7 @@
 package inventory_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -61,6 +62,51 @@ func FuzzStatic(f *testing.F) {
 		}
 		if err != nil {
 			decodetest.CheckErrors(t, err, data, false)
+		}
+	})
+}
+
+// FuzzAnsibleINI feeds the reader of Ansible's INI inventories any file,
+// seeded with Ansible's documentation examples: errors name the file and
+// a line, echo no long line of it, and ranges cannot expand without bound.
+//
+//	go test -run XXX -fuzz FuzzAnsibleINI -fuzztime 60s ./inventory/
+func FuzzAnsibleINI(f *testing.F) {
+	files, _ := filepath.Glob("testdata/ansible/*.ini")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, s := range []string{
+		"[web]\nw[0:9][a:z][0:99]\n", "w[01:100]\n", "[a:children]\nb\n[b:children]\na\n",
+		"h a=\"b c\" d='e' f=\\\"g # x\n", "[g:vars]\nx==1\n[g:vars]\n", "h:22 ansible_port=http\n",
+	} {
+		f.Add([]byte(s))
+	}
+	file := filepath.Join(f.TempDir(), "hosts")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !bytes.HasPrefix(data, []byte("[")) && !bytes.HasPrefix(data, []byte(";")) {
+			data = append([]byte(";\n"), data...) // read as INI, not YAML
+		}
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		prov, err := inventory.Open(file)
+		if err == nil {
+			var inv *inventory.Inventory
+			if inv, err = (inventory.Sources{prov}).Load(context.Background()); err == nil {
+				for _, h := range inv.Hosts() {
+					if h.Name == "" || h.Address == "" {
+						t.Errorf("a host without a name or an address: %+v", h)
+					}
+				}
+			}
+		}
+		if err != nil {
+			decodetest.CheckErrors(t, err, data, true)
 		}
 	})
 }

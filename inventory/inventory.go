@@ -26,6 +26,13 @@ type Host struct {
 	FileVars   map[string]tmpl.Var // from host_vars/
 	Pos        decode.Pos          // where a file defines it; zero for hosts an API reports
 	KeyPos     decode.Pos          // where a file sets Key
+	// Become and BecomeUser make every step on the host run as another
+	// user (ansible_become, ansible_become_user), as become: on a step.
+	Become     bool
+	BecomeUser string
+	// ansible says that Ansible's variables (ansible_host, ...) set the
+	// connection fields, once group_vars/ and host_vars/ are read.
+	ansible bool
 }
 
 // Local reports whether the host is the controller itself.

@@ -99,8 +99,11 @@ type lockedProvider struct {
 func (s Sources) RunLocks() []*RunLock {
 	var out []*RunLock
 	for _, p := range s {
-		if lp, ok := p.(lockedProvider); ok {
+		switch lp := p.(type) {
+		case lockedProvider:
 			out = append(out, lp.lock)
+		case dirSource:
+			out = append(out, Sources(lp.parts).RunLocks()...)
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -56,16 +57,27 @@ func RegisterPlugin(name string, p Plugin) {
 	plugins[name] = p
 }
 
-// Open reads an inventory file and returns the provider its `plugin:` key
-// names (static when there is none).
+// Open reads an inventory and returns its provider: for a directory,
+// every inventory in it; for a file, by its content, Ansible's INI or YAML
+// inventory, or runbook's, read by the plugin its `plugin:` key names
+// (static when there is none).
 func Open(file string) (Provider, error) {
+	if info, err := os.Stat(file); err == nil && info.IsDir() {
+		return openDir(file)
+	}
 	data, err := decode.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
+	if sniffINI(data) {
+		return ansibleFile(file)
+	}
 	doc, err := decode.Parse(file, data)
 	if err != nil {
 		return nil, err
+	}
+	if isAnsibleYAML(docRoot(doc)) {
+		return ansibleFile(file)
 	}
 	lock, err := cutRunLock(file, doc)
 	if err != nil {
@@ -143,6 +155,9 @@ func (s Sources) Load(ctx context.Context) (*Inventory, error) {
 	warnings := attachVars(hosts, groups, groupVars, hostVars)
 	inv, err := New(hosts, groups)
 	if err != nil {
+		return nil, err
+	}
+	if err := connect(inv); err != nil {
 		return nil, err
 	}
 	inv.warnings = warnings

@@ -6,10 +6,21 @@
 // step's `with:`. The engine calls Check, which inspects the host and says
 // what differs; outside check mode it then calls the change's Apply, which
 // makes exactly that change. Check mode is the engine not calling Apply.
+//
+// In check mode, earlier steps only say what they would change. A Check
+// that fails because the host is not yet as an earlier step would make it
+// (the directory a file goes in, the unit a service runs, the agent a
+// probe asks) wraps its error with DependsOnEarlier: where an earlier step
+// would have changed the host, the engine reports the step as unknown
+// (would change), and everywhere else as the failure it is. Every other
+// error is a failure in check mode as in a real run. A template that reads
+// a value an earlier step would have registered is handled by the engine
+// the same way.
 package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -70,6 +81,23 @@ type ControllerReader interface {
 	ControllerFiles() []ControllerFile
 }
 
+// VarReader is implemented by tasks that read a variable by its name
+// rather than through a template (debug's var:), so that a name nobody
+// defines is reported before any host is contacted.
+type VarReader interface {
+	// ReadsVars maps each parameter to the variable it names.
+	ReadsVars() map[string]string
+}
+
+// OutputOnly is implemented by tasks that only tell the person running
+// them something (debug): they change nothing, and cannot fail because of
+// what a host is. In check mode, a step of theirs that reads what earlier
+// steps only pretended to produce is reported ok, unknown, not as would
+// change.
+type OutputOnly interface {
+	OutputOnly()
+}
+
 // Host is what a task sees of the host it runs on.
 type Host struct {
 	Name string
@@ -84,6 +112,11 @@ type Host struct {
 	// Progress tells the person watching how a long change is going
 	// ("consul01: provisioning, 12s"). It may be nil.
 	Progress func(msg string)
+	// Redact hides the run's secrets in s. Output is masked on its way
+	// out; a task that encodes values into its output (quoting them as
+	// YAML) redacts them first, as encoding may change a secret's text.
+	// It may be nil.
+	Redact func(s string) string
 }
 
 // Say reports progress, if anybody listens.
@@ -104,13 +137,19 @@ type Change struct {
 	// the engine has already read. On error the Done's Result is still
 	// registered (a command's exit code and output).
 	Apply func(ctx context.Context) (Done, error)
-	// Unknown means the module cannot tell what would change because an
-	// earlier step only pretended to run (check mode); reported as
-	// "would change".
-	Unknown bool
-	// CheckSkip, when set, says why this change cannot be predicted; in
-	// check mode the step is reported skipped with this reason.
-	CheckSkip string
+	// Failure fails the step though Check could inspect the host, with
+	// Result registered: a difference Apply will not make good (a server
+	// of another plan, which runbook does not replace), or a probe's
+	// answer (a read_only command's exit code). It is reported alike in
+	// check mode and in a real run, where Apply first makes the rest of
+	// the change (Summary says only what Apply does); failed_when may
+	// judge it. Marked with DependsOnEarlier, it is unknown in check mode
+	// as a Check error is.
+	Failure error
+	// Message is what the step tells the person running it beside what
+	// differs (what debug prints): shown with the host's result, secrets
+	// masked, in check mode too, and registered as msg.
+	Message string
 	// Result is registered (with `register:`) when Apply does not run.
 	Result map[string]any
 }
@@ -125,10 +164,33 @@ type Done struct {
 }
 
 // Changed reports whether the host differs from what was asked.
-func (c *Change) Changed() bool { return c != nil && (c.Apply != nil || c.Unknown) }
+func (c *Change) Changed() bool { return c != nil && c.Apply != nil }
 
 // NoChange is a Change for a host that is already as asked.
 func NoChange() *Change { return &Change{} }
+
+// ErrDependsOnEarlier is what errors.Is finds in a Check error that
+// DependsOnEarlier marked.
+var ErrDependsOnEarlier = errors.New("the answer depends on what earlier steps change")
+
+// DependsOnEarlier marks err, returned by Check, as describing the host
+// before earlier steps of the run have changed it: in check mode, on a host
+// where an earlier step would have changed something, the step is reported
+// as unknown (would change) instead of failed. Mark only what an earlier
+// step can cure: something missing on the host, or in the way, or a probe
+// of what it would install; never a mistake in the parameters, a file on
+// the controller, or a lost connection. The message is err's own.
+func DependsOnEarlier(err error) error {
+	if err == nil {
+		return nil
+	}
+	return dependsOnEarlier{err}
+}
+
+type dependsOnEarlier struct{ error }
+
+func (d dependsOnEarlier) Unwrap() error        { return d.error }
+func (d dependsOnEarlier) Is(target error) bool { return target == ErrDependsOnEarlier }
 
 // Module is a registered task module.
 type Module struct {

@@ -22,6 +22,7 @@ var valid = map[string][]string{
 	"consul_intention": {`{source: a, destination: b, action: allow}`},
 	"consul_service":   {`{name: web, sidecar_port: 21000, upstreams: [{service: db, local_port: 5432}]}`, `{name: web, sidecar: true}`},
 	"copy":             {`{content: x, dest: /etc/x}`},
+	"debug":            {`{msg: hello}`, `{var: out.stdout}`},
 	"file":             {`{path: /etc/x, content: x, mode: "0600"}`, `{path: /etc/d, state: directory}`},
 	"group":            {`{name: g}`},
 	"line":             {`{path: /etc/x, line: "a = 1", regexp: "^a ="}`, `{path: /etc/x, regexp: "^#", state: absent}`},

@@ -42,7 +42,7 @@ type applyFlags struct {
 func runApply(ctx context.Context, e *env, args []string) int {
 	var f applyFlags
 	fs := newFlags(e, "apply", "[flags] RUNBOOK")
-	fs.Var(&f.inventories, "i", "inventory file (repeatable)")
+	fs.Var(&f.inventories, "i", "inventory: a file (runbook's, or Ansible's INI or YAML) or a directory of them (repeatable)")
 	fs.Var(&f.extra, "e", "extra variables: key=value, a YAML/JSON mapping, or @file.yaml (repeatable; highest precedence)")
 	fs.Var(&f.limit, "limit", "only these hosts or groups (comma-separated patterns)")
 	fs.Var(&f.tags, "tags", "only steps with these tags")

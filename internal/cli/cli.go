@@ -50,6 +50,7 @@ func commands() []command {
 		{"inventory", "show hosts, groups and variables as resolved", runInventory},
 		{"tasks", "list the task modules compiled in, with their parameters", runTasks},
 		{"secrets", "vars files whose values are encrypted with age: init, encrypt, decrypt, edit, set, rekey, show", runSecrets},
+		{"schema", "write the JSON Schema of runbooks and every module's parameters, for editors", runSchema},
 		{"lab", "a local Equinix-Metal-compatible cloud of real Linux hosts (needs root)", runLab},
 		{"version", "print runbook's version", runVersion},
 	}

@@ -60,7 +60,7 @@ steps:
 		if !strings.Contains(out, `-\x1b]0;pwned\x07\r\x1b[2K  ok fake\u009b2J\x08\x7f\xff`) {
 			t.Errorf("%v: the diff does not show the host's old line escaped:\n%s%s", mode, out, errOut)
 		}
-		if !strings.Contains(out, `exit status 3: \x1b]0;pwned\x07\r\x1b[2K  ok fake`) && !strings.Contains(out, "skipped") {
+		if !strings.Contains(out, `exit status 3: \x1b]0;pwned\x07\r\x1b[2K  ok fake`) && !strings.Contains(out, "would change") {
 			t.Errorf("%v: the failure does not show what the host printed, escaped:\n%s", mode, out)
 		}
 	}

@@ -148,7 +148,7 @@ func runInventory(ctx context.Context, e *env, args []string) int {
 	var inventories repeated
 	var format string
 	fs := newFlags(e, "inventory", "-i INVENTORY... [--output text|json]")
-	fs.Var(&inventories, "i", "inventory file (repeatable)")
+	fs.Var(&inventories, "i", "inventory: a file (runbook's, or Ansible's INI or YAML) or a directory of them (repeatable)")
 	fs.StringVar(&format, "output", "text", "text or json")
 	if _, code, ok := parseOrExit(fs, args); !ok {
 		return code

@@ -135,9 +135,10 @@ func testSecondApplyWaits(t *testing.T, agent *consultest.Agent) {
 	if code != cli.ExitError || !strings.Contains(errOut, "is held by") || !strings.Contains(errOut, f.slow) {
 		t.Errorf("--lock-timeout 0 while another run holds the lock: %d %q", code, errOut)
 	}
-	// A check changes nothing and need not wait.
+	// A check changes nothing and need not wait (its commands would run:
+	// drift).
 	check := startCLI("apply", "-i", f.inv, "--output", "json", "--check", f.quick)
-	if code := check.wait(t); code != cli.ExitOK {
+	if code := check.wait(t); code != cli.ExitDrift {
 		t.Errorf("--check while another run holds the lock: %d %s", code, check.errOut)
 	}
 

@@ -54,7 +54,7 @@ func givenBy(r result, ran string) result {
 func (e *Engine) delegate(ctx context.Context, st *runbook.Step, h *inventory.Host, hs *hostState, vars map[string]any) (transport.Conn, *inventory.Host, *result) {
 	name, err := tmpl.Render(st.DelegatePos, st.DelegateTo, vars)
 	if err != nil {
-		r := e.templateFailure(hs, err)
+		r := e.templateFailure(ctx, hs, err)
 		return nil, nil, &r
 	}
 	d, err := delegateHost(e.inventory(), strings.TrimSpace(name))

@@ -314,7 +314,9 @@ func (e *Engine) guard(st *runbook.Step) error {
 	return nil
 }
 
-// selects reports whether --tags and --skip-tags let a step run.
+// selects reports whether --tags and --skip-tags let a step run. As in
+// Ansible, a step tagged never (or imported so) runs only when --tags asks
+// for one of its tags, never included; always wins over never.
 func (o Options) selects(sc scope, st *runbook.Step) bool {
 	tags := append(slices.Clone(sc.tags), st.Tags...)
 	for _, t := range o.SkipTags {
@@ -322,8 +324,11 @@ func (o Options) selects(sc scope, st *runbook.Step) bool {
 			return false
 		}
 	}
-	if len(o.Tags) == 0 || slices.Contains(tags, "always") {
+	if slices.Contains(tags, "always") {
 		return true
+	}
+	if len(o.Tags) == 0 {
+		return !slices.Contains(tags, "never")
 	}
 	for _, t := range o.Tags {
 		if slices.Contains(tags, t) {

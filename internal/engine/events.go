@@ -44,6 +44,7 @@ type Event struct {
 	Host     string            `json:"host,omitempty"`
 	Status   Status            `json:"status,omitempty"`
 	Ignored  bool              `json:"ignored,omitempty"`
+	Unknown  bool              `json:"unknown,omitempty"`
 	Changes  []string          `json:"changes,omitempty"`
 	Diff     string            `json:"diff,omitempty"`
 	Message  string            `json:"message,omitempty"`

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -23,11 +21,18 @@ type result struct {
 	status  Status
 	ignored bool
 	notRun  bool // check mode: the step's change was not made, so its results are missing
+	unknown bool // check mode: what it would do depends on what earlier steps would do
 	summary []string
 	diff    string
 	secret  bool // the step's input held a secret: its diff is not shown
 	msg     string
 	data    map[string]any // what `register:` records
+
+	// reported: the module reported the failure itself, with a result
+	// (a command's exit code, drift it refuses): failed_when judges it,
+	// and changed says whether the step changed the host (or would) all
+	// the same.
+	reported, changed bool
 
 	// Where the step ran, when not on the host itself (see delegate.go),
 	// and how many items its loop had (see loop.go).
@@ -46,6 +51,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 			e.log.Error("task panicked", "task", st.Module.Name, "host", h.Name, "panic", p, "stack", string(debug.Stack()))
 			r = result{status: Failed, msg: fmt.Sprintf("task %s panicked: %v (this is a bug in the module)", st.Module.Name, p)}
 		}
+		r = outputOnly(st, r)
 		if r.status == Failed && st.IgnoreErrors {
 			r.ignored = true
 		}
@@ -75,7 +81,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 	}
 	vars, tr, err := e.vars(sc, h, hs)
 	if err != nil {
-		return e.templateFailure(hs, err)
+		return e.templateFailure(ctx, hs, err)
 	}
 	for _, c := range append(sc.whens, cond{st.When, st.WhenPos}) {
 		if c.expr == "" {
@@ -83,7 +89,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		ok, err := tmpl.Cond(c.pos, c.expr, vars)
 		if err != nil {
-			return e.templateFailure(hs, err)
+			return e.templateFailure(ctx, hs, err)
 		}
 		if !ok {
 			return result{status: Skipped, msg: "condition is false: " + c.expr}
@@ -106,19 +112,26 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		conn = c
 	}
-	if st.Become {
-		conn = transport.Become(conn, st.BecomeUser)
+	if st.Become || (h.Become && st.DelegateTo == "") {
+		// An inventory's ansible_become is the host's: a delegate runs
+		// as the step says.
+		user := st.BecomeUser
+		if user == "" && st.DelegateTo == "" {
+			user = h.BecomeUser
+		}
+		conn = transport.Become(conn, user)
 	}
 	for attempt := 1; ; attempt++ {
 		r = e.attempt(ctx, st, h, hs, conn, vars, tr)
 		if r.status == Unreachable || ctx.Err() != nil {
 			return r
 		}
+		r = e.control(ctx, st, hs, vars, r)
 		why := ""
 		switch {
 		case r.status == Failed:
 			why = r.msg
-		case st.Until != "" && !(e.opts.Check && r.status == Changed):
+		case st.Until != "" && !(e.opts.Check && r.notRun):
 			ok, err := tmpl.Cond(st.UntilPos, st.Until, withResult(vars, st, r))
 			if err != nil {
 				return result{status: Failed, msg: err.Error()}
@@ -146,7 +159,7 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	file := st.In.File
 	node, err := tmpl.RenderNode(file, st.With, vars)
 	if err != nil {
-		return e.templateFailure(hs, err)
+		return e.templateFailure(ctx, hs, err)
 	}
 	e.secrets.Add(decode.SecretScalars(node))
 	held := e.holdsSecret(node)
@@ -164,16 +177,15 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 		Progress: func(msg string) {
 			e.emit(Event{Type: Progress, Step: st.Title(), Host: h.Name, Message: msg})
 		},
+		Redact: e.secrets.Redact,
 	}
 	change, err := task.Check(ctx, th)
 	if err != nil {
 		if transport.IsConnError(err) {
 			return result{status: Unreachable, msg: err.Error()}
 		}
-		if e.opts.Check && hs.pending && ctx.Err() == nil {
-			// An earlier step only pretended to run; this one may well
-			// succeed once it has.
-			return result{status: Changed, notRun: true, summary: []string{"unknown until earlier steps are applied: " + err.Error()}}
+		if r, ok := e.unknown(ctx, hs, err); ok {
+			return r
 		}
 		return result{status: Failed, msg: ctxMessage(ctx, err)}
 	}
@@ -181,30 +193,38 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 		change = tasks.NoChange()
 	}
 	// A module may have rendered more (a template file): the Tracker saw it.
-	r := result{summary: change.Summary, diff: change.Diff, data: change.Result, secret: held || tr.Held()}
+	r := result{summary: change.Summary, diff: change.Diff, data: change.Result, secret: held || tr.Held(), msg: change.Message}
 	switch {
 	case !change.Changed():
 		r.status = OK
-	case e.opts.Check && change.CheckSkip != "":
-		r.status, r.msg, r.notRun = Skipped, change.CheckSkip, true
 	case e.opts.Check || change.Apply == nil:
 		r.status, r.notRun = Changed, e.opts.Check
-		if change.Unknown && len(r.summary) == 0 {
-			r.summary = []string{"unknown until earlier steps are applied"}
-		}
 	default:
 		done, err := change.Apply(ctx)
 		if err != nil {
 			if transport.IsConnError(err) {
 				return result{status: Unreachable, msg: err.Error(), summary: r.summary}
 			}
-			return result{status: Failed, msg: ctxMessage(ctx, err), summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result}
+			msg := ctxMessage(ctx, err)
+			if change.Failure != nil {
+				msg += "\n" + change.Failure.Error()
+			}
+			return result{status: Failed, msg: msg, summary: r.summary, diff: r.diff, secret: r.secret, data: done.Result, reported: done.Result != nil, changed: true}
 		}
 		r.status, r.data = Changed, done.Result
 		// Only doing it may tell what was done (how long a wait took).
 		if done.Summary != nil {
 			r.summary = done.Summary
 		}
+	}
+	if change.Failure != nil {
+		// Reported alike whether or not Apply ran: check mode is honest
+		// about a run that would fail.
+		if u, ok := e.unknown(ctx, hs, change.Failure); ok {
+			return u
+		}
+		r.changed = r.status == Changed
+		r.status, r.msg, r.reported = Failed, change.Failure.Error(), true
 	}
 	return r
 }
@@ -232,7 +252,7 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 	}
 	e.mu.Unlock()
 	ev := Event{Type: HostResult, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Host: h.Name,
-		Status: r.status, Ignored: r.ignored, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check,
+		Status: r.status, Ignored: r.ignored, Unknown: r.unknown, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check,
 		DelegateTo: r.via, RunOnce: r.once, Items: r.items}
 	if e.opts.Diff {
 		ev.Diff = r.diff
@@ -260,24 +280,14 @@ func connFailure(ctx context.Context, err error) result {
 	return result{status: Failed, msg: ctxMessage(ctx, err)}
 }
 
-// templateFailure is the result of a template that could not be rendered.
-// In check mode, when the host has registered values that a real run would
-// have filled in, the template may well work once they are: that is
-// "unknown" (would change), not a failure.
-func (e *Engine) templateFailure(hs *hostState, err error) result {
-	e.mu.Lock()
-	var missing []string
-	for name := range hs.incomplete {
-		missing = append(missing, "."+name)
+// templateFailure is the result of a template that could not be rendered:
+// a failure, unless in check mode it read a value that a step registered
+// without running (see unknown).
+func (e *Engine) templateFailure(ctx context.Context, hs *hostState, err error) result {
+	if r, ok := e.unknown(ctx, hs, err); ok {
+		return r
 	}
-	missing = append(missing, e.othersIncomplete(hs)...)
-	e.mu.Unlock()
-	if !e.opts.Check || len(missing) == 0 {
-		return result{status: Failed, msg: err.Error()}
-	}
-	slices.Sort(missing)
-	return result{status: Changed, notRun: true, summary: []string{fmt.Sprintf(
-		"unknown until applied: %s come from steps that did not run in check mode (%v)", strings.Join(missing, ", "), err)}}
+	return result{status: Failed, msg: err.Error()}
 }
 
 // registered is what `register: name` makes available as .name.
@@ -285,7 +295,9 @@ func registered(r *result) map[string]any {
 	out := map[string]any{}
 	maps.Copy(out, r.data)
 	out["status"] = string(r.status)
-	out["changed"] = r.status == Changed
+	// A failure that changed the host all the same (an item of a loop,
+	// an apply that failed halfway) registers changed too, as in Ansible.
+	out["changed"] = r.status == Changed || (r.status == Failed && r.changed)
 	out["failed"] = r.status == Failed || r.status == Unreachable
 	out["skipped"] = r.status == Skipped
 	if r.msg != "" {

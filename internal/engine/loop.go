@@ -79,7 +79,7 @@ func (e *Engine) loopHost(ctx context.Context, st *runbook.Step, sc scope, h *in
 	}
 	vars, _, err := e.vars(sc, h, hs)
 	if err != nil {
-		return e.templateFailure(hs, err)
+		return e.templateFailure(ctx, hs, err)
 	}
 	// Conditions that do not read the item are the same for every item:
 	// a false one skips the loop before it is rendered, as it may guard
@@ -90,7 +90,7 @@ func (e *Engine) loopHost(ctx context.Context, st *runbook.Step, sc scope, h *in
 		}
 		ok, err := tmpl.Cond(c.pos, c.expr, vars)
 		if err != nil {
-			return e.templateFailure(hs, err)
+			return e.templateFailure(ctx, hs, err)
 		}
 		if !ok {
 			return result{status: Skipped, msg: "condition is false: " + c.expr}
@@ -98,7 +98,7 @@ func (e *Engine) loopHost(ctx context.Context, st *runbook.Step, sc scope, h *in
 	}
 	items, err := e.loopItems(st.In.File, st.Loop, vars)
 	if err != nil {
-		return e.templateFailure(hs, err)
+		return e.templateFailure(ctx, hs, err)
 	}
 	if len(items) == 0 {
 		return result{status: Skipped, msg: "loop: no items"}
@@ -131,6 +131,7 @@ func sumItems(rs []result, regs []any, n int) result {
 	var firstFailure string
 	for i, r := range rs {
 		out.notRun = out.notRun || r.notRun
+		out.unknown = out.unknown || r.unknown
 		out.via = sameVia(out.via, r.via)
 		out.viaLocal = out.viaLocal || r.viaLocal
 		switch r.status {
@@ -151,11 +152,14 @@ func sumItems(rs []result, regs []any, n int) result {
 	switch {
 	case failed > 0:
 		out.status, out.msg = Failed, fmt.Sprintf("%d of %d items failed; %s", failed, n, firstFailure)
+		out.changed = changed
 	case changed:
 		out.status = Changed
 	case skipped == len(rs):
 		out.status, out.msg = Skipped, "every item was skipped"
 	}
+	// Some item's answer depends on earlier steps: so does the loop's.
+	out.unknown = out.unknown && (out.status == Changed || out.status == OK)
 	return out
 }
 
@@ -182,7 +186,7 @@ func (e *Engine) recordItem(st *runbook.Step, h *inventory.Host, hs *hostState, 
 		e.mu.Unlock()
 	}
 	ev := Event{Type: ItemResult, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Host: h.Name, Item: it.label,
-		Status: r.status, Ignored: r.ignored, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check, DelegateTo: r.via}
+		Status: r.status, Ignored: r.ignored, Unknown: r.unknown, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check, DelegateTo: r.via}
 	if e.opts.Diff {
 		ev.Diff = r.diff
 		if r.secret && r.diff != "" {

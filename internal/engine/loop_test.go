@@ -287,3 +287,26 @@ steps:
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+// A loop in which one item changed and another failed registers changed
+// as well as failed, as Ansible does: a handler-like later step must know
+// the host was changed.
+func TestLoopRegistersChangedWithAFailure(t *testing.T) {
+	_, _, err := run(t, fixture{files: map[string]string{"site.yaml": `
+steps:
+  - name: add
+    hosts: all
+    task: t_record
+    loop: [a, b]
+    with: {label: "add-{{ .item }}", change: true, fail_on: ["{{ if eq .item \"b\" }}h1{{ end }}"]}
+    register: added
+    ignore_errors: true
+  - {name: after, hosts: all, task: t_record, with: {label: "changed={{ .added.changed }} failed={{ .added.failed }}"}}
+`}, inv: localInventory(1, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := starts("h1"); !slices.Contains(got, "changed=true failed=true") {
+		t.Fatalf("registered %v, want changed=true failed=true", got)
+	}
+}

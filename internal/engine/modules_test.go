@@ -166,11 +166,17 @@ func (p panicky) Check(context.Context, *tasks.Host) (*tasks.Change, error) {
 }
 
 // needs fails unless an earlier step really ran: in check mode it stands
-// for a module that cannot inspect what an earlier step would create.
-type needs struct{}
+// for a module that cannot inspect what an earlier step would create, and
+// says so. With broken set, it stands for a mistake of the runbook's own.
+type needs struct {
+	Broken bool `yaml:"broken"`
+}
 
-func (needs) Check(context.Context, *tasks.Host) (*tasks.Change, error) {
-	return nil, errors.New("/opt/app does not exist")
+func (n needs) Check(context.Context, *tasks.Host) (*tasks.Change, error) {
+	if n.Broken {
+		return nil, errors.New("template source: open app.tmp: no such file")
+	}
+	return nil, tasks.DependsOnEarlier(errors.New("/opt/app does not exist"))
 }
 
 // done says in Check that it will act, and reports from Apply what it did

@@ -31,7 +31,7 @@ type check struct {
 }
 
 // templates lists what the step renders on each host: conditions, until,
-// parameters and the template files it reads on the controller.
+// changed_when, failed_when, parameters and the template files it reads on the controller.
 func (c *checker) templates(st *runbook.Step, sc scope) []check {
 	var out []check
 	for _, w := range append(slices.Clone(sc.whens), cond{st.When, st.WhenPos}) {
@@ -39,12 +39,15 @@ func (c *checker) templates(st *runbook.Step, sc scope) []check {
 			out = append(out, check{pos: w.pos, names: tmpl.Reads(tmpl.CondText(w.expr)), cond: w.expr})
 		}
 	}
-	if st.Until != "" {
+	for _, c := range []cond{{st.Until, st.UntilPos}, {st.ChangedWhen, st.ChangedWhenPos}, {st.FailedWhen, st.FailedWhenPos}} {
+		if c.expr == "" {
+			continue
+		}
 		also := map[string]bool{"result": true}
 		if st.Register != "" {
 			also[st.Register] = true
 		}
-		out = append(out, check{pos: st.UntilPos, names: tmpl.Reads(tmpl.CondText(st.Until)), also: also})
+		out = append(out, check{pos: c.pos, names: tmpl.Reads(tmpl.CondText(c.expr)), also: also})
 	}
 	file := st.In.File
 	var walk func(n *yaml.Node)
@@ -61,7 +64,15 @@ func (c *checker) templates(st *runbook.Step, sc scope) []check {
 	}
 	walk(st.With)
 	task := st.Module.New()
-	if r, ok := task.(tasks.ControllerReader); ok && decode.Node(file, st.With, task, decode.Options{Templates: true}) == nil {
+	decoded := decode.Node(file, st.With, task, decode.Options{Templates: true}) == nil
+	if r, ok := task.(tasks.VarReader); ok && decoded {
+		for param, name := range r.ReadsVars() {
+			if n := decode.Value(st.With, param); n != nil && name != "" && !decode.HasTemplate(name) {
+				out = append(out, check{pos: decode.At(file, n), names: []string{name}})
+			}
+		}
+	}
+	if r, ok := task.(tasks.ControllerReader); ok && decoded {
 		for _, f := range r.ControllerFiles() {
 			if !f.Template || f.Path == "" || decode.HasTemplate(f.Path) {
 				continue

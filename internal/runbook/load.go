@@ -46,6 +46,8 @@ type rawStep struct {
 	Become       bool          `yaml:"become"`
 	BecomeUser   string        `yaml:"become_user"`
 	IgnoreErrors bool          `yaml:"ignore_errors"`
+	ChangedWhen  string        `yaml:"changed_when"`
+	FailedWhen   string        `yaml:"failed_when"`
 	Import       string        `yaml:"import"`
 	Vars         yaml.Node     `yaml:"vars"`
 	VarsFiles    []string      `yaml:"vars_files"`
@@ -320,6 +322,7 @@ func (l *loader) checkStepFields(s *Step, raw *rawStep, n *yaml.Node) {
 	if len(s.Notify) > 0 {
 		l.checkNotify(s, keyPos(file, n, "notify"))
 	}
+	l.checkResultControl(s, raw, n)
 }
 
 // checkNotify runs once the runbook's handlers are parsed: handlers are

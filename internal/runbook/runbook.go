@@ -60,6 +60,9 @@ type Step struct {
 	// AnyErrorsFatal stops the run after the step if any host failed.
 	Throttle       int
 	AnyErrorsFatal bool
+	// Conditions on the step's result that decide its status (result.go).
+	ChangedWhen, FailedWhen       string
+	ChangedWhenPos, FailedWhenPos decode.Pos
 
 	// An import step.
 	Import     *Runbook

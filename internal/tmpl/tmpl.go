@@ -144,7 +144,7 @@ func Render(pos decode.Pos, s string, data map[string]any) (string, error) {
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, data); err != nil {
-		return "", decode.Errorf(pos, "%s", cleanExecError(err))
+		return "", &decode.Error{Pos: pos, Msg: cleanExecError(err), Err: undefinedIn(err.Error(), execNoise, 1)}
 	}
 	tr.saw(buf.String())
 	return buf.String(), nil
@@ -266,6 +266,53 @@ var (
 	nameNoise = regexp.MustCompile(`^template: t:[\d:]* ?`)
 )
 
+// Undefined is the cause of an error about a variable, or a key of one,
+// that is not there: check mode tells a value that an earlier step would
+// have registered from a name nobody defines by it.
+type Undefined struct {
+	// Path is where the template was when it failed, as text/template
+	// says it: what it read (".out.stdout"), or for other expressions
+	// their last operand (`"h1"` for `(index .hostvars "h1").tok.stdout`);
+	// just the key when the error does not say.
+	Path string
+	// Key is the key that is not there: "stdout".
+	Key string
+}
+
+func (u *Undefined) Error() string { return "undefined " + u.Path }
+
+// Keys are Path's keys, from the data's top ("out", "stdout"), when Path
+// is a chain of fields; nil for any other expression. Inside {{ with }}
+// or {{ range }} a chain starts from the dot there, not from the top.
+func (u *Undefined) Keys() []string {
+	if !strings.HasPrefix(u.Path, ".") || strings.ContainsAny(u.Path, " ()\"$") {
+		return nil
+	}
+	return strings.Split(u.Path[1:], ".")
+}
+
+// Root is the variable Path starts from ("out" for ".out.stdout"), or ""
+// when Path is not a chain of fields.
+func (u *Undefined) Root() string {
+	if k := u.Keys(); len(k) > 0 {
+		return k[0]
+	}
+	return ""
+}
+
+// undefinedIn is the Undefined that msg, a text/template error, tells of,
+// or nil; at finds where it happened, in submatch i.
+func undefinedIn(msg string, at *regexp.Regexp, i int) error {
+	m := noEntry.FindStringSubmatch(msg)
+	if m == nil {
+		return nil
+	}
+	if e := at.FindStringSubmatch(msg); e != nil && e[i] != "" {
+		return &Undefined{Path: e[i], Key: m[1]}
+	}
+	return &Undefined{Path: m[1], Key: m[1]}
+}
+
 func cleanExecError(err error) string {
 	msg := err.Error()
 	if m := noEntry.FindStringSubmatch(msg); m != nil {
@@ -305,6 +352,7 @@ func RenderFile(file, text string, data map[string]any) (string, error) {
 
 func fileError(file string, err error) error {
 	msg := strings.ReplaceAll(err.Error(), "template: "+file+":", "template: f:")
+	undef := undefinedIn(msg, fileNoise, 3)
 	pos := decode.Pos{File: file}
 	if m := fileNoise.FindStringSubmatch(msg); m != nil {
 		fmt.Sscan(m[1], &pos.Line)
@@ -316,5 +364,5 @@ func fileError(file string, err error) error {
 	if m := noEntry.FindStringSubmatch(msg); m != nil {
 		msg = fmt.Sprintf("undefined variable %q: define it in the runbook's vars, the inventory or with -e %s=...", m[1], m[1])
 	}
-	return decode.Errorf(pos, "%s", msg)
+	return &decode.Error{Pos: pos, Msg: msg, Err: undef}
 }

@@ -4,6 +4,7 @@ package assert
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -78,7 +79,8 @@ func (a *Assert) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error
 		if a.Msg != "" {
 			msg = a.Msg + ": " + msg
 		}
-		return nil, fmt.Errorf("%s", msg)
+		// What is probed may be what an earlier step installs.
+		return nil, tasks.DependsOnEarlier(errors.New(msg))
 	}
 	return &tasks.Change{Result: map[string]any{
 		"rc": res.Code, "stdout": strings.TrimRight(out, "\n"), "stderr": strings.TrimRight(string(res.Stderr), "\n"),

@@ -19,7 +19,7 @@ func init() {
 	tasks.Register(tasks.Module{
 		Name: "command",
 		Doc: "Runs a shell command (sh). With creates, removes or unless it runs only when needed, and check mode says whether it would. " +
-			"Without them it runs every time, reports changed, and is skipped in check mode; a read_only command runs in check mode too and never reports changed. " +
+			"Without them it runs every time and reports changed (check mode says it would, without running it; `changed_when:` says otherwise); a read_only command runs in check mode too and never reports changed. " +
 			"Registers rc, stdout and stderr.",
 		New: func() tasks.Task { return new(Command) },
 	})
@@ -62,6 +62,12 @@ func (c *Command) guarded() bool { return c.Creates != "" || c.Removes != "" || 
 func (c *Command) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	if c.ReadOnly {
 		data, err := c.run(ctx, h)
+		if err != nil && data != nil {
+			// The probe ran and failed: its exit code is registered (and
+			// failed_when may judge it), and what it asks about may be
+			// what an earlier step installs.
+			return &tasks.Change{Result: data, Failure: tasks.DependsOnEarlier(err)}, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +81,7 @@ func (c *Command) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 		},
 	}
 	if !c.guarded() {
-		change.CheckSkip = "no creates, removes or unless: the command runs every time, so check mode cannot tell what it would change"
+		// It runs, and changes, every time: check mode says it would.
 		return change, nil
 	}
 	res, err := h.Conn.Run(ctx, c.probe(), nil)

@@ -61,13 +61,15 @@ steps:
 	}
 }
 
-func TestUnguardedCommandIsSkippedInCheckMode(t *testing.T) {
+// A command without creates, removes or unless runs, and reports changed,
+// every time: check mode says it would, without running it.
+func TestUnguardedCommandWouldChangeInCheckMode(t *testing.T) {
 	env := tasktest.New(t)
 	marker := filepath.Join(env.Dir, "ran")
 	rb := fmt.Sprintf("steps:\n  - {name: always, hosts: h1, task: command, with: {cmd: \"touch %s\"}}\n", marker)
 	r := env.Apply(rb, "--check")
 	ev := r.Result("always")
-	if r.Exit != tasktest.ExitOK || ev.Status != engine.Skipped || !strings.Contains(ev.Message, "no creates, removes or unless") {
+	if r.Exit != tasktest.ExitDrift || ev.Status != engine.Changed || ev.Unknown || strings.Join(ev.Changes, "") != "run: touch "+marker {
 		t.Fatalf("%s", r)
 	}
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {

@@ -40,7 +40,7 @@ func (cl *Cluster) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, err
 	}
 	missing, err := cl.missing(ctx, c)
 	if err != nil {
-		return nil, err
+		return nil, tasks.DependsOnEarlier(err) // the agent may be what an earlier step installs
 	}
 	if len(missing) == 0 {
 		return tasks.NoChange(), nil

@@ -43,7 +43,7 @@ func (hc *Health) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	}
 	bad, err := unhealthy(ctx, c, hc.Services)
 	if err != nil {
-		return nil, err
+		return nil, tasks.DependsOnEarlier(err) // the agent may be what an earlier step installs
 	}
 	if len(bad) == 0 {
 		return tasks.NoChange(), nil

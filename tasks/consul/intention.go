@@ -46,7 +46,7 @@ func (i *Intention) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, er
 	}
 	have, _, err := c.Connect().IntentionGetExact(i.Source, i.Destination, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("read intention %s -> %s: %w", i.Source, i.Destination, err)
+		return nil, tasks.DependsOnEarlier(fmt.Errorf("read intention %s -> %s: %w", i.Source, i.Destination, err))
 	}
 	name := fmt.Sprintf("%s -> %s", i.Source, i.Destination)
 	change := &tasks.Change{}

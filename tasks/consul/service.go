@@ -95,7 +95,7 @@ func (s *Service) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	}
 	have, _, err := c.Agent().Service(s.id(), (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil && !notFound(err) {
-		return nil, fmt.Errorf("ask the Consul agent on %s about service %s: %w", h.Name, s.id(), err)
+		return nil, tasks.DependsOnEarlier(fmt.Errorf("ask the Consul agent on %s about service %s: %w", h.Name, s.id(), err))
 	}
 	if notFound(err) {
 		have = nil
@@ -105,7 +105,7 @@ func (s *Service) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if have != nil {
 		sidecar, _, err = c.Agent().Service(s.sidecarID(), (&api.QueryOptions{}).WithContext(ctx))
 		if err != nil && !notFound(err) {
-			return nil, fmt.Errorf("ask the Consul agent on %s about %s: %w", h.Name, s.sidecarID(), err)
+			return nil, tasks.DependsOnEarlier(fmt.Errorf("ask the Consul agent on %s about %s: %w", h.Name, s.sidecarID(), err))
 		}
 	}
 	change := &tasks.Change{}

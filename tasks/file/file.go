@@ -94,7 +94,7 @@ func (f *File) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 
 func (f *File) directory(h *tasks.Host, p string, fi *hostfile.Info) (*tasks.Change, error) {
 	if fi.Exists && fi.Type != "directory" {
-		return nil, fmt.Errorf("%s is a %s, not a directory: remove it first (state: absent)", p, fi.Type)
+		return nil, tasks.DependsOnEarlier(fmt.Errorf("%s is a %s, not a directory: remove it first (state: absent)", p, fi.Type))
 	}
 	c := &tasks.Change{}
 	var cmds []string

@@ -124,10 +124,10 @@ func PlanAt(ctx context.Context, h *tasks.Host, spec Spec, fi *Info) (*tasks.Cha
 	p := path.Clean(spec.Path)
 	var err error
 	if fi.Exists && fi.Type != "file" {
-		return nil, fmt.Errorf("%s is a %s, not a regular file: remove it first (file with state: absent)", p, fi.Type)
+		return nil, tasks.DependsOnEarlier(fmt.Errorf("%s is a %s, not a regular file: remove it first (file with state: absent)", p, fi.Type))
 	}
 	if !fi.ParentDir {
-		return nil, fmt.Errorf("directory %s does not exist: create it first (file with state: directory)", path.Dir(p))
+		return nil, tasks.DependsOnEarlier(fmt.Errorf("directory %s does not exist: create it first (file with state: directory)", path.Dir(p)))
 	}
 	c := &tasks.Change{}
 	mode := fi.Mode

@@ -119,7 +119,7 @@ func (l *Line) plan(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 			return tasks.NoChange(), nil
 		}
 		if !l.Create {
-			return nil, fmt.Errorf("%s does not exist: set create: true to create it", l.Path)
+			return nil, tasks.DependsOnEarlier(fmt.Errorf("%s does not exist: set create: true to create it", l.Path))
 		}
 	}
 	edited := l.edit(string(data))

@@ -28,7 +28,7 @@ func init() {
 		Doc: "Equinix Metal devices (hostname pattern and count, plan, metro, operating system, tags), provisioned from the controller " +
 			"(`hosts: local`) through equinix-sdk-go. Devices are matched by hostname and tags: missing ones are created in parallel and " +
 			"waited for until active and answering SSH; extra ones are deleted only with prune; one with another plan, metro or operating " +
-			"system is reported as drift and never recreated. The controller's SSH key is registered as a project key first. " +
+			"system, or that failed to provision, fails the step (in check mode too) and is never recreated. The controller's SSH key is registered as a project key first. " +
 			"Token from METAL_AUTH_TOKEN, project from project: or METAL_PROJECT_ID, API from METAL_API_URL (default: Equinix's).",
 		New: func() tasks.Task { return new(Metal) },
 	})
@@ -92,7 +92,6 @@ type plan struct {
 	create  []string
 	powerOn []metalv1.Device
 	remove  []metalv1.Device
-	drift   []string
 }
 
 // Check compares the project's devices with the declaration.
@@ -107,6 +106,7 @@ func (m *Metal) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 	}
 	p := &plan{}
 	c := &tasks.Change{}
+	var drift []error // what runbook does not make good: the step fails with it
 	registered, err := keyRegistered(ctx, client, key)
 	if err != nil {
 		return nil, err
@@ -136,16 +136,14 @@ func (m *Metal) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 		}
 		hosts = append(hosts, name)
 		if why := m.differs(&d); why != "" {
-			p.drift = append(p.drift, fmt.Sprintf("%s %s: runbook does not replace servers; delete it to have it recreated, or change the runbook", name, why))
-			c.Summary = append(c.Summary, fmt.Sprintf("! %s %s (not recreated)", name, why))
+			drift = append(drift, fmt.Errorf("%s %s: runbook does not replace servers; delete it to have it recreated, or change the runbook", name, why))
 		}
 		switch d.GetState() {
 		case metalv1.DEVICESTATE_INACTIVE:
 			p.powerOn = append(p.powerOn, d)
 			c.Summary = append(c.Summary, "~ power on "+name)
 		case metalv1.DEVICESTATE_FAILED:
-			p.drift = append(p.drift, name+" failed to provision: delete it to have it recreated")
-			c.Summary = append(c.Summary, "! "+name+" is failed")
+			drift = append(drift, errors.New(name+" failed to provision: delete it to have it recreated"))
 		}
 	}
 	var extra []any
@@ -161,6 +159,7 @@ func (m *Metal) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 		}
 	}
 	c.Result = map[string]any{"devices": hosts, "extra": extra}
+	c.Failure = errors.Join(drift...)
 	if len(extra) > 0 {
 		h.Say("%d more devices match (%v): left alone without prune: true", len(extra), extra)
 	}
@@ -248,9 +247,6 @@ func (m *Metal) apply(ctx context.Context, h *tasks.Host, c *metal.Client, p *pl
 		})
 	}
 	wg.Wait()
-	for _, d := range p.drift {
-		errs = append(errs, errors.New(d))
-	}
 	return errors.Join(errs...)
 }
 

@@ -109,7 +109,7 @@ func (p *Package) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 		case "latest":
 			switch {
 			case s.candidate == "" || s.candidate == "(none)":
-				return nil, fmt.Errorf("package %s is not available from the host's package sources", n)
+				return nil, tasks.DependsOnEarlier(fmt.Errorf("package %s is not available from the host's package sources", n))
 			case s.installed == "":
 				c.Summary = append(c.Summary, fmt.Sprintf("+ install %s %s", n, s.candidate))
 				todo = append(todo, n)

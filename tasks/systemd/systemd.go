@@ -90,7 +90,7 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 			}
 		}
 	} else if st.load == "not-found" {
-		return nil, fmt.Errorf("unit %s is not installed: give its content, or install the package that has it first", s.unit())
+		return nil, tasks.DependsOnEarlier(fmt.Errorf("unit %s is not installed: give its content, or install the package that has it first", s.unit()))
 	}
 	if s.Enabled != nil {
 		enabled := st.unitFile == "enabled" || st.unitFile == "enabled-runtime" || st.unitFile == "static" || st.unitFile == "alias"
