@@ -127,12 +127,7 @@ func readVars(file string, errs *decode.List) map[string]tmpl.Var {
 		errs.Add(fmt.Errorf("read %s: %w", file, err))
 		return nil
 	}
-	doc, err := decode.Parse(file, data)
-	if err != nil {
-		errs.Add(err)
-		return nil
-	}
-	vars, err := tmpl.ParseVars(file, doc)
+	vars, err := tmpl.ParseVarsFile(file, data)
 	errs.Add(err)
 	return vars
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/runbookdev/runbook/internal/agevars"
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/output"
@@ -102,6 +103,9 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	opts := engine.Options{
 		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit,
 		Tags: f.tags, SkipTags: f.skipTags, StartAt: f.startAt, ExtraVars: extra,
+	}
+	if rb.SecretsFile != "" {
+		opts.SecretStore = agevars.NewStore(rb.SecretsFile, f.check)
 	}
 	if f.listHosts || f.listTasks {
 		return listRun(ctx, e, rb, sources, opts, f.listHosts, f.listTasks, f.output)

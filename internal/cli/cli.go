@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/output"
@@ -29,8 +30,9 @@ type command struct {
 	run     func(ctx context.Context, env *env, args []string) int
 }
 
-// env is what every command writes to.
+// env is what every command reads from and writes to.
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 }
 
@@ -47,6 +49,7 @@ func commands() []command {
 		{"validate", "check runbooks (and inventories) without contacting any host", runValidate},
 		{"inventory", "show hosts, groups and variables as resolved", runInventory},
 		{"tasks", "list the task modules compiled in, with their parameters", runTasks},
+		{"secrets", "vars files whose values are encrypted with age: init, encrypt, decrypt, edit, set, rekey, show", runSecrets},
 		{"schema", "write the JSON Schema of runbooks and every module's parameters, for editors", runSchema},
 		{"lab", "a local Equinix-Metal-compatible cloud of real Linux hosts (needs root)", runLab},
 		{"version", "print runbook's version", runVersion},
@@ -54,9 +57,15 @@ func commands() []command {
 }
 
 // Run runs runbook with args (without the program name) and returns the
-// exit code.
+// exit code. Standard input is os.Stdin.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr}
+	return RunWithInput(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// RunWithInput is Run reading standard input from stdin (`runbook secrets
+// set` reads a value from it).
+func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {

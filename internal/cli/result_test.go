@@ -239,7 +239,7 @@ steps:
 }
 
 // The text output shows what a debug step prints under its host's line,
-// secrets masked.
+// secrets masked: a message rendered from a secret is masked whole.
 func TestDebugInTextOutput(t *testing.T) {
 	env := newSSHEnv(t)
 	rb := filepath.Join(t.TempDir(), "site.yaml")
@@ -250,7 +250,7 @@ steps:
   - {name: pw, hosts: h1, task: debug, with: {msg: "pw is {{ .pw }}"}}
 `), 0o644)
 	code, out := env.Text(rb)
-	for _, want := range []string{"ok           h1", "  ports:\n", "    - 443\n", "pw is ********\n"} {
+	for _, want := range []string{"ok           h1", "  ports:\n", "    - 443\n", "ms  ********\n"} {
 		if code != cli.ExitOK || !strings.Contains(out, want) || strings.Contains(out, "hunter2") {
 			t.Errorf("want %q:\n%s", want, out)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 )
@@ -15,6 +16,12 @@ import (
 // lost), and aliases that multiply the file (an alias bomb). An empty file
 // gives a node of Kind 0.
 func Parse(file string, data []byte) (*yaml.Node, error) {
+	return ParseAllowing(file, data)
+}
+
+// ParseAllowing is Parse for a file that may also hold the given tags,
+// such as a vars file's !encrypted values.
+func ParseAllowing(file string, data []byte, tags ...string) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -40,7 +47,7 @@ func Parse(file string, data []byte) (*yaml.Node, error) {
 		errs.Add(Errorf(At(file, &next), "a second YAML document starts here, and only the first is read: remove this `---` and what follows, or move it to a file of its own"))
 		break
 	}
-	checkTags(file, &doc, &errs)
+	checkTags(file, &doc, tags, &errs)
 	if errs.Len() == 0 {
 		errs.Add(checkAliases(file, &doc))
 	}
@@ -56,16 +63,23 @@ var knownTags = map[string]bool{
 	"!secret": true,
 }
 
-func checkTags(file string, n *yaml.Node, errs *List) {
-	if n.Tag != "" && !knownTags[n.Tag] {
+func checkTags(file string, n *yaml.Node, allowed []string, errs *List) {
+	if n.Tag != "" && !knownTags[n.Tag] && !slices.Contains(allowed, n.Tag) {
 		errs.Add(Errorf(At(file, n), "unknown YAML tag %s%s runbook knows !secret (a value never shown) and YAML's own (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq, !!binary, !!timestamp); remove the tag or quote the value", Quote(n.Tag), tagHint(n.Tag)))
 	}
 	for _, c := range n.Content {
-		checkTags(file, c, errs)
+		checkTags(file, c, allowed, errs)
 	}
 }
 
+// EncryptedTag marks a value of a vars file encrypted with age (see
+// internal/agevars); only vars files may hold one.
+const EncryptedTag = "!encrypted"
+
 func tagHint(tag string) string {
+	if tag == EncryptedTag {
+		return ": an !encrypted value belongs in a vars file (vars_files, -e @FILE, group_vars/, host_vars/), which runbook decrypts as it reads it;"
+	}
 	if s := Suggest(tag, []string{"!secret"}); s != "" {
 		return s
 	}

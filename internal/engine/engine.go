@@ -44,6 +44,9 @@ type Options struct {
 	// it prints: -e values marked !secret and what templates make of the
 	// secrets they read. An Engine keeps its own (see Engine.Redact).
 	Secrets *secret.Set
+	// SecretStore keeps what the `secret` template function makes: the
+	// runbook's secrets_file.
+	SecretStore tmpl.SecretSource
 
 	plan *planner // Check records the steps it walks here, for Plan
 }
@@ -106,6 +109,9 @@ func New(opts Options, sources inventory.Sources, pool *transport.Pool, out Repo
 	e := &Engine{opts: opts, sources: sources, pool: pool, out: out, hosts: map[string]*hostState{}}
 	e.log = slog.New(redactHandler{log.Handler(), &e.secrets})
 	e.taint = tmpl.NewTaint(&e.secrets)
+	if opts.SecretStore != nil {
+		e.taint.UseSecrets(opts.SecretStore)
+	}
 	for _, v := range opts.ExtraVars {
 		if v.Secret {
 			e.secrets.Add(v.Value)

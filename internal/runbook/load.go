@@ -24,6 +24,8 @@ type rawRunbook struct {
 	VarsFiles []string    `yaml:"vars_files"`
 	Steps     []yaml.Node `yaml:"steps" required:"true"`
 	Handlers  []yaml.Node `yaml:"handlers"`
+	// SecretsFile: see Runbook.
+	SecretsFile string `yaml:"secrets_file"`
 }
 
 type rawStep struct {
@@ -145,6 +147,14 @@ func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
 			inv = filepath.Join(rb.Dir, inv)
 		}
 		rb.Inventory = append(rb.Inventory, inv)
+	}
+	if f := raw.SecretsFile; f != "" {
+		if decode.HasTemplate(f) {
+			l.errs.Add(decode.Errorf(decode.At(rb.File, decode.Value(root, "secrets_file")), "secrets_file: %s: a path cannot be a template", decode.Quote(f)))
+		} else if !filepath.IsAbs(f) {
+			f = filepath.Join(rb.Dir, f)
+		}
+		rb.SecretsFile = f
 	}
 	vars, err := tmpl.ParseVars(rb.File, &raw.Vars)
 	l.errs.Add(err)

@@ -24,6 +24,10 @@ type Runbook struct {
 	Vars      map[string]tmpl.Var
 	Steps     []*Step
 	Handlers  []*Step
+	// SecretsFile keeps the secrets the `secret` template function makes
+	// (agevars.Store); relative to the runbook. As with Inventory, the
+	// runbook given to apply names it, not those it imports.
+	SecretsFile string
 }
 
 // Step is one entry of `steps:` or `handlers:`.

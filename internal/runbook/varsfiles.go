@@ -60,12 +60,7 @@ func (l *loader) varsFile(from decode.Pos, path string) map[string]tmpl.Var {
 		l.errs.Add(decode.Errorf(from, "vars_files: %w", err))
 		return nil
 	}
-	doc, err := decode.Parse(path, data)
-	if err != nil {
-		l.errs.Add(err)
-		return nil
-	}
-	vars, err := tmpl.ParseVars(path, doc)
+	vars, err := tmpl.ParseVarsFile(path, data)
 	if err != nil {
 		l.errs.Add(err)
 		return nil

@@ -5,13 +5,14 @@ package schema
 // here is an error: Runbook says which.
 
 var runbookDocs = map[string]string{
-	"name":       "shown in output",
-	"inventory":  "inventory file(s), relative to the runbook, used when the command line gives no -i",
-	"hosts":      "default hosts: for steps that give none: groups, hosts, all, local, or patterns",
-	"vars":       "variables; !secret hides a value from all output",
-	"vars_files": "YAML files, relative to the runbook, each a mapping of variables; they win over vars:, later files over earlier ones",
-	"steps":      "the ordered steps",
-	"handlers":   "steps that run once per host at the end of this runbook, on the hosts where a step that notified them changed something",
+	"name":         "shown in output",
+	"inventory":    "inventory file(s), relative to the runbook, used when the command line gives no -i",
+	"hosts":        "default hosts: for steps that give none: groups, hosts, all, local, or patterns",
+	"vars":         "variables; !secret hides a value from all output",
+	"vars_files":   "YAML files, relative to the runbook, each a mapping of variables; they win over vars:, later files over earlier ones",
+	"steps":        "the ordered steps",
+	"handlers":     "steps that run once per host at the end of this runbook, on the hosts where a step that notified them changed something",
+	"secrets_file": "a vars file, relative to the runbook, where the secret template function keeps the secrets it makes, encrypted with age (docs/secrets.md)",
 }
 
 var stepDocs = map[string]string{

@@ -26,7 +26,10 @@ func ParseExtraVars(values []string) (map[string]Var, error) {
 				errs.Add(fmt.Errorf("-e %s: %w", v, err))
 				continue
 			}
-			data = b
+			vars, err := ParseVarsFile(file, b)
+			errs.Add(err)
+			maps.Copy(out, vars)
+			continue
 		case strings.HasPrefix(strings.TrimSpace(v), "{"):
 			data = []byte(v)
 		default:

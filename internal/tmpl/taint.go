@@ -28,6 +28,7 @@ type Taint struct {
 	set   *secret.Set
 	once  sync.Once
 	funcs template.FuncMap
+	src   SecretSource // for the secret function; see UseSecrets
 }
 
 // NewTaint returns a Taint that adds to set.
@@ -126,6 +127,9 @@ func (t *Taint) funcMap() template.FuncMap {
 			for name, fn := range m {
 				t.funcs[name] = t.wrap(fn)
 			}
+		}
+		if t.src != nil {
+			t.funcs["secret"] = t.secretFunc()
 		}
 	})
 	return t.funcs
