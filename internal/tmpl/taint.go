@@ -98,6 +98,9 @@ func (t *Taint) funcMap() template.FuncMap {
 				t.funcs[name] = t.wrap(fn)
 			}
 		}
+		for name, mk := range runFuncs {
+			t.funcs[name] = mk(t)
+		}
 	})
 	return t.funcs
 }
