@@ -3,7 +3,7 @@ BIN     := bin/runbook
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/runbookdev/runbook/internal/cli.Version=$(VERSION)
 
-.PHONY: all build setup lab-setup consul demo test check-fmt vet docs bench clean
+.PHONY: all build setup lab-setup consul vault demo test check-fmt vet docs bench clean
 
 all: build
 
@@ -21,12 +21,18 @@ lab-setup: setup
 consul:
 	./scripts/consul.sh
 
+## vault: build Vault from the Go module proxy, once per machine, into /var/cache/runbook
+## (the tests that start a Vault server skip without it, except under CI)
+vault:
+	./scripts/vault.sh
+
 ## demo: the walkthrough end to end in the lab (needs root)
 demo: setup build
 	./scripts/demo.sh
 
 ## test: formatting, vet and every test, against real hosts where they need them
 test: setup check-fmt vet
+	@if [ -n "$$CI" ]; then ./scripts/vault.sh >/dev/null; fi
 	$(GO) test -race -timeout 25m ./...
 
 check-fmt:

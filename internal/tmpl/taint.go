@@ -131,6 +131,9 @@ func (t *Taint) funcMap() template.FuncMap {
 		if t.src != nil {
 			t.funcs["secret"] = t.secretFunc()
 		}
+		for name, mk := range runFuncs {
+			t.funcs[name] = mk(t)
+		}
 	})
 	return t.funcs
 }
