@@ -84,6 +84,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// until waits for cond while r runs: a run that ended already will not
+// make it true, and what it printed says why.
+func (r *cliRun) until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		select {
+		case <-r.done:
+			if !cond() {
+				t.Fatalf("the run ended (exit %d) before %s:\n%s\n%s", r.code, what, r.out, r.errOut)
+			}
+		default:
+		}
+		return cond()
+	})
+}
+
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // lockFixture is an inventory of the controller that asks for a run lock
@@ -129,7 +145,7 @@ func TestRunLockInConsul(t *testing.T) {
 func testSecondApplyWaits(t *testing.T, agent *consultest.Agent) {
 	f := newLockFixture(t, agent)
 	first := startCLI("apply", "-i", f.inv, "--output", "json", f.slow)
-	waitFor(t, "the first run is in its first step", func() bool { return exists(f.started) })
+	first.until(t, "the first run is in its first step", func() bool { return exists(f.started) })
 
 	code, _, errOut := runCLI("apply", "-i", f.inv, "--output", "json", "--lock-timeout", "0", f.quick)
 	if code != cli.ExitError || !strings.Contains(errOut, "is held by") || !strings.Contains(errOut, f.slow) {
@@ -143,7 +159,7 @@ func testSecondApplyWaits(t *testing.T, agent *consultest.Agent) {
 	}
 
 	second := startCLI("apply", "-i", f.inv, "--output", "json", f.quick)
-	waitFor(t, "the second run says whom it waits for", func() bool {
+	second.until(t, "the second run says whom it waits for", func() bool {
 		for _, ev := range second.events() {
 			if ev.Type == engine.Progress && strings.Contains(ev.Message, "held by") && strings.Contains(ev.Message, f.slow) {
 				return true
@@ -169,7 +185,7 @@ func testSecondApplyWaits(t *testing.T, agent *consultest.Agent) {
 func testLostRunLock(t *testing.T, agent *consultest.Agent) {
 	f := newLockFixture(t, agent)
 	run := startCLI("apply", "-i", f.inv, "--output", "json", f.slow)
-	waitFor(t, "the run is in its first step", func() bool { return exists(f.started) })
+	run.until(t, "the run is in its first step", func() bool { return exists(f.started) })
 	pair, _, err := agent.Client.KV().Get(f.key, nil)
 	if err != nil || pair == nil || pair.Session == "" {
 		t.Fatalf("the run's lock: %+v %v", pair, err)
