@@ -3,17 +3,16 @@
 package consultest
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/runbookdev/runbook/internal/toolbin"
 )
 
 // Agent is a running Consul agent.
@@ -24,34 +23,11 @@ type Agent struct {
 }
 
 // Binary finds the consul binary: $RUNBOOK_CONSUL, then the one
-// scripts/consul.sh builds into the machine's cache, then $PATH. When
-// there is none the test is skipped, loudly, or under CI, where the
-// script is run to build it (4 minutes, once per machine).
+// scripts/consul.sh builds into the machine's cache, then $PATH (see
+// toolbin.Find).
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("RUNBOOK_CONSUL"); p != "" {
-		return p
-	}
-	root, version := moduleRoot(t)
-	cache := os.Getenv("RUNBOOK_CACHE_DIR")
-	if cache == "" {
-		cache = "/var/cache/runbook"
-	}
-	if p := filepath.Join(cache, "consul", version, "consul"); executable(p) {
-		return p
-	}
-	if p, err := exec.LookPath("consul"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		out, err := exec.Command(filepath.Join(root, "scripts", "consul.sh")).Output()
-		if err != nil {
-			t.Fatalf("build consul with scripts/consul.sh: %v", err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	t.Skip("SKIPPED: this test needs a Consul agent and there is no consul binary: run `make consul` (builds it once per machine) or set RUNBOOK_CONSUL")
-	return ""
+	return toolbin.Find(t, toolbin.Tool{Name: "consul", Module: "github.com/hashicorp/consul", Env: "RUNBOOK_CONSUL", Needs: "a Consul agent"})
 }
 
 // Start starts a dev agent that lives as long as the test, and waits until
@@ -93,46 +69,17 @@ func Start(t testing.TB) *Agent {
 		}
 		select {
 		case <-exited:
-			t.Fatalf("consul agent exited at start: %s", tail(log.Name()))
+			t.Fatalf("consul agent exited at start: %s", toolbin.Tail(log.Name()))
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("consul agent on %s has no leader after 90s: %s", a.Addr, tail(log.Name()))
+			t.Fatalf("consul agent on %s has no leader after 90s: %s", a.Addr, toolbin.Tail(log.Name()))
 		}
 	}
 }
 
 // moduleRoot finds runbook's module directory and the Consul version
 // tools/consul builds.
-func moduleRoot(t testing.TB) (root, version string) {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "tools", "consul", "go.mod")); err == nil {
-			sc := bufio.NewScanner(strings.NewReader(string(data)))
-			for sc.Scan() {
-				f := strings.Fields(sc.Text())
-				if len(f) >= 2 && f[0] == "github.com/hashicorp/consul" {
-					return dir, strings.TrimPrefix(f[1], "v")
-				}
-			}
-			t.Fatalf("%s/tools/consul/go.mod does not require github.com/hashicorp/consul", dir)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("cannot find runbook's tools/consul above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-func executable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
-}
 
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
@@ -150,12 +97,4 @@ func freePorts(t testing.TB, n int) []int {
 		l.Close()
 	}
 	return out
-}
-
-func tail(file string) string {
-	data, _ := os.ReadFile(file)
-	if len(data) > 2000 {
-		data = data[len(data)-2000:]
-	}
-	return string(data)
 }

@@ -3,7 +3,6 @@
 package vaulttest
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"github.com/runbookdev/runbook/internal/toolbin"
 )
 
 // Server is a running Vault dev server.
@@ -27,34 +27,11 @@ type Server struct {
 }
 
 // Binary finds the vault binary: $RUNBOOK_VAULT, then the one
-// scripts/vault.sh builds into the machine's cache, then $PATH. When there
-// is none the test is skipped, loudly, or under CI, where the script is run
-// to build it (once per machine).
+// scripts/vault.sh builds into the machine's cache, then $PATH (see
+// toolbin.Find).
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("RUNBOOK_VAULT"); p != "" {
-		return p
-	}
-	root, version := moduleRoot(t)
-	cache := os.Getenv("RUNBOOK_CACHE_DIR")
-	if cache == "" {
-		cache = "/var/cache/runbook"
-	}
-	if p := filepath.Join(cache, "vault", version, "vault"); executable(p) {
-		return p
-	}
-	if p, err := exec.LookPath("vault"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		out, err := exec.Command(filepath.Join(root, "scripts", "vault.sh")).Output()
-		if err != nil {
-			t.Fatalf("build vault with scripts/vault.sh: %v", err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	t.Skip("SKIPPED: this test needs a Vault server and there is no vault binary: run `make vault` (builds it once per machine) or set RUNBOOK_VAULT")
-	return ""
+	return toolbin.Find(t, toolbin.Tool{Name: "vault", Module: "github.com/hashicorp/vault", Env: "RUNBOOK_VAULT", Needs: "a Vault server"})
 }
 
 // Start starts a dev server that lives as long as the test, and waits until
@@ -105,11 +82,11 @@ func Start(t testing.TB) *Server {
 		}
 		select {
 		case <-exited:
-			t.Fatalf("vault server exited at start: %s", tail(log.Name()))
+			t.Fatalf("vault server exited at start: %s", toolbin.Tail(log.Name()))
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("vault server on %s not ready after 60s (%v): %s", s.Addr, err, tail(log.Name()))
+			t.Fatalf("vault server on %s not ready after 60s (%v): %s", s.Addr, err, toolbin.Tail(log.Name()))
 		}
 	}
 }
@@ -184,38 +161,6 @@ func (s *Server) Env(t testing.TB, token string) {
 
 // moduleRoot finds runbook's module directory and the Vault version
 // tools/vault builds.
-func moduleRoot(t testing.TB) (root, version string) {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "tools", "vault", "go.mod")); err == nil {
-			sc := bufio.NewScanner(strings.NewReader(string(data)))
-			for sc.Scan() {
-				f := strings.Fields(sc.Text())
-				if len(f) >= 2 && f[0] == "github.com/hashicorp/vault" {
-					return dir, strings.TrimPrefix(f[1], "v")
-				}
-				if len(f) >= 3 && f[0] == "require" && f[1] == "github.com/hashicorp/vault" {
-					return dir, strings.TrimPrefix(f[2], "v")
-				}
-			}
-			t.Fatalf("%s/tools/vault/go.mod does not require github.com/hashicorp/vault", dir)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("cannot find runbook's tools/vault above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-func executable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
-}
 
 // freePortPair finds a port p with p+1 free too, for the dev server's API
 // and cluster listeners.
@@ -236,12 +181,4 @@ func freePortPair(t testing.TB) int {
 	}
 	t.Fatal("no two free loopback ports in a row for a vault server")
 	return 0
-}
-
-func tail(file string) string {
-	data, _ := os.ReadFile(file)
-	if len(data) > 2000 {
-		data = data[len(data)-2000:]
-	}
-	return string(data)
 }
