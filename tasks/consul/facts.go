@@ -1,0 +1,92 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/runbookdev/runbook/tasks"
+	"golang.org/x/crypto/ssh"
+)
+
+func init() {
+	tasks.Register(tasks.Module{
+		Name: "consul_facts",
+		Doc: "Reads how the host's Consul agent runs now (not what its configuration file says): whether it runs, " +
+			"is a server or the leader, encrypts gossip, speaks TLS on RPC, has ACLs on. It changes nothing and runs in " +
+			"check mode too; register it to decide what a rollout must do (e.g. the passes that turn on gossip encryption " +
+			"on a running cluster). Registers running, node, server, leader, version, encrypted, gossip_verify_incoming, " +
+			"gossip_verify_outgoing, tls, tls_verify_incoming, tls_verify_outgoing, verify_server_hostname, auto_encrypt, " +
+			"acl, acl_default_policy and update_check. An agent that does not answer is running: false, not an error.",
+		New: func() tasks.Task { return new(Facts) },
+	})
+}
+
+// Facts is the `consul_facts` task's parameters.
+type Facts struct {
+	Agent `yaml:",inline"`
+}
+
+// Check reads the agent's runtime configuration.
+func (f *Facts) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	c, err := f.client(h)
+	if err != nil {
+		return nil, err
+	}
+	self, err := c.Agent().Self()
+	if err != nil {
+		if notRunning(err) {
+			return &tasks.Change{Result: map[string]any{"running": false}}, nil
+		}
+		return nil, fmt.Errorf("read the agent's configuration: %w", err)
+	}
+	return &tasks.Change{Result: agentFacts(self)}, nil
+}
+
+// notRunning tells an agent that is not there (nothing listens on the
+// host, or an earlier step has not installed it) from one that answers
+// badly: the host's sshd refuses to open the forwarded connection, or,
+// on the controller itself, the dial is refused.
+func notRunning(err error) bool {
+	var open *ssh.OpenChannelError
+	if errors.As(err, &open) {
+		return open.Reason == ssh.ConnectionFailed
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func agentFacts(self map[string]map[string]any) map[string]any {
+	cfg, dbg, stats := self["Config"], self["DebugConfig"], self["Stats"]
+	rpc := mapAt(dbg, "TLS", "InternalRPC")
+	acl := mapAt(dbg, "ACLResolverSettings")
+	return map[string]any{
+		"running":                true,
+		"node":                   cfg["NodeName"],
+		"datacenter":             cfg["Datacenter"],
+		"server":                 cfg["Server"] == true,
+		"version":                cfg["Version"],
+		"leader":                 mapAt(stats, "consul")["leader"] == "true",
+		"encrypted":              mapAt(stats, "serf_lan")["encrypted"] == "true",
+		"gossip_verify_incoming": dbg["EncryptVerifyIncoming"] == true,
+		"gossip_verify_outgoing": dbg["EncryptVerifyOutgoing"] == true,
+		"tls":                    rpc["CertFile"] != "" && rpc["CertFile"] != nil || dbg["AutoEncryptTLS"] == true,
+		"tls_verify_incoming":    rpc["VerifyIncoming"] == true,
+		"tls_verify_outgoing":    rpc["VerifyOutgoing"] == true,
+		"verify_server_hostname": rpc["VerifyServerHostname"] == true,
+		"auto_encrypt":           dbg["AutoEncryptTLS"] == true || dbg["AutoEncryptAllowTLS"] == true,
+		"acl":                    dbg["ACLsEnabled"] == true,
+		"acl_default_policy":     acl["ACLDefaultPolicy"],
+		"update_check":           dbg["DisableUpdateCheck"] != true,
+	}
+}
+
+// mapAt walks nested JSON objects; a missing one is empty.
+func mapAt(m map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		next, _ := m[k].(map[string]any)
+		m = next
+	}
+	return m
+}
