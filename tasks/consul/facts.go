@@ -16,9 +16,9 @@ func init() {
 		Doc: "Reads how the host's Consul agent runs now (not what its configuration file says): whether it runs, " +
 			"is a server or the leader, encrypts gossip, speaks TLS on RPC, has ACLs on. It changes nothing and runs in " +
 			"check mode too; register it to decide what a rollout must do (e.g. the passes that turn on gossip encryption " +
-			"on a running cluster). Registers running, node, server, leader, version, encrypted, gossip_verify_incoming, " +
+			"on a running cluster). Registers true or false for running, server, leader, encrypted, gossip_verify_incoming, " +
 			"gossip_verify_outgoing, tls, tls_verify_incoming, tls_verify_outgoing, verify_server_hostname, auto_encrypt, " +
-			"acl, acl_default_policy and update_check. An agent that does not answer is running: false, not an error.",
+			"acl, acl_default_deny and update_check (no text: given a token, what a step registers is secret). An agent that does not answer is running: false, not an error.",
 		New: func() tasks.Task { return new(Facts) },
 	})
 }
@@ -63,10 +63,7 @@ func agentFacts(self map[string]map[string]any) map[string]any {
 	acl := mapAt(dbg, "ACLResolverSettings")
 	return map[string]any{
 		"running":                true,
-		"node":                   cfg["NodeName"],
-		"datacenter":             cfg["Datacenter"],
 		"server":                 cfg["Server"] == true,
-		"version":                cfg["Version"],
 		"leader":                 mapAt(stats, "consul")["leader"] == "true",
 		"encrypted":              mapAt(stats, "serf_lan")["encrypted"] == "true",
 		"gossip_verify_incoming": dbg["EncryptVerifyIncoming"] == true,
@@ -77,7 +74,7 @@ func agentFacts(self map[string]map[string]any) map[string]any {
 		"verify_server_hostname": rpc["VerifyServerHostname"] == true,
 		"auto_encrypt":           dbg["AutoEncryptTLS"] == true || dbg["AutoEncryptAllowTLS"] == true,
 		"acl":                    dbg["ACLsEnabled"] == true,
-		"acl_default_policy":     acl["ACLDefaultPolicy"],
+		"acl_default_deny":       acl["ACLDefaultPolicy"] == "deny",
 		"update_check":           dbg["DisableUpdateCheck"] != true,
 	}
 }

@@ -27,20 +27,16 @@ steps:
   - name: seen
     hosts: h1
     task: debug
-    with: {msg: "running={{ .f.running }} server={{ .f.server }} leader={{ .f.leader }} encrypted={{ .f.encrypted }} tls={{ .f.tls }} acl={{ .f.acl }} node={{ .f.node }}"}
+    with: {msg: "running={{ .f.running }} server={{ .f.server }} leader={{ .f.leader }} encrypted={{ .f.encrypted }} tls={{ .f.tls }} acl={{ .f.acl }}"}
   - {name: nothing, hosts: h1, task: consul_facts, with: {agent: %s}, register: g}
   - {name: nothing seen, hosts: h1, task: debug, with: {msg: "running={{ .g.running }}"}}
 `, agent.Addr, closed)
-	self, err := agent.Client.Agent().NodeName()
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, args := range [][]string{{"--check"}, nil} {
 		r := env.Apply(rb, args...)
 		if r.Exit != tasktest.ExitOK {
 			t.Fatalf("apply %v: %s", args, r)
 		}
-		want := "running=true server=true leader=true encrypted=false tls=false acl=false node=" + self
+		want := "running=true server=true leader=true encrypted=false tls=false acl=false"
 		if got := r.Result("seen").Message; got != want {
 			t.Errorf("apply %v: facts %q, want %q", args, got, want)
 		}
