@@ -51,6 +51,12 @@ func New(ctx context.Context, l *lab.Lab, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newServer(ctx, l, st, opts), nil
+}
+
+// newServer serves st. Only devices need the lab: tests of the other
+// endpoints pass a nil one, and so cannot boot anything.
+func newServer(ctx context.Context, l *lab.Lab, st *store, opts Options) *Server {
 	if opts.Capacity == 0 {
 		opts.Capacity = 30
 	}
@@ -59,7 +65,7 @@ func New(ctx context.Context, l *lab.Lab, opts Options) (*Server, error) {
 	}
 	s := &Server{lab: l, st: st, capacity: opts.Capacity, log: opts.Log, ctx: ctx, cancels: map[string]context.CancelFunc{}}
 	s.resume()
-	return s, nil
+	return s
 }
 
 // Project is the lab's one project.
