@@ -114,7 +114,10 @@ func (s *Server) Handler() http.Handler {
 	route("POST /devices/{id}/actions", s.action)
 	route("GET /projects/{project}/ssh-keys", s.listKeys)
 	route("POST /projects/{project}/ssh-keys", s.createKey)
+	route("GET /ssh-keys", s.listUserKeys)
+	route("POST /ssh-keys", s.createUserKey)
 	route("GET /ssh-keys/{id}", s.getKey)
+	route("PUT /ssh-keys/{id}", s.updateKey)
 	route("DELETE /ssh-keys/{id}", s.deleteKey)
 	route("POST /_lab/rate-limit", func(w http.ResponseWriter, r *http.Request) error {
 		n, _ := strconv.Atoi(r.URL.Query().Get("count"))

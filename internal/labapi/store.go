@@ -38,13 +38,17 @@ type sshKey struct {
 	ID        string    `json:"id"`
 	Label     string    `json:"label"`
 	Key       string    `json:"key"`
+	User      bool      `json:"user,omitempty"` // the user's own key, else the project's
+	Tags      []string  `json:"tags,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // state is the API's whole persistent state, saved on every change so that
 // it survives a restart of the API process.
 type state struct {
 	Project string             `json:"project"`
+	User    string             `json:"user"` // the token's owner, who owns user keys
 	Token   string             `json:"token"`
 	Devices map[string]*device `json:"devices"`
 	Keys    map[string]*sshKey `json:"ssh_keys"`
@@ -65,8 +69,14 @@ func openStore(dir string) (*store, error) {
 		if err := json.Unmarshal(data, &st.s); err != nil {
 			return nil, fmt.Errorf("read %s: %w", st.path, err)
 		}
+		if st.s.User == "" { // saved before the API had users
+			st.s.User = uuid()
+			if err := st.saveLocked(); err != nil {
+				return nil, err
+			}
+		}
 	case os.IsNotExist(err):
-		st.s = state{Project: uuid(), Token: token(), Devices: map[string]*device{}, Keys: map[string]*sshKey{}}
+		st.s = state{Project: uuid(), User: uuid(), Token: token(), Devices: map[string]*device{}, Keys: map[string]*sshKey{}}
 		if err := st.saveLocked(); err != nil {
 			return nil, err
 		}
