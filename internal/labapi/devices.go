@@ -115,23 +115,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) error {
 		if len(st.Devices) >= s.capacity {
 			return fail(http.StatusServiceUnavailable, "no capacity: the lab holds at most %d devices", s.capacity)
 		}
-		if in.NoSshKeys == nil || !*in.NoSshKeys {
-			for id := range st.Keys {
-				d.Keys = append(d.Keys, id)
-			}
-		}
-		for _, k := range in.SshKeys {
-			if k.Key == nil {
-				continue
-			}
-			nk := &sshKey{ID: uuid(), Key: *k.Key, CreatedAt: now()}
-			if k.Label != nil {
-				nk.Label = *k.Label
-			}
-			st.Keys[nk.ID] = nk
-			d.Keys = append(d.Keys, nk.ID)
-		}
-		slices.Sort(d.Keys)
+		d.Keys = st.keysForNewDevice(&in)
 		st.Devices[d.ID] = d
 		return nil
 	})
@@ -154,11 +138,7 @@ func (s *Server) provision(ctx context.Context, id, kind string) {
 	s.st.view(func(st *state) {
 		if p, ok := st.Devices[id]; ok {
 			d = *p
-			for _, k := range p.Keys {
-				if key, ok := st.Keys[k]; ok {
-					authorized = append(authorized, key.Key)
-				}
-			}
+			authorized = st.authorized(p.Keys)
 		}
 	})
 	if d.ID == "" {

@@ -15,6 +15,43 @@ import (
 // and its one user's, so a new device gets both kinds, as on Metal, where
 // it gets the project's keys and its members'.
 
+// keysForNewDevice picks the ids of the keys a device created from in
+// gets: every key there is unless in says no_ssh_keys, and the new keys
+// in.SshKeys brings, which become the project's.
+func (st *state) keysForNewDevice(in *metalv1.DeviceCreateInMetroInput) []string {
+	var ids []string
+	if in.NoSshKeys == nil || !*in.NoSshKeys {
+		for id := range st.Keys {
+			ids = append(ids, id)
+		}
+	}
+	for _, k := range in.SshKeys {
+		if k.Key == nil {
+			continue
+		}
+		nk := &sshKey{ID: uuid(), Key: *k.Key, CreatedAt: now()}
+		if k.Label != nil {
+			nk.Label = *k.Label
+		}
+		st.Keys[nk.ID] = nk
+		ids = append(ids, nk.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// authorized is the text of the keys with these ids that still exist, for
+// the device's authorized_keys.
+func (st *state) authorized(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if key, ok := st.Keys[id]; ok {
+			out = append(out, key.Key)
+		}
+	}
+	return out
+}
+
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkProject(r); err != nil {
 		return err
