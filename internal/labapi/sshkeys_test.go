@@ -196,3 +196,46 @@ func TestUserSSHKeysThroughTheSDK(t *testing.T) {
 		t.Errorf("user keys after delete: %v", labels(mine))
 	}
 }
+
+// What reaches a new device's authorized_keys, short of booting one (the
+// lab-booting TestUserKeysReachNewDevices logs in with them).
+func TestNewDevicesGetUserAndProjectKeys(t *testing.T) {
+	srv, c, ctx := bareAPI(t, t.TempDir())
+	add := func(label string, user bool) *metalv1.SSHKey {
+		t.Helper()
+		in := metalv1.SSHKeyCreateInput{Label: &label, Key: ptr(publicKey(t, label))}
+		var k *metalv1.SSHKey
+		var err error
+		if user {
+			k, _, err = c.SSHKeysApi.CreateSSHKey(ctx).SSHKeyCreateInput(in).Execute()
+		} else {
+			k, _, err = c.SSHKeysApi.CreateProjectSSHKey(ctx, srv.Project()).SSHKeyCreateInput(in).Execute()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	mine, gone, project := add("mine", true), add("gone", true), add("project", false)
+	if _, err := c.SSHKeysApi.DeleteSSHKey(ctx, gone.GetId()).Execute(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		in   metalv1.DeviceCreateInMetroInput
+		want []string
+	}{
+		{"default", metalv1.DeviceCreateInMetroInput{}, []string{mine.GetKey(), project.GetKey()}},
+		{"no_ssh_keys", metalv1.DeviceCreateInMetroInput{NoSshKeys: ptr(true)}, nil},
+	} {
+		var got []string
+		srv.st.view(func(st *state) { got = st.authorized(st.keysForNewDevice(&tc.in)) })
+		slices.Sort(got)
+		want := slices.Clone(tc.want)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: a new device gets %q, want %q", tc.name, got, want)
+		}
+	}
+}
