@@ -17,10 +17,10 @@ var (
 		"t3.small.x86":  lab.Full,
 		"lab.light":     lab.Light,
 	}
-	metros = map[string]string{
-		"sv": "Silicon Valley", "da": "Dallas", "ny": "New York", "ch": "Chicago", "dc": "Washington DC",
-		"la": "Los Angeles", "am": "Amsterdam", "fr": "Frankfurt", "ld": "London", "sg": "Singapore",
-		"ty": "Tokyo", "sy": "Sydney",
+	metros = map[string]metro{
+		"sv": {"Silicon Valley", "US"}, "da": {"Dallas", "US"}, "ny": {"New York", "US"}, "ch": {"Chicago", "US"},
+		"dc": {"Washington DC", "US"}, "la": {"Los Angeles", "US"}, "am": {"Amsterdam", "NL"}, "fr": {"Frankfurt", "DE"},
+		"ld": {"London", "GB"}, "sg": {"Singapore", "SG"}, "ty": {"Tokyo", "JP"}, "sy": {"Sydney", "AU"},
 	}
 	operatingSystems = map[string][3]string{ // slug -> name, distro, version
 		"ubuntu_20_04": {"Ubuntu 20.04 LTS", "ubuntu", "20.04"},
@@ -31,3 +31,5 @@ var (
 		"rocky_9":      {"Rocky Linux 9", "rocky", "9"},
 	}
 )
+
+type metro struct{ name, country string }

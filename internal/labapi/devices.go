@@ -86,7 +86,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case !ok:
 		return fail(http.StatusUnprocessableEntity, "Plan %q is not valid: the lab has %s", in.Plan, keys(plans))
-	case metros[in.Metro] == "":
+	case metros[in.Metro].name == "":
 		return fail(http.StatusUnprocessableEntity, "Metro %q is not valid: the lab has %s", in.Metro, keys(metros))
 	case operatingSystems[in.OperatingSystem][0] == "":
 		return fail(http.StatusUnprocessableEntity, "Operating system %q is not valid: the lab has %s", in.OperatingSystem, keys(operatingSystems))
@@ -314,7 +314,7 @@ func (s *Server) view(d *device) metalv1.Device {
 	href := BasePath + "/devices/" + d.ID
 	st := metalv1.DeviceState(d.State)
 	osInfo := operatingSystems[d.OS]
-	metroName := metros[d.Metro]
+	metroName := metros[d.Metro].name
 	out := metalv1.Device{
 		Id: &d.ID, Href: &href, Hostname: &d.Hostname, State: &st, Tags: d.Tags,
 		CreatedAt: &d.CreatedAt, UpdatedAt: &d.UpdatedAt, Locked: &d.Locked,
