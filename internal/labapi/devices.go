@@ -351,13 +351,6 @@ func ip(addr string, bits int, public bool, gw string) metalv1.IPAssignment {
 	return a
 }
 
-func keys[V any](m map[string]V) string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return strings.Join(out, ", ")
-}
+func keys[V any](m map[string]V) string { return strings.Join(sortedKeys(m), ", ") }
 
 func ptr[T any](v T) *T { return &v }

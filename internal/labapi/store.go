@@ -5,6 +5,7 @@
 package labapi
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -47,11 +48,13 @@ type sshKey struct {
 // state is the API's whole persistent state, saved on every change so that
 // it survives a restart of the API process.
 type state struct {
-	Project string             `json:"project"`
-	User    string             `json:"user"` // the token's owner, who owns user keys
-	Token   string             `json:"token"`
-	Devices map[string]*device `json:"devices"`
-	Keys    map[string]*sshKey `json:"ssh_keys"`
+	Project      string             `json:"project"`
+	Organization string             `json:"organization"` // the project's
+	User         string             `json:"user"`         // the token's owner, who owns user keys
+	CreatedAt    time.Time          `json:"created_at"`   // of the project, organization and user
+	Token        string             `json:"token"`
+	Devices      map[string]*device `json:"devices"`
+	Keys         map[string]*sshKey `json:"ssh_keys"`
 }
 
 type store struct {
@@ -69,14 +72,17 @@ func openStore(dir string) (*store, error) {
 		if err := json.Unmarshal(data, &st.s); err != nil {
 			return nil, fmt.Errorf("read %s: %w", st.path, err)
 		}
-		if st.s.User == "" { // saved before the API had users
-			st.s.User = uuid()
+		// A state saved before the API had users and organizations gets them.
+		if st.s.User == "" || st.s.Organization == "" || st.s.CreatedAt.IsZero() {
+			st.s.User = cmp.Or(st.s.User, uuid())
+			st.s.Organization = cmp.Or(st.s.Organization, uuid())
+			st.s.CreatedAt = cmp.Or(st.s.CreatedAt, now())
 			if err := st.saveLocked(); err != nil {
 				return nil, err
 			}
 		}
 	case os.IsNotExist(err):
-		st.s = state{Project: uuid(), User: uuid(), Token: token(), Devices: map[string]*device{}, Keys: map[string]*sshKey{}}
+		st.s = state{Project: uuid(), Organization: uuid(), User: uuid(), CreatedAt: now(), Token: token(), Devices: map[string]*device{}, Keys: map[string]*sshKey{}}
 		if err := st.saveLocked(); err != nil {
 			return nil, err
 		}
