@@ -2,6 +2,8 @@ package labapi
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -180,5 +182,32 @@ func TestProjectsAndUserThroughTheSDK(t *testing.T) {
 	u2, _, err2 := c2.UsersApi.FindCurrentUser(ctx2).Execute()
 	if err != nil || err2 != nil || p2.Organization.GetId() != org.GetId() || !p2.GetCreatedAt().Equal(p.GetCreatedAt()) || u2.GetId() != u.GetId() {
 		t.Errorf("after a restart: %+v %+v %v %v", p2, u2, err, err2)
+	}
+}
+
+// A lab whose API state was saved before users and organizations keeps
+// its project, token and keys (which stay the project's).
+func TestStateFromBeforeUsers(t *testing.T) {
+	dir := t.TempDir()
+	key := publicKey(t, "old")
+	old := `{"project": "p-1", "token": "t-1", "devices": {}, "ssh_keys": {"k-1": {"id": "k-1", "label": "old", "key": "` + key + `", "created_at": "2026-01-02T03:04:05Z"}}}`
+	if err := os.WriteFile(filepath.Join(dir, "api.json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, c, ctx := bareAPI(t, dir)
+	if srv.Project() != "p-1" || srv.Token() != "t-1" {
+		t.Fatalf("project %q, token %q", srv.Project(), srv.Token())
+	}
+	keys, _, err := c.SSHKeysApi.FindProjectSSHKeys(ctx, "p-1").Execute()
+	if err != nil || len(keys.GetSshKeys()) != 1 || keys.SshKeys[0].GetUpdatedAt().IsZero() || ownerOf(&keys.SshKeys[0]) != BasePath+"/projects/p-1" {
+		t.Errorf("the old key: %+v %v", keys, err)
+	}
+	u, _, err := c.UsersApi.FindCurrentUser(ctx).Execute()
+	if err != nil || u.GetId() == "" || u.GetDefaultOrganizationId() == "" {
+		t.Fatalf("user: %+v %v", u, err)
+	}
+	_, c2, ctx2 := bareAPI(t, dir)
+	if u2, _, _ := c2.UsersApi.FindCurrentUser(ctx2).Execute(); u2.GetId() != u.GetId() || u2.GetDefaultOrganizationId() != u.GetDefaultOrganizationId() {
+		t.Errorf("the user made for an old state changed with a restart: %s, was %s", u2.GetId(), u.GetId())
 	}
 }
