@@ -44,7 +44,6 @@ func TestACLBootstrapTimeline(t *testing.T) {
 	data := t.TempDir()
 	agent := consultest.Start(t, consultest.ACLs(""), consultest.Config(fmt.Sprintf("data_dir = %q\n", data)))
 	env := tasktest.New(t)
-	const management = "0d8a2c1e-5b7f-4c3a-9e21-6f4b8d2a7c15"
 	bootstrap := func(token string) string {
 		return fmt.Sprintf("steps:\n  - {name: acl, hosts: h1, task: consul_acl_bootstrap, with: {agent: %s, token: %s}}\n", agent.Addr, token)
 	}
@@ -126,7 +125,6 @@ func TestACLBootstrapNeedsACLs(t *testing.T) {
 }
 
 func TestACLBootstrapRefusesAnOrdinaryToken(t *testing.T) {
-	const management = "0d8a2c1e-5b7f-4c3a-9e21-6f4b8d2a7c15"
 	agent := consultest.Start(t, consultest.ACLs(management))
 	env := tasktest.New(t)
 	tok, _, err := agent.Client.ACL().TokenCreate(&api.ACLToken{Description: "not management", NodeIdentities: []*api.ACLNodeIdentity{{NodeName: "n1", Datacenter: "dc1"}}}, nil)
