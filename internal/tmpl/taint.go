@@ -133,6 +133,9 @@ func (t *Taint) funcMap() template.FuncMap {
 		}
 		if t.src != nil {
 			t.funcs["secret"] = t.secretFunc()
+			for name, fn := range t.tlsFuncs() {
+				t.funcs[name] = fn
+			}
 		}
 		for name, mk := range runFuncs {
 			t.funcs[name] = mk(t)
@@ -142,7 +145,7 @@ func (t *Taint) funcMap() template.FuncMap {
 }
 
 // secretMakers are the functions whose value is a secret of the run.
-var secretMakers = map[string]bool{"secret": true, "vault": true}
+var secretMakers = map[string]bool{"secret": true, "vault": true, "tls_key": true}
 
 // renderFuncs is the function map for one rendering: the Tracker's, with
 // the functions that make secrets noting in *took that one gave one.
