@@ -28,6 +28,7 @@ type Store struct {
 	mu     sync.Mutex
 	ids    *Identities
 	values map[string]string // what was read or made, by name
+	certs  map[string]issued // leaf certificates returned, by name (tls.go)
 }
 
 // NewStore returns the store of the secrets file at path. In check mode

@@ -44,8 +44,8 @@ type Options struct {
 	// it prints: -e values marked !secret and what templates make of the
 	// secrets they read. An Engine keeps its own (see Engine.Redact).
 	Secrets *secret.Set
-	// SecretStore keeps what the `secret` template function makes: the
-	// runbook's secrets_file.
+	// SecretStore keeps what the `secret` and tls_ template functions
+	// make: the runbook's secrets_file.
 	SecretStore tmpl.SecretSource
 
 	plan *planner // Check records the steps it walks here, for Plan

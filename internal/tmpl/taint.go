@@ -2,6 +2,7 @@ package tmpl
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -77,12 +78,14 @@ func (t *Tracker) saw(out string) {
 }
 
 // rendered notes the output of tree rendered with data: when the
-// rendering read a secret, all of what it gave is secret. hold: see render.
-func (t *Tracker) rendered(tree *parse.Tree, data map[string]any, out any, hold bool) {
+// rendering read a secret, all of what it gave is secret. took: a
+// function gave the rendering a secret (see renderFuncs). hold: see
+// render.
+func (t *Tracker) rendered(tree *parse.Tree, data map[string]any, out any, hold, took bool) {
 	if t == nil {
 		return
 	}
-	if t.readsSecret(tree, data) {
+	if t.readsSecret(tree, data, took) {
 		t.set.AddDerived(out)
 		if hold {
 			t.held.Store(true)
@@ -130,12 +133,55 @@ func (t *Taint) funcMap() template.FuncMap {
 		}
 		if t.src != nil {
 			t.funcs["secret"] = t.secretFunc()
+			for name, fn := range t.tlsFuncs() {
+				t.funcs[name] = fn
+			}
 		}
 		for name, mk := range runFuncs {
 			t.funcs[name] = mk(t)
 		}
 	})
 	return t.funcs
+}
+
+// secretMakers are the functions whose value is a secret of the run.
+var secretMakers = map[string]bool{"secret": true, "vault": true, "tls_key": true}
+
+// renderFuncs is the function map for one rendering: the Tracker's, with
+// the functions that make secrets noting in *took that one gave one.
+// Wrapping each function does not cover what text/template's own slice,
+// index and len make of a secret straight from one (`slice (secret "a"
+// "hex:16") 0 6`): a call that took one counts as a read of a secret
+// (see readsSecret).
+func (t *Tracker) renderFuncs(took *bool) template.FuncMap {
+	fm := t.funcMap()
+	if t == nil {
+		return fm
+	}
+	fm = maps.Clone(fm)
+	for name := range secretMakers {
+		fm[name] = t.noting(fm[name], took)
+	}
+	return fm
+}
+
+// noting returns fn, noting in *took when it gives a secret (and not, in
+// check mode, a placeholder for one).
+func (t *Tracker) noting(fn any, took *bool) any {
+	f := reflect.ValueOf(fn)
+	typ := f.Type()
+	return reflect.MakeFunc(typ, func(args []reflect.Value) []reflect.Value {
+		var out []reflect.Value
+		if typ.IsVariadic() {
+			out = f.CallSlice(args)
+		} else {
+			out = f.Call(args)
+		}
+		if len(out) > 0 && out[0].CanInterface() && t.set.HoldsAny(out[0].Interface()) {
+			*took = true
+		}
+		return out
+	}).Interface()
 }
 
 func (t *Taint) wrap(fn any) any {
