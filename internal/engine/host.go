@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -161,6 +162,9 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	node, err := tmpl.RenderNode(file, st.With, vars)
 	if err != nil {
 		return e.templateFailure(ctx, hs, err)
+	}
+	if p := e.pendingIn(node); p != "" {
+		return unknownResult("unknown until applied: " + strings.Trim(p, "()"))
 	}
 	e.secrets.Add(decode.SecretScalars(node))
 	held := e.holdsSecret(node)

@@ -41,7 +41,9 @@ func (t *Taint) secretFunc() func(name, kind string) (string, error) {
 		if v == "" {
 			return "", errors.New("secret " + decode.Quote(name) + ": empty in the secrets file")
 		}
-		if !pending {
+		if pending {
+			t.notePending(v)
+		} else {
 			t.set.Add(v)
 		}
 		return v, nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/template"
@@ -30,6 +32,33 @@ type Taint struct {
 	once  sync.Once
 	funcs template.FuncMap
 	src   SecretSource // for the secret function; see UseSecrets
+
+	pendingMu sync.Mutex
+	pending   []string // check mode's placeholders of secrets not made yet
+}
+
+// notePending remembers a placeholder a check-mode rendering gave for a
+// secret not made yet (see PendingIn).
+func (t *Taint) notePending(placeholder string) {
+	t.pendingMu.Lock()
+	defer t.pendingMu.Unlock()
+	if !slices.Contains(t.pending, placeholder) {
+		t.pending = append(t.pending, placeholder)
+	}
+}
+
+// PendingIn returns the first placeholder of a secret not made yet (check
+// mode) that s holds, or "". What holds one is no value a module can
+// judge: the step is unknown until a real run makes the secret.
+func (t *Taint) PendingIn(s string) string {
+	t.pendingMu.Lock()
+	defer t.pendingMu.Unlock()
+	for _, p := range t.pending {
+		if strings.Contains(s, p) {
+			return p
+		}
+	}
+	return ""
 }
 
 // NewTaint returns a Taint that adds to set.

@@ -49,7 +49,10 @@ func (t *Taint) tlsFuncs() map[string]any {
 			if err != nil {
 				return "", fmt.Errorf("tls_ca %s: %w", decode.Quote(name), err)
 			}
-			v, _, err := t.src.CA(name, o)
+			v, pending, err := t.src.CA(name, o)
+			if pending {
+				t.notePending(v)
+			}
 			return v, err
 		}),
 		"tls_cert": t.wrap(func(ca, name string, names ...string) (string, error) {
@@ -57,7 +60,10 @@ func (t *Taint) tlsFuncs() map[string]any {
 			if err != nil {
 				return "", fmt.Errorf("tls_cert %s: %w", decode.Quote(name), err)
 			}
-			v, _, err := t.src.Cert(ca, name, r)
+			v, pending, err := t.src.Cert(ca, name, r)
+			if pending {
+				t.notePending(v)
+			}
 			return v, err
 		}),
 		"tls_key": func(name string) (string, error) {
@@ -65,7 +71,9 @@ func (t *Taint) tlsFuncs() map[string]any {
 			if err != nil {
 				return "", err
 			}
-			if !pending {
+			if pending {
+				t.notePending(v)
+			} else {
 				t.set.Add(v)
 			}
 			return v, nil
