@@ -20,9 +20,9 @@ import (
 // issued is a certificate a run returned, so that every host of the run
 // gets the same one, for the same request.
 type issued struct {
-	asked   string // the CA's name and the request, as the run asked
-	cert    string
-	pending bool
+	ca, asked string // the CA's name and the request (pki.Request.String)
+	cert      string
+	pending   bool
 }
 
 // PendingReissue is what Cert returns in check mode for a certificate
@@ -109,12 +109,15 @@ func (s *Store) Cert(caName, name string, r pki.Request) (cert string, pending b
 	if caName == name {
 		return "", false, errors.New("the CA's name, not a certificate's: give the certificate a name of its own")
 	}
-	asked := caName + ": " + r.String()
+	asked := r.String()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.certs[name]; ok {
-		if c.asked != asked {
-			return "", false, fmt.Errorf("asked for %s here and for %s elsewhere in this run: give each host's certificate a name of its own, such as consul/servers/{{ .host.name }}", describeAsked(asked), describeAsked(c.asked))
+		switch {
+		case c.ca != caName:
+			return "", false, fmt.Errorf("asked of CA %s here and of CA %s elsewhere in this run: give each its own name", decode.Quote(caName), decode.Quote(c.ca))
+		case c.asked != asked:
+			return "", false, fmt.Errorf("asked for %s here and for %s elsewhere in this run: give each host's certificate a name of its own, such as consul/servers/{{ .host.name }}", asked, c.asked)
 		}
 		return c.cert, c.pending, nil
 	}
@@ -125,13 +128,8 @@ func (s *Store) Cert(caName, name string, r pki.Request) (cert string, pending b
 	if s.certs == nil {
 		s.certs = map[string]issued{}
 	}
-	s.certs[name] = issued{asked: asked, cert: cert, pending: pending}
+	s.certs[name] = issued{ca: caName, asked: asked, cert: cert, pending: pending}
 	return cert, pending, nil
-}
-
-func describeAsked(asked string) string {
-	_, r, _ := strings.Cut(asked, ": ")
-	return r
 }
 
 func (s *Store) cert(caName, name string, r pki.Request) (string, bool, error) {

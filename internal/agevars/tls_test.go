@@ -193,6 +193,9 @@ func TestStoreCertificates(t *testing.T) {
 	if _, _, err := s.Cert(ca, leaf, asked); err == nil || !strings.Contains(err.Error(), `certificate "consul/servers/consul00": asked for DNS:localhost, DNS:server.dc1.consul, IP:127.0.0.1 here and for DNS:consul00.server.dc1.consul, DNS:localhost, DNS:server.dc1.consul, IP:127.0.0.1 elsewhere in this run: give each host's certificate a name of its own`) {
 		t.Errorf("two sets of names in one run: %v", err)
 	}
+	if _, _, err := s.Cert("consul/other_ca", leaf, more); err == nil || !strings.Contains(err.Error(), `asked of CA "consul/other_ca" here and of CA "consul/ca" elsewhere in this run`) {
+		t.Errorf("two CAs in one run: %v", err)
+	}
 }
 
 // A certificate close to its end is issued anew; so is one for another
