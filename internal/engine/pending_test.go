@@ -73,3 +73,34 @@ steps:
 		}
 	}
 }
+
+// A rolling group ordered by what an earlier step registers (the leader
+// last) goes on in check mode when that step did not run: its steps are
+// unknown, and the run is not stopped over the order of batches that
+// restart nothing.
+func TestRollingOrderFromAStepThatDidNotRunInCheckMode(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "age.key")
+	t.Setenv(agevars.EnvKeyFile, key)
+	if _, err := agevars.Init(key); err != nil {
+		t.Fatal(err)
+	}
+	site := `secrets_file: secrets.yaml
+steps:
+  - {name: probe, hosts: all, task: t_record, with: {label: probe, value: '{{ secret "tokens/a" "uuid" }}'}, register: probe}
+  - name: roll
+    hosts: all
+    serial: 1
+    order: '{{ .probe.value }}-{{ .host.name }}'
+    block:
+      - {name: restart, task: t_record, with: {label: restart}}
+`
+	sum, c, err := run(t, fixture{files: map[string]string{"site.yaml": site}, inv: localInventory(2, ""),
+		opts: engine.Options{Check: true, SecretStore: agevars.NewStore(filepath.Join(dir, "secrets.yaml"), true)}})
+	if err != nil {
+		t.Fatalf("check mode stopped: %v", err)
+	}
+	if sum.Failed() || c.find("restart", "h1").Status == "" || c.find("restart", "h2").Status == "" {
+		t.Errorf("check: %v", c.results())
+	}
+}
