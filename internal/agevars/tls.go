@@ -234,7 +234,7 @@ func (s *Store) change(fn func(*tx) error) error {
 		}
 		s.ids = ids
 	}
-	unlock, err := Lock(s.path)
+	unlock, err := s.lock()
 	if err != nil {
 		return err
 	}
