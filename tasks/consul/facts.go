@@ -18,7 +18,7 @@ func init() {
 			"check mode too; register it to decide what a rollout must do (e.g. the passes that turn on gossip encryption " +
 			"on a running cluster). Registers true or false for running, server, leader, encrypted, gossip_verify_incoming, " +
 			"gossip_verify_outgoing, tls, tls_verify_incoming, tls_verify_outgoing, verify_server_hostname, auto_encrypt, " +
-			"acl, acl_default_deny and update_check (no text: given a token, what a step registers is secret). An agent that does not answer is running: false, not an error.",
+			"acl, acl_default_deny and update_check (no text: given a token, what a step registers is secret). An agent that does not answer is running: false (every fact false), not an error.",
 		New: func() tasks.Task { return new(Facts) },
 	})
 }
@@ -37,7 +37,7 @@ func (f *Facts) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 	self, err := c.Agent().Self()
 	if err != nil {
 		if notRunning(err) {
-			return &tasks.Change{Result: map[string]any{"running": false}}, nil
+			return &tasks.Change{Result: agentFacts(nil)}, nil
 		}
 		return nil, fmt.Errorf("read the agent's configuration: %w", err)
 	}
@@ -57,12 +57,14 @@ func notRunning(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
+// agentFacts reads the agent's /v1/agent/self; nil is an agent that does
+// not run, every fact false.
 func agentFacts(self map[string]map[string]any) map[string]any {
 	cfg, dbg, stats := self["Config"], self["DebugConfig"], self["Stats"]
 	rpc := mapAt(dbg, "TLS", "InternalRPC")
 	acl := mapAt(dbg, "ACLResolverSettings")
 	return map[string]any{
-		"running":                true,
+		"running":                self != nil,
 		"server":                 cfg["Server"] == true,
 		"leader":                 mapAt(stats, "consul")["leader"] == "true",
 		"encrypted":              mapAt(stats, "serf_lan")["encrypted"] == "true",

@@ -29,7 +29,7 @@ steps:
     task: debug
     with: {msg: "running={{ .f.running }} server={{ .f.server }} leader={{ .f.leader }} encrypted={{ .f.encrypted }} tls={{ .f.tls }} acl={{ .f.acl }}"}
   - {name: nothing, hosts: h1, task: consul_facts, with: {agent: %s}, register: g}
-  - {name: nothing seen, hosts: h1, task: debug, with: {msg: "running={{ .g.running }}"}}
+  - {name: nothing seen, hosts: h1, task: debug, with: {msg: "running={{ .g.running }} server={{ .g.server }} encrypted={{ .g.encrypted }} acl={{ .g.acl }}"}}
 `, agent.Addr, closed)
 	for _, args := range [][]string{{"--check"}, nil} {
 		r := env.Apply(rb, args...)
@@ -40,7 +40,7 @@ steps:
 		if got := r.Result("seen").Message; got != want {
 			t.Errorf("apply %v: facts %q, want %q", args, got, want)
 		}
-		if got := r.Result("nothing seen").Message; got != "running=false" {
+		if got := r.Result("nothing seen").Message; got != "running=false server=false encrypted=false acl=false" {
 			t.Errorf("apply %v: an agent that is not there: %q", args, got)
 		}
 		if st := r.Result("facts").Status; st != "ok" {
