@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/hashicorp/consul/api"
 	"github.com/runbookdev/runbook/tasks"
 	"golang.org/x/crypto/ssh"
 )
@@ -18,7 +19,7 @@ func init() {
 			"check mode too; register it to decide what a rollout must do (e.g. the passes that turn on gossip encryption " +
 			"on a running cluster). Registers true or false for running, server, leader, encrypted, gossip_verify_incoming, " +
 			"gossip_verify_outgoing, tls, tls_verify_incoming, tls_verify_outgoing, verify_server_hostname, auto_encrypt, " +
-			"acl, acl_default_deny and update_check (no text: given a token, what a step registers is secret). An agent that does not answer is running: false (every fact false), not an error.",
+			"acl, acl_default_deny and update_check (no text: given a token, what a step registers is secret). An agent that does not answer is running: false (every fact false), not an error; one whose ACLs deny the token (before the ACL bootstrap, any token) is running and acl, with readable: false and the rest unknown (false).",
 		New: func() tasks.Task { return new(Facts) },
 	})
 }
@@ -38,6 +39,15 @@ func (f *Facts) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 	if err != nil {
 		if notRunning(err) {
 			return &tasks.Change{Result: agentFacts(nil)}, nil
+		}
+		var se api.StatusError
+		if errors.As(err, &se) && se.Code == 403 {
+			// ACLs are on and the token may not read the agent: before
+			// the ACL bootstrap, no token may. It runs, with ACLs; the
+			// rest is not known.
+			f := agentFacts(nil)
+			f["running"], f["acl"], f["readable"] = true, true, false
+			return &tasks.Change{Result: f}, nil
 		}
 		return nil, fmt.Errorf("read the agent's configuration: %w", err)
 	}
@@ -65,6 +75,7 @@ func agentFacts(self map[string]map[string]any) map[string]any {
 	acl := mapAt(dbg, "ACLResolverSettings")
 	return map[string]any{
 		"running":                self != nil,
+		"readable":               self != nil,
 		"server":                 cfg["Server"] == true,
 		"leader":                 mapAt(stats, "consul")["leader"] == "true",
 		"encrypted":              mapAt(stats, "serf_lan")["encrypted"] == "true",

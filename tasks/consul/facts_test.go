@@ -48,3 +48,24 @@ steps:
 		}
 	}
 }
+
+// An agent whose ACLs are on but not bootstrapped yet (a rollout stopped
+// between turning them on and the bootstrap) answers 403 to any token: it
+// runs, with ACLs, and the rest cannot be read. That is a fact, not a
+// failure, so the rollout can go on from there.
+func TestFactsOfAnAgentWhoseACLsAreNotBootstrapped(t *testing.T) {
+	agent := consultest.Start(t, consultest.ACLs(""))
+	env := tasktest.New(t)
+	rb := fmt.Sprintf(`
+steps:
+  - {name: facts, hosts: h1, task: consul_facts, with: {agent: %s, token: !secret 6b2c9a55-2c3e-4f7b-9d0e-2f1c3a4b5c6d}, register: f}
+  - {name: seen, hosts: h1, task: debug, with: {msg: "running={{ .f.running }} acl={{ .f.acl }} readable={{ .f.readable }} encrypted={{ .f.encrypted }}"}}
+`, agent.Addr)
+	r := env.Apply(rb)
+	if r.Exit != tasktest.ExitOK {
+		t.Fatalf("apply: %s", r)
+	}
+	if got, want := r.Result("seen").Message, "running=true acl=true readable=false encrypted=false"; got != want {
+		t.Errorf("facts %q, want %q", got, want)
+	}
+}
