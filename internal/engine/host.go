@@ -119,7 +119,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		if user == "" && st.DelegateTo == "" {
 			user = h.BecomeUser
 		}
-		conn = transport.Become(conn, user)
+		conn = transport.Become(conn, transport.Escalation{User: user})
 	}
 	printed := &printedConn{Conn: conn, tr: tr}
 	for attempt := 1; ; attempt++ {

@@ -16,19 +16,17 @@ import (
 // through an SFTP server started as user (see writeFile), so they never
 // pass through a place another user can read or swap. When the
 // connection is already logged in as user, c is returned as is.
-func Become(c Conn, user string) Conn {
-	if user == "" {
-		user = "root"
-	}
-	if c.User() == user {
+func Become(c Conn, as Escalation) Conn {
+	as.User = as.user()
+	if c.User() == as.User {
 		return c
 	}
-	return becomeConn{c: c, user: user}
+	return becomeConn{c: c, as: as}
 }
 
 type becomeConn struct {
-	c    Conn
-	user string
+	c  Conn
+	as Escalation
 }
 
 // Run runs cmd as the user. The command is not an argument of sudo or of
@@ -45,9 +43,7 @@ func (b becomeConn) Run(ctx context.Context, cmd string, stdin io.Reader) (Resul
 }
 
 // sudo is cmd run as the user; cmd must hold nothing secret (see Run).
-func (b becomeConn) sudo(cmd string) string {
-	return "sudo -n -H -u " + quote(b.user) + " -- " + cmd
-}
+func (b becomeConn) sudo(cmd string) string { return b.as.wrap(cmd) }
 
 // stdinScript is a command for sh that runs the script held in the first
 // len(script) bytes of its stdin, leaving the rest of stdin to it.
@@ -59,7 +55,7 @@ func stdinScript(script string) string {
 func (b becomeConn) starter() (serverStarter, error) {
 	st, ok := b.c.(serverStarter)
 	if !ok {
-		return nil, fmt.Errorf("move files as %s: %w", b.user, tasks.ErrNotSupported)
+		return nil, fmt.Errorf("move files as %s: %w", b.as.User, tasks.ErrNotSupported)
 	}
 	return st, nil
 }
@@ -69,7 +65,7 @@ func (b becomeConn) WriteFile(ctx context.Context, p string, r io.Reader, attrs 
 	if err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}
-	return writeSFTP(ctx, st, b.user, p, r, attrs)
+	return writeSFTP(ctx, st, &b.as, p, r, attrs)
 }
 
 func (b becomeConn) ReadFile(ctx context.Context, p string, w io.Writer) error {
@@ -77,7 +73,7 @@ func (b becomeConn) ReadFile(ctx context.Context, p string, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", p, err)
 	}
-	srv, release, err := st.fileServer(ctx, b.user)
+	srv, release, err := st.fileServer(ctx, &b.as)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", p, err)
 	}
@@ -91,7 +87,7 @@ func (b becomeConn) Inspect(ctx context.Context, p string, follow bool) (FileSta
 	if err != nil {
 		return FileStat{}, fmt.Errorf("%w: %w", ErrCannotInspect, err)
 	}
-	srv, release, err := st.fileServer(ctx, b.user)
+	srv, release, err := st.fileServer(ctx, &b.as)
 	if err != nil {
 		if IsConnError(err) || ctx.Err() != nil {
 			return FileStat{}, err
@@ -114,4 +110,4 @@ func (b becomeConn) DialContext(ctx context.Context, network, addr string) (net.
 }
 
 // User is the user commands run as.
-func (b becomeConn) User() string { return b.user }
+func (b becomeConn) User() string { return b.as.User }

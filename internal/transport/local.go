@@ -104,10 +104,10 @@ func (Local) ReadFile(ctx context.Context, path string, w io.Writer) error {
 
 // fileServer starts sftp-server through sudo, for becoming another user
 // on the controller; it ends when the write or read does.
-func (Local) fileServer(ctx context.Context, user string) (*fileServer, func(), error) {
-	srv, err := startFileServer(ctx, localPipe, serverCommand(user))
+func (Local) fileServer(ctx context.Context, as *Escalation) (*fileServer, func(), error) {
+	srv, err := startFileServer(ctx, localPipe, as)
 	if err != nil {
-		return nil, nil, fmt.Errorf("start sftp-server as %s: %w", user, err)
+		return nil, nil, fmt.Errorf("start sftp-server as %s: %w", as.key(), err)
 	}
 	return srv, srv.stop, nil
 }

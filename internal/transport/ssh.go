@@ -37,8 +37,8 @@ type SSH struct {
 	user   string
 	client *goph.Client
 
-	// srvMu guards the SFTP servers started on the host, by user ("" for
-	// the login user), and the subsystem's client, used for reading when
+	// srvMu guards the SFTP servers started on the host, by escalation
+	// (see Escalation.key), and the subsystem's client, used for reading when
 	// the host has no sftp-server program.
 	srvMu   sync.Mutex
 	servers map[string]*started
@@ -244,15 +244,16 @@ type started struct {
 	err error
 }
 
-// fileServer returns the SFTP server that runs as user on the host,
-// starting it on first use: one per user for the run.
-func (s *SSH) fileServer(ctx context.Context, user string) (*fileServer, func(), error) {
+// fileServer returns the SFTP server that runs as the user as says (nil:
+// the login user) on the host, starting it on first use: one per user
+// for the run.
+func (s *SSH) fileServer(ctx context.Context, as *Escalation) (*fileServer, func(), error) {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
-	if st, ok := s.servers[user]; ok {
+	if st, ok := s.servers[as.key()]; ok {
 		return st.srv, func() {}, st.err
 	}
-	srv, err := s.startFileServer(ctx, serverCommand(user))
+	srv, err := s.startFileServer(ctx, as)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
@@ -260,15 +261,15 @@ func (s *SSH) fileServer(ctx context.Context, user string) (*fileServer, func(),
 		if !s.alive() {
 			return nil, nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start sftp-server: %w", err)}
 		}
-		if user != "" {
-			err = fmt.Errorf("as %s: %w", user, err)
+		if as != nil {
+			err = fmt.Errorf("as %s: %w", as.user(), err)
 		}
 		err = fmt.Errorf("start sftp-server on %s %w", s.host, err)
 	}
 	if s.servers == nil {
 		s.servers = map[string]*started{}
 	}
-	s.servers[user] = &started{srv, err}
+	s.servers[as.key()] = &started{srv, err}
 	return srv, func() {}, err
 }
 
@@ -296,7 +297,7 @@ func (s *SSH) pipe(cmd string) (*pipe, error) {
 // files is the SFTP client that inspects and reads as the login user: the
 // server runbook started, or else the SSH server's subsystem.
 func (s *SSH) files(ctx context.Context) (*sftp.Client, error) {
-	srv, _, err := s.fileServer(ctx, "")
+	srv, _, err := s.fileServer(ctx, nil)
 	if err == nil {
 		return srv.Client, nil
 	}
@@ -325,7 +326,7 @@ func (s *SSH) files(ctx context.Context) (*sftp.Client, error) {
 // readers see the old or the new file, never a partial one, and nobody
 // else can read it before it is in place.
 func (s *SSH) WriteFile(ctx context.Context, p string, r io.Reader, attrs FileAttrs) error {
-	return writeSFTP(ctx, s, "", p, r, attrs)
+	return writeSFTP(ctx, s, nil, p, r, attrs)
 }
 
 // ReadFile copies path to w over SFTP.
