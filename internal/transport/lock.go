@@ -277,6 +277,9 @@ func (s *SSH) lockAs(ctx context.Context, key string, as *Escalation, waiting fu
 		}
 		ls, err := newLockShell(ctx, p.stdin, p.stdout, p.errOut, p.close)
 		if err != nil {
+			if why := as.explain(p.errOut.String()); why != nil {
+				return nil, why
+			}
 			if ctx.Err() == nil && !s.alive() {
 				return nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start a lock shell: %w", err)}
 			}
@@ -316,6 +319,9 @@ func (Local) lockAs(ctx context.Context, key string, as *Escalation, waiting fun
 			var ls *lockShell
 			if ls, err = newLockShell(ctx, p.stdin, p.stdout, p.errOut, p.close); err == nil {
 				return ls, nil
+			}
+			if why := as.explain(p.errOut.String()); why != nil {
+				return nil, why
 			}
 		}
 		return nil, fmt.Errorf("start a lock shell on the controller: %w", err)

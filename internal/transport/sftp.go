@@ -103,9 +103,14 @@ func startFileServer(ctx context.Context, start starter, as *Escalation) (*fileS
 	err = withCtx(ctx, func() error {
 		pid, err := readPid(p.stdout)
 		if err != nil {
-			if msg := p.stderr(); strings.Contains(msg, "no sftp-server program") {
+			msg := p.stderr()
+			if why := as.explain(msg); why != nil {
+				return why
+			}
+			if strings.Contains(msg, "no sftp-server program") {
 				return errNoSFTPServer
-			} else if msg != "" {
+			}
+			if msg != "" {
 				return fmt.Errorf("%w: %s", err, tasks.LastLines(msg, 3))
 			}
 			return err
