@@ -274,3 +274,21 @@ func TestBecomeLocalSu(t *testing.T) {
 	as := transport.Become(transport.Local{}, transport.Escalation{User: target.User, Method: "su", Password: "unused", Host: "local"})
 	checkActsAs(t, as, target.User, uid, dir)
 }
+
+// A sudo whose prompt runbook does not know (a PAM module's own) is
+// stopped, not waited on for ever.
+func TestBecomeUnknownPromptIsBounded(t *testing.T) {
+	bin := t.TempDir()
+	fake := "#!/bin/sh\nprintf 'Verification code: ' >&2\nexec sleep 600\n"
+	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	transport.SetBecomeWait(t, time.Second)
+	as := transport.Become(transport.Local{}, transport.Escalation{User: "nobody", Password: "pw-unknown-prompt", Host: "local"})
+	_, err := as.Run(bounded(t), "true", nil)
+	want := "become nobody with sudo on local: sudo neither asked for a password as runbook knows nor ran the command within 1s; it said: Verification code:"
+	if err == nil || err.Error() != want {
+		t.Errorf("Run = %v\nwant %s", err, want)
+	}
+}

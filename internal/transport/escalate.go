@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/runbookdev/runbook/tasks"
 )
@@ -176,6 +177,12 @@ const (
 // maxSaid bounds what is kept of the method's own stderr.
 const maxSaid = 16 << 10
 
+// becomeWait bounds how long the method may take to ask for the password
+// or run the command: one whose prompt is not recognised (a PAM module's
+// own, such as a one-time code's) would otherwise wait on its stdin for
+// ever. It is well above a refused password's delay (PAM's, about 2s).
+var becomeWait = 30 * time.Second
+
 func (e *Escalation) exchange() *exchange {
 	return &exchange{as: e, prompt: nonce() + ":", marker: nonce(), events: make(chan event, 8)}
 }
@@ -276,6 +283,8 @@ func (x *exchange) ran() bool {
 // command has ended.
 func (x *exchange) answer(ctx context.Context, stdin io.Writer, ended <-chan struct{}) error {
 	prompts := 0
+	limit := time.NewTimer(becomeWait)
+	defer limit.Stop()
 	for {
 		select {
 		case ev := <-x.events:
@@ -297,6 +306,14 @@ func (x *exchange) answer(ctx context.Context, stdin io.Writer, ended <-chan str
 				return nil
 			}
 			return x.as.fail(x.refusal())
+		case <-limit.C:
+			x.mu.Lock()
+			said := strings.TrimSpace(strings.ReplaceAll(string(x.said), x.prompt, ""))
+			x.mu.Unlock()
+			if said == "" {
+				said = "nothing"
+			}
+			return x.as.fail(fmt.Errorf("%s neither asked for a password as runbook knows nor ran the command within %s; it said: %s", x.as.method(), becomeWait, tasks.LastLines(said, 3)))
 		case <-ctx.Done():
 			return ctx.Err()
 		}

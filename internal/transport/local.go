@@ -79,33 +79,46 @@ func runLocal(ctx context.Context, cmd string, stdin io.Reader, x *exchange) (Re
 	if err := c.Start(); err != nil {
 		return Result{}, fmt.Errorf("run a command: %w", err)
 	}
-	fed := make(chan error, 1)
+	var fed chan error
 	if x != nil {
+		fed = make(chan error, 1)
 		go func() { fed <- x.feed(ctx, w, in, ended) }()
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
 	var err error
-	select {
-	case err = <-done:
-		end()
-		if x != nil && !x.ran() {
-			if err := <-fed; err != nil {
-				return Result{}, err
-			}
-		}
-	case <-ctx.Done():
-		pgid := c.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+wait:
+	for {
 		select {
-		case <-done:
-		case <-time.After(localGrace):
+		case ferr := <-fed:
+			if ferr != nil {
+				// The method refused: nothing of the command ran, and
+				// what the method waits on is not worth waiting for.
+				_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+				return Result{}, ferr
+			}
+			fed = nil
+		case err = <-done:
+			end()
+			if fed != nil && !x.ran() {
+				if err := <-fed; err != nil {
+					return Result{}, err
+				}
+			}
+			break wait
+		case <-ctx.Done():
+			pgid := c.Process.Pid
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(localGrace):
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				<-done
+			}
+			// What outlived the shell in the group goes too.
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-done
+			return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}, ctx.Err()
 		}
-		// What outlived the shell in the group goes too.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}, ctx.Err()
 	}
 	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}
 	var exit *exec.ExitError
