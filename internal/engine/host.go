@@ -96,12 +96,13 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 			return result{status: Skipped, msg: "condition is false: " + c.expr}
 		}
 	}
+	var d *inventory.Host // the delegate
 	if st.DelegateTo != "" {
-		c, d, failed := e.delegate(ctx, st, h, hs, vars)
+		c, dh, failed := e.delegate(ctx, st, h, hs, vars)
 		if failed != nil {
 			return *failed
 		}
-		conn = c
+		conn, d = c, dh
 		// Runs before the deferred record: the result says where the
 		// step ran, and the delegate's failures are not the host's.
 		defer func() { r = delegated(r, d) }()
@@ -114,13 +115,11 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		conn = c
 	}
 	if st.Become || (h.Become && st.DelegateTo == "") {
-		// An inventory's ansible_become is the host's: a delegate runs
-		// as the step says.
-		user := st.BecomeUser
-		if user == "" && st.DelegateTo == "" {
-			user = h.BecomeUser
+		as, err := e.escalation(st, h, d, vars)
+		if err != nil {
+			return result{status: Failed, msg: err.Error()}
 		}
-		conn = transport.Become(conn, user)
+		conn = transport.Become(conn, as)
 	}
 	printed := &printedConn{Conn: conn, tr: tr}
 	for attempt := 1; ; attempt++ {
