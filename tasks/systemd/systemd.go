@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -153,11 +155,23 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 				return tasks.Done{}, s.failure(ctx, h, cmd, res.Failure())
 			}
 		}
+		// Restarts counted before this start (a unit caught in a crash
+		// loop, which the change may fix, keeps its count through a
+		// restart by hand) are not held against it.
+		restartsBefore := 0
+		if start {
+			res, err := h.Conn.Run(ctx, "systemctl show -p NRestarts --value "+tasks.Quote(s.unit()), nil)
+			if err != nil {
+				return tasks.Done{}, err
+			}
+			restartsBefore, _ = strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
+		}
 		if start {
 			// A service can start and die at once: give it a moment and
 			// look, so the run does not report success over a crash loop.
-			// NRestarts counts automatic restarts since this start: any at
-			// all means it crashed, even if caught running again.
+			// NRestarts counts automatic restarts; systemd does not reset
+			// it when a unit in a crash loop is restarted by hand. Any
+			// since the change means it crashed, even if caught running.
 			res, err := h.Conn.Run(ctx, "sleep 1; systemctl show -p ActiveState,SubState,NRestarts,Result "+tasks.Quote(s.unit()), nil)
 			if err != nil {
 				return tasks.Done{}, err
@@ -168,14 +182,23 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 				st[k] = v
 			}
 			if st["ActiveState"] == "failed" || st["ActiveState"] == "inactive" || st["SubState"] == "auto-restart" ||
-				st["NRestarts"] != "0" || st["Result"] != "success" {
-				return tasks.Done{}, s.failure(ctx, h, "start", fmt.Sprintf("after starting it is %s (%s), restarted %s times, result %s",
-					st["ActiveState"], st["SubState"], st["NRestarts"], st["Result"]))
+				restartsAfter(st["NRestarts"]) > restartsBefore || st["Result"] != "success" {
+				return tasks.Done{}, s.failure(ctx, h, "start", fmt.Sprintf("after starting it is %s (%s), restarted %s times (%d before this start), result %s",
+					st["ActiveState"], st["SubState"], st["NRestarts"], restartsBefore, st["Result"]))
 			}
 		}
 		return tasks.Done{}, nil
 	}
 	return c, nil
+}
+
+// restartsAfter reads NRestarts; what cannot be read counts as a crash.
+func restartsAfter(v string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return math.MaxInt
+	}
+	return n
 }
 
 func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {

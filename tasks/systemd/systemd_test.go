@@ -3,6 +3,7 @@ package systemd_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runbookdev/runbook/internal/engine"
 	_ "github.com/runbookdev/runbook/tasks/file"
@@ -145,5 +146,49 @@ handlers:
 	}
 	if env.Sh("systemctl show -p MainPID --value greeter") == pid {
 		t.Error("greeter was not restarted")
+	}
+}
+
+// A unit caught crash-looping (a sidecar whose agent refused it) is fixed
+// by a new unit file: the restart that applies it succeeds, and the
+// crashes from before it are not counted against it. Crashes after it
+// still fail the step.
+func TestFixingACrashLoopingUnit(t *testing.T) {
+	env := labkit.New(t)
+	unit := func(exec string) string {
+		return `
+steps:
+  - name: loop unit
+    hosts: h1
+    task: systemd
+    with:
+      name: looper
+      state: started
+      content: |
+        [Unit]
+        Description=crash loop, then fixed
+        StartLimitIntervalSec=0
+        [Service]
+        ExecStart=` + exec + `
+        Restart=always
+        RestartSec=100ms
+`
+	}
+	env.Sh("printf '[Service]\\nExecStart=/bin/false\\nRestart=always\\nRestartSec=100ms\\n[Unit]\\nStartLimitIntervalSec=0\\n' > /etc/systemd/system/looper.service && systemctl daemon-reload && systemctl start looper || true")
+	deadline := time.Now().Add(20 * time.Second)
+	for env.Sh("systemctl show -p NRestarts --value looper") == "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("the unit never crashed")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r := env.Apply(unit("/bin/sleep infinity")); r.Exit != 0 {
+		t.Fatalf("apply of the fixed unit: %s", r)
+	}
+	if got := env.Sh("systemctl is-active looper"); got != "active" {
+		t.Errorf("looper is %q", got)
+	}
+	if r := env.Apply(unit("/bin/false")); r.Exit == 0 {
+		t.Fatalf("a unit that crashes after the change was reported fine: %s", r)
 	}
 }
