@@ -23,7 +23,8 @@ func init() {
 			"entry and are merged (their legacy ID and metadata are dropped when the entry is written). " +
 			"It also asks the host's agent (/v1/agent/connect/authorize) whether each listed source may connect: " +
 			"an agent that answers otherwise than the runbook asks is drift, even when the servers have the entry " +
-			"right; after a change it waits until the agent agrees. Run it on every host that runs the destination. " +
+			"right; after a change it waits until the agent agrees, and fails naming the agent when it does not (Consul 1.22.5's agents keep " +
+			"a view of the intentions per ACL token and were seen to miss changes to an entry, for good, until restarted). Run it on every host that runs the destination. " +
 			"The token needs intentions = \"write\" and policy = \"write\" on the destination's service, and agent read.",
 		New: func() tasks.Task { return new(Intentions) },
 	})
