@@ -15,11 +15,12 @@ import (
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/inventory"
+	"github.com/spf13/cobra"
 )
 
 type applyFlags struct {
-	inventories repeated
-	extra       repeated
+	inventories []string
+	extra       []string
 	limit       list
 	tags        list
 	skipTags    list
@@ -39,35 +40,52 @@ type applyFlags struct {
 	lockTimeout lockTimeout
 }
 
-func runApply(ctx context.Context, e *env, args []string) int {
+func newApplyCmd(e *env) *cobra.Command {
 	var f applyFlags
-	fs := newFlags(e, "apply", "[flags] RUNBOOK")
-	fs.Var(&f.inventories, "i", "inventory: a file (runbook's, or Ansible's INI or YAML) or a directory of them (repeatable)")
-	fs.Var(&f.extra, "e", "extra variables: key=value, a YAML/JSON mapping, or @file.yaml (repeatable; highest precedence)")
-	fs.Var(&f.limit, "limit", "only these hosts or groups (comma-separated patterns)")
-	fs.Var(&f.tags, "tags", "only steps with these tags")
-	fs.Var(&f.skipTags, "skip-tags", "skip steps with these tags")
-	fs.StringVar(&f.startAt, "start-at-task", "", "skip the steps before the first step of this name (imports included)")
-	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each step would run on, and run nothing")
-	fs.BoolVar(&f.listTasks, "list-tasks", false, "print the steps that would run, with their tags, and run nothing")
+	cmd := &cobra.Command{
+		Use:   "apply [flags] RUNBOOK",
+		Short: "converge hosts to a runbook; with --check, report drift and change nothing",
+		Long: `Converge hosts to a runbook: its steps in order, each on its hosts in
+parallel over SSH. With --check, report what would change and change
+nothing; the exit code is then 2 when anything would.`,
+		Example: `  runbook apply -i inventory/hosts.yaml site.yaml
+  runbook apply -i inventory/hosts.yaml --check --diff site.yaml
+  runbook apply -i inventory/hosts.yaml --limit web --tags deploy site.yaml`,
+		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, args []string) int {
+			return runApply(ctx, e, cmd, &f, args)
+		}),
+	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	fs.StringArrayVarP(&f.inventories, "inventory", "i", nil, "inventory: a `FILE` (runbook's, or Ansible's INI or YAML) or a directory of them (repeatable)")
+	fs.StringArrayVarP(&f.extra, "extra-vars", "e", nil, "extra variables (`VARS`): key=value, a YAML/JSON mapping, or @file.yaml (repeatable; highest precedence)")
+	fs.Var(&f.limit, "limit", "only these hosts or groups (comma-separated `PATTERNS`)")
+	group(fs, "Inventory and variables", "inventory", "extra-vars", "limit")
 	fs.BoolVar(&f.check, "check", false, "report what would change, change nothing; exit 2 when anything would")
 	fs.BoolVar(&f.diff, "diff", false, "show content diffs")
-	fs.IntVar(&f.forks, "forks", engine.DefaultForks, "hosts worked on at once")
-	fs.StringVar(&f.output, "output", "text", "text or json (one event per line)")
-	fs.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file (default $RUNBOOK_KNOWN_HOSTS, then ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)")
-	fs.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust hosts seen for the first time and record their keys; changed keys are still refused")
-	fs.StringVar(&f.privateKey, "private-key", "", "SSH private key for hosts whose inventory names none")
-	fs.StringVar(&f.user, "user", "", "SSH user for hosts whose inventory names none (default: the current user)")
-	fs.DurationVar(&f.connTimeout, "connect-timeout", 20*time.Second, "how long to wait for a host's SSH connection")
-	fs.BoolVar(&f.verbose, "v", false, "log diagnostics to stderr")
+	fs.Var(&f.tags, "tags", "only steps with these `TAGS`")
+	fs.Var(&f.skipTags, "skip-tags", "skip steps with these `TAGS`")
+	fs.StringVar(&f.startAt, "start-at-task", "", "skip the steps before the first step of this `NAME` (imports included)")
+	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each step would run on, and run nothing")
+	fs.BoolVar(&f.listTasks, "list-tasks", false, "print the steps that would run, with their tags, and run nothing")
+	fs.IntVar(&f.forks, "forks", engine.DefaultForks, "`N` hosts worked on at once")
 	fs.Var(&f.lockTimeout, "lock-timeout", "how long to wait for the run lock an inventory asks for (lock:) while another run holds it; 0: fail at once (default: as long as it takes)")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
-	}
+	group(fs, "Run", "check", "diff", "tags", "skip-tags", "start-at-task", "list-hosts", "list-tasks", "forks", "lock-timeout")
+	fs.StringVar(&f.user, "user", "", "SSH `USER` for hosts whose inventory names none (default: the current user)")
+	fs.StringVar(&f.privateKey, "private-key", "", "SSH private key `FILE` for hosts whose inventory names none")
+	fs.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts `FILE` (default $RUNBOOK_KNOWN_HOSTS, then ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)")
+	fs.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust hosts seen for the first time and record their keys; changed keys are still refused")
+	fs.DurationVar(&f.connTimeout, "connect-timeout", 20*time.Second, "how long to wait for a host's SSH connection")
+	group(fs, "Connection", "user", "private-key", "known-hosts", "accept-new-host-keys", "connect-timeout")
+	fs.StringVar(&f.output, "output", "text", "`FORMAT`: text or json (one event per line)")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log diagnostics to stderr")
+	group(fs, "Output", "output", "verbose")
+	return cmd
+}
+
+func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, pos []string) int {
 	if len(pos) != 1 {
-		fs.Usage()
-		return e.errorf("apply takes exactly one runbook, got %d", len(pos))
+		return e.usagef(cmd, "apply takes exactly one runbook, got %d", len(pos))
 	}
 	if f.output != "text" && f.output != "json" {
 		return e.errorf("--output must be text or json, got %q", f.output)
@@ -92,7 +110,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	invs := []string(f.inventories)
+	invs := f.inventories
 	if len(invs) == 0 {
 		invs = rb.Inventory
 	}

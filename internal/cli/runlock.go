@@ -30,6 +30,8 @@ func (l *lockTimeout) String() string {
 	return l.d.String()
 }
 
+func (l *lockTimeout) Type() string { return "duration" }
+
 func (l *lockTimeout) Set(v string) error {
 	d, err := time.ParseDuration(v)
 	if err != nil {
