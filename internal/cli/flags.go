@@ -46,9 +46,16 @@ type usageError struct {
 func (u *usageError) Error() string { return u.err.Error() }
 func (u *usageError) Unwrap() error { return u.err }
 
-// message is the error in a line, with a suggestion for a mistyped flag.
+// message is the error in a line, with a suggestion for a mistyped flag,
+// and without the name of the Go function that read a value.
 func (u *usageError) message() string {
 	msg := u.err.Error()
+	if i := strings.Index(msg, "strconv.Parse"); i >= 0 {
+		return msg[:i] + "want a whole number"
+	}
+	if i := strings.Index(msg, "time: invalid duration"); i >= 0 {
+		return msg[:i] + "want a duration such as 30s or 5m"
+	}
 	name, ok := strings.CutPrefix(msg, "unknown flag: --")
 	if !ok || u.cmd == nil {
 		return msg

@@ -178,7 +178,10 @@ func newInventoryCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func runInventory(ctx context.Context, e *env, cmd *cobra.Command, inventories []string, format string, _ []string) int {
+func runInventory(ctx context.Context, e *env, cmd *cobra.Command, inventories []string, format string, args []string) int {
+	if len(args) > 0 {
+		return e.usagef(cmd, "inventory takes no arguments, got %q: give inventories with -i", args[0])
+	}
 	if len(inventories) == 0 {
 		return e.usagef(cmd, "inventory needs -i FILE")
 	}

@@ -15,11 +15,11 @@ func init() {
 // newRoot builds runbook's command tree, writing to e.
 func newRoot(e *env) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "runbook",
-		Short: "converge fleets of hosts to declarative runbooks over SSH",
-		Long:  "runbook converges fleets of hosts to declarative, ordered runbooks over SSH.",
-		Annotations: map[string]string{"footer": `Run 'runbook COMMAND --help' for a command's flags.
-Exit codes: 0 ok (no drift), 1 error or failure, 2 drift found with --check.`},
+		Use:         "runbook",
+		Short:       "converge fleets of hosts to declarative runbooks over SSH",
+		Long:        "runbook converges fleets of hosts to declarative, ordered runbooks over SSH.",
+		Version:     Version,
+		Annotations: map[string]string{"footer": "Run 'runbook COMMAND --help' for a command's flags, 'runbook help TOPIC' for a topic.\n" + exitCodes},
 		// Errors are runbook's to print: one line and a hint (see Run).
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -41,6 +41,10 @@ Exit codes: 0 ok (no drift), 1 error or failure, 2 drift found with --check.`},
 		}),
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
+	// No -v for --version: -v is verbose, as in ansible-playbook.
+	root.Flags().Bool("version", false, "print runbook's version")
+	root.SetVersionTemplate("runbook {{.Version}}\n")
+	root.SetHelpCommand(newHelpCmd(e))
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
@@ -60,6 +64,9 @@ Exit codes: 0 ok (no drift), 1 error or failure, 2 drift found with --check.`},
 		newSecretsCmd(e),
 		newSchemaCmd(e),
 		newLabCmd(e),
+	)
+	root.AddCommand(topics()...)
+	root.AddCommand(
 		&cobra.Command{
 			Use:   "version",
 			Short: "print runbook's version",

@@ -112,7 +112,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		conn = c
 	}
-	if st.Become || (h.Become && st.DelegateTo == "") {
+	if st.Become || e.opts.Become || (h.Become && st.DelegateTo == "") {
 		// An inventory's ansible_become is the host's: a delegate runs
 		// as the step says.
 		user := st.BecomeUser
