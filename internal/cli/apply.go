@@ -58,6 +58,11 @@ nothing; the exit code is then 2 when anything would.`,
 	group(fs, "Run", "check", "diff", "tags", "skip-tags", "start-at-task", "list-hosts", "list-tasks", "forks", "lock-timeout")
 	f.connFlags.register(fs)
 	f.outFlags.register(fs)
+	cmd.ValidArgsFunction = runbookFiles(1)
+	completeWith(cmd, inventoryFiles, "inventory")
+	completeWith(cmd, hostPatterns, "limit")
+	completeWith(cmd, tagNames, "tags", "skip-tags")
+	completeWith(cmd, formats("text", "json"), "output")
 	return cmd
 }
 

@@ -40,6 +40,8 @@ apply would check it before it starts, when that inventory is a file.`,
 	fs.SortFlags = false
 	fs.StringArrayVarP(&inventories, "inventory", "i", nil, "inventory `FILE`: checked, and the runbooks checked against it as apply would (repeatable; default: each runbook's inventory:)")
 	fs.StringArrayVarP(&extra, "extra-vars", "e", nil, "extra variables (`VARS`), as apply takes them: key=value, a YAML/JSON mapping, or @file.yaml (repeatable)")
+	cmd.ValidArgsFunction = runbookFiles(0)
+	completeWith(cmd, inventoryFiles, "inventory")
 	return cmd
 }
 
@@ -175,6 +177,9 @@ func newInventoryCmd(e *env) *cobra.Command {
 	fs.SortFlags = false
 	fs.StringArrayVarP(&inventories, "inventory", "i", nil, "inventory: a `FILE` (runbook's, or Ansible's INI or YAML) or a directory of them (repeatable)")
 	fs.StringVar(&format, "output", "text", "`FORMAT`: text or json")
+	completeWith(cmd, inventoryFiles, "inventory")
+	completeWith(cmd, formats("text", "json"), "output")
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
 	return cmd
 }
 
@@ -266,6 +271,8 @@ func newTasksCmd(e *env) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&format, "output", "text", "`FORMAT`: text, json, or markdown (the source of docs/tasks.md)")
+	completeWith(cmd, formats("text", "json", "markdown"), "output")
+	cmd.ValidArgsFunction = moduleNames
 	return cmd
 }
 

@@ -39,7 +39,6 @@ func newRoot(e *env) *cobra.Command {
 			}
 			return e.usagef(cmd, "unknown command %q%s", args[0], decode.Suggest(args[0], names))
 		}),
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
 	// No -v for --version: -v is verbose, as in ansible-playbook.
 	root.Flags().Bool("version", false, "print runbook's version")
