@@ -122,7 +122,9 @@ func (o *outFlags) reporter(w io.Writer) engine.Reporter {
 	if o.format == "json" {
 		return output.NewJSON(w)
 	}
-	return output.NewText(w)
+	t := output.NewText(w)
+	t.ShowOutput = o.verbose > 0
+	return t
 }
 
 // statError says what is wrong with a file without the system call's name.

@@ -258,6 +258,7 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 	ev := Event{Type: HostResult, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Host: h.Name,
 		Status: r.status, Ignored: r.ignored, Unknown: r.unknown, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check,
 		DelegateTo: r.via, RunOnce: r.once, Items: r.items}
+	commandOutput(&ev, r)
 	if e.opts.Diff {
 		ev.Diff = r.diff
 		if r.secret && r.diff != "" {
