@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/runbookdev/runbook/internal/agevars"
 	"github.com/runbookdev/runbook/internal/decode"
@@ -73,21 +74,22 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 	if len(pos) != 1 {
 		return e.usagef(cmd, "apply takes exactly one runbook, got %d", len(pos))
 	}
-	if f.forks < 1 {
-		return e.errorf("--forks must be 1 or more, got %d", f.forks)
+	if err := f.outFlags.check(); err != nil {
+		return e.errorf("%v", err)
 	}
-	for _, err := range []error{f.outFlags.check(), f.connFlags.check()} {
-		if err != nil {
-			return e.errorf("%v", err)
-		}
+	if f.forks < 1 {
+		return f.fail(e, fmt.Errorf("--forks must be 1 or more, got %d", f.forks), nil)
+	}
+	if err := f.connFlags.check(); err != nil {
+		return f.fail(e, err, nil)
 	}
 	rb, err := runbook.Load(pos[0])
 	if err != nil {
-		return e.errorf("%v", err)
+		return f.fail(e, err, nil)
 	}
 	extra, err := tmpl.ParseExtraVars(f.extra)
 	if err != nil {
-		return e.errorf("%v", err)
+		return f.fail(e, err, nil)
 	}
 	invs := f.inventories
 	if len(invs) == 0 {
@@ -95,7 +97,7 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 	}
 	sources, err := openInventories(invs)
 	if err != nil {
-		return e.errorf("%v", err)
+		return f.fail(e, err, nil)
 	}
 	opts := engine.Options{
 		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit, Become: f.become,
@@ -109,7 +111,7 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 	}
 	pool, err := f.pool(e)
 	if err != nil {
-		return e.errorf("%v", err)
+		return f.fail(e, err, nil)
 	}
 	defer pool.Close()
 
@@ -119,7 +121,7 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 		// A check changes nothing: it need not wait for a run that does.
 		g, release, err := takeRunLocks(ctx, sources, pos[0], f.lockTimeout, out)
 		if err != nil {
-			return e.errorf("%v", err)
+			return f.fail(e, err, nil)
 		}
 		defer release()
 		guard = g
@@ -127,7 +129,7 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 	opts.Guard = guard
 	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose >= 3))
 	if err := eng.Preflight(ctx, rb); err != nil {
-		return e.errorf("%s", eng.Redact(err.Error()))
+		return f.fail(e, err, eng.Redact)
 	}
 	sum, err := eng.Run(ctx, rb)
 	switch {

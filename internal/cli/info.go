@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/engine"
@@ -23,6 +24,7 @@ import (
 
 func newValidateCmd(e *env) *cobra.Command {
 	var inventories, extra []string
+	var o outFlags
 	cmd := &cobra.Command{
 		Use:   "validate [flags] RUNBOOK...",
 		Short: "check runbooks (and inventories) without contacting any host",
@@ -33,21 +35,34 @@ apply would check it before it starts, when that inventory is a file.`,
 		Example: `  runbook validate runbooks/site.yaml
   runbook validate -i inventory/hosts.yaml -e version=1.2 runbooks/*.yaml`,
 		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, args []string) int {
-			return runValidate(ctx, e, cmd, inventories, extra, args)
+			return runValidate(ctx, e, cmd, &o, inventories, extra, args)
 		}),
 	}
 	fs := cmd.Flags()
 	fs.SortFlags = false
 	fs.StringArrayVarP(&inventories, "inventory", "i", nil, "inventory `FILE`: checked, and the runbooks checked against it as apply would (repeatable; default: each runbook's inventory:)")
 	fs.StringArrayVarP(&extra, "extra-vars", "e", nil, "extra variables (`VARS`), as apply takes them: key=value, a YAML/JSON mapping, or @file.yaml (repeatable)")
+	fs.StringVar(&o.format, "output", "text", "`FORMAT`: text, or json (an event per file found valid and per problem)")
 	cmd.ValidArgsFunction = runbookFiles(0)
 	completeWith(cmd, inventoryFiles, "inventory")
+	completeWith(cmd, formats("text", "json"), "output")
 	return cmd
 }
 
-func runValidate(ctx context.Context, e *env, cmd *cobra.Command, inventories, extra, pos []string) int {
+func runValidate(ctx context.Context, e *env, cmd *cobra.Command, o *outFlags, inventories, extra, pos []string) int {
 	if len(pos) == 0 && len(inventories) == 0 {
 		return e.usagef(cmd, "validate needs at least one runbook")
+	}
+	if err := o.check(); err != nil {
+		return e.errorf("%v", err)
+	}
+	// note is what was left unchecked, if anything.
+	valid := func(file, what, note string) {
+		if o.format == "json" {
+			output.NewJSON(e.stdout).Report(engine.Event{Type: engine.Valid, Time: time.Now(), File: file, Message: what + note})
+			return
+		}
+		fmt.Fprintf(e.stdout, "%s: ok (%s)%s\n", file, what, note)
 	}
 	var errs decode.List
 	var secrets secret.Set // what Check meets, hidden in its errors
@@ -57,7 +72,7 @@ func runValidate(ctx context.Context, e *env, cmd *cobra.Command, inventories, e
 	warned := map[string]bool{}
 	for _, f := range inventories {
 		if p := openOnce(opened, f, &errs); p != nil {
-			fmt.Fprintf(e.stdout, "%s: ok (inventory)\n", f)
+			valid(f, "inventory", "")
 		}
 	}
 	for _, f := range pos {
@@ -81,10 +96,10 @@ func runValidate(ctx context.Context, e *env, cmd *cobra.Command, inventories, e
 			continue
 		}
 		steps, files := count(rb, map[*runbook.Runbook]bool{})
-		fmt.Fprintf(e.stdout, "%s: ok (%d steps in %d files)%s\n", f, steps, files, note)
+		valid(f, fmt.Sprintf("%d steps in %d files", steps, files), note)
 	}
 	if err := errs.Err(); err != nil {
-		return e.errorf("%s", secrets.Redact(err.Error()))
+		return o.fail(e, err, secrets.Redact)
 	}
 	return ExitOK
 }

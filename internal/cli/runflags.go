@@ -117,6 +117,23 @@ func (o *outFlags) check() error {
 	return nil
 }
 
+// fail reports err, which stops the command before it runs anything: on
+// stderr, and under --output json as error events on stdout too, one per
+// problem. redact, when set, hides secrets in it.
+func (o *outFlags) fail(e *env, err error, redact func(string) string) int {
+	if o.format == "json" {
+		j := output.NewJSON(e.stdout)
+		for _, ev := range output.ErrorEvents(err, redact) {
+			j.Report(ev)
+		}
+	}
+	msg := err.Error()
+	if redact != nil {
+		msg = redact(msg)
+	}
+	return e.errorf("%s", msg)
+}
+
 // reporter shows the run's events on w.
 func (o *outFlags) reporter(w io.Writer) engine.Reporter {
 	if o.format == "json" {

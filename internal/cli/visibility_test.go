@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/runbookdev/runbook/internal/cli"
 )
 
@@ -87,4 +88,64 @@ func nilIfEmpty(v any) any {
 		return nil
 	}
 	return v
+}
+
+// jsonLines decodes every line of out as a JSON object: nothing else may be
+// on stdout under --output json.
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var evs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not a JSON event: %q: %v\n%s", line, err, out)
+		}
+		delete(ev, "time")
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// TestErrorsAsJSONEvents: under --output json, what stops a run before
+// it starts is a JSON event per problem, with its place when known, as
+// well as the line on stderr.
+func TestErrorsAsJSONEvents(t *testing.T) {
+	inv := write(t, "hosts.yaml", "hosts:\n  me: {connection: local}\n")
+	bad := write(t, "bad.yaml", "steps:\n  - {name: a, hosts: me, task: command, with: {cmd: \"true\", unles: x}}\n  - {name: b, hosts: me, task: file, with: {path: /x, mode: 999}}\n")
+	undefined := write(t, "undefined.yaml", "steps:\n  - {name: a, hosts: me, task: command, with: {cmd: \"echo {{ .version }}\"}}\n")
+	good := write(t, "good.yaml", "steps:\n  - {name: a, hosts: me, task: command, with: {cmd: \"true\"}}\n")
+	for _, tc := range []struct {
+		args []string
+		want []map[string]any
+	}{
+		{[]string{"apply", "-i", inv, "--output", "json", bad}, []map[string]any{
+			{"type": "error", "file": bad, "line": 2.0, "col": 61.0, "message": `task command: unknown key "unles"; did you mean "unless"? (known: chdir, cmd, creates, env, ok_codes, read_only, removes, stdin, unless)`},
+			{"type": "error", "file": bad, "line": 3.0, "col": 61.0, "message": `task file: mode: want octal permissions such as 0644, got "999"`},
+		}},
+		{[]string{"apply", "-i", inv, "--output", "json", undefined}, []map[string]any{
+			{"type": "error", "file": undefined, "line": 2.0, "col": 53.0, "message": `undefined variable "version" on me: define it in the runbook's vars, the inventory or with -e version=...`},
+		}},
+		{[]string{"apply", "-i", inv, "--output", "json", "-e", "novalue", good}, []map[string]any{
+			{"type": "error", "message": `-e "novalue": want key=value, a mapping such as '{"key": 1}', or @file.yaml`},
+		}},
+		{[]string{"validate", "--output", "json", "-i", inv, good, bad}, []map[string]any{
+			{"type": "valid", "file": inv, "message": "inventory"},
+			{"type": "valid", "file": good, "message": "1 steps in 1 files"},
+			{"type": "error", "file": bad, "line": 2.0, "col": 61.0, "message": `task command: unknown key "unles"; did you mean "unless"? (known: chdir, cmd, creates, env, ok_codes, read_only, removes, stdin, unless)`},
+			{"type": "error", "file": bad, "line": 3.0, "col": 61.0, "message": `task file: mode: want octal permissions such as 0644, got "999"`},
+		}},
+	} {
+		code, out, errOut := runCLI(tc.args...)
+		if code != cli.ExitError || !strings.HasPrefix(errOut, "runbook: ") {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errOut)
+		}
+		if diff := cmp.Diff(tc.want, jsonLines(t, out)); diff != "" {
+			t.Errorf("%v: events (-want +got):\n%s", tc.args, diff)
+		}
+	}
+	code, out, errOut := runCLI("validate", "--output", "json", good)
+	want := []map[string]any{{"type": "valid", "file": good, "message": "1 steps in 1 files; hosts and inventory variables not checked: no inventory, give one with -i"}}
+	if diff := cmp.Diff(want, jsonLines(t, out)); code != cli.ExitOK || diff != "" {
+		t.Errorf("validate good: exit %d (-want +got):\n%s%s", code, diff, errOut)
+	}
 }

@@ -27,6 +27,12 @@ const (
 	Progress   = "progress"
 	Warning    = "warning"
 	Recap      = "recap"
+
+	// Before a run, or instead of one: a problem that stops the command
+	// (a runbook, inventory or -e that cannot be used), and a file that
+	// `runbook validate` found valid.
+	Error = "error"
+	Valid = "valid"
 )
 
 // Event is one thing that happened in a run. Its JSON form is runbook's
@@ -70,6 +76,12 @@ type Event struct {
 	Stdout string `json:"stdout,omitempty"`
 	Stderr string `json:"stderr,omitempty"`
 	RC     *int   `json:"rc,omitempty"`
+
+	// File, Line and Col are where an error is, when that is known, or
+	// the file a valid event is about.
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"col,omitempty"`
 }
 
 // Stats counts a host's results, like Ansible's PLAY RECAP: ok counts
