@@ -118,7 +118,7 @@ func TestHelpReadsLikeATool(t *testing.T) {
 		t.Errorf("--version: exit %d %q", code, out)
 	}
 	code, out, _ = runCLI("--help")
-	for _, want := range []string{"Commands:\n  apply", "Help topics (runbook help TOPIC):\n", "  patterns ", "Exit codes: 0"} {
+	for _, want := range []string{"Commands:\n  apply", "  run ", "Help topics (runbook help TOPIC):\n", "  patterns ", "Exit codes: 0"} {
 		if code != cli.ExitOK || !strings.Contains(out, want) {
 			t.Errorf("--help: exit %d, want %q in:\n%s", code, want, out)
 		}

@@ -57,6 +57,7 @@ func newRoot(e *env) *cobra.Command {
 	})
 	root.AddCommand(
 		newApplyCmd(e),
+		newRunCmd(e),
 		newValidateCmd(e),
 		newInventoryCmd(e),
 		newTasksCmd(e),

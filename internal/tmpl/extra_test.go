@@ -34,11 +34,11 @@ func TestASecretOnTheCommandLineIsRefused(t *testing.T) {
 // spaces; quoted values stay strings. A word that is not key=value is an
 // error, rather than a value cut short.
 func TestExtraVarsKeyValueLikeAnsible(t *testing.T) {
-	vars, err := tmpl.ParseExtraVars([]string{`a=1 b=2`, `c="x y" d='it''s' e=\"q\"`, "f=g=h\tn=3", `s="007"`})
+	vars, err := tmpl.ParseExtraVars([]string{`a=1 b=2`, `c="x y" d='it''s' e=\"q\"`, "f=g=h\tn=3", `s="007" t={{ .a }}-{{ "}" }}`})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"a": 1, "b": 2, "c": "x y", "d": "its", "e": `"q"`, "f": "g=h", "n": 3, "s": "007"}
+	want := map[string]any{"a": 1, "b": 2, "c": "x y", "d": "its", "e": `"q"`, "f": "g=h", "n": 3, "s": "007", "t": `{{ .a }}-{{ "}" }}`}
 	for k, v := range want {
 		if got := vars[k].Value; got != v {
 			t.Errorf("%s = %#v, want %#v", k, got, v)

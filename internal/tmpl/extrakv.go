@@ -17,8 +17,9 @@ type Pair struct {
 
 // SplitPairs splits s into key=value pairs at blanks, as ansible-playbook
 // reads `-e "a=1 b=2"` and `-a` for modules: single quotes keep
-// everything, double quotes all but \" and \\, and a backslash outside
-// quotes keeps the next character. A word that is not key=value is an
+// everything, double quotes all but \" and \\, a backslash outside
+// quotes keeps the next character, and a template's {{ ... }} is kept
+// whole. A word that is not key=value is an
 // error: it is most often a value with spaces left unquoted. With an
 // error, the pairs before it are returned too.
 func SplitPairs(s string) ([]Pair, error) {
@@ -56,6 +57,7 @@ func shellWords(s string) (words []string, quoted []bool, err error) {
 	in := false // a word has started (it may be "")
 	q := false
 	var quote byte // the open quote, or 0
+	braces := 0    // how deep in {{ ... }}
 	flush := func() {
 		if in {
 			words, quoted = append(words, w.String()), append(quoted, q)
@@ -82,6 +84,17 @@ func shellWords(s string) (words []string, quoted []bool, err error) {
 			default:
 				w.WriteByte(c)
 			}
+		case strings.HasPrefix(s[i:], "{{"):
+			braces++
+			w.WriteString("{{")
+			i++
+			in = true
+		case braces > 0 && strings.HasPrefix(s[i:], "}}"):
+			braces--
+			w.WriteString("}}")
+			i++
+		case braces > 0:
+			w.WriteByte(c)
 		case c == ' ' || c == '\t' || c == '\n':
 			flush()
 		case c == '\'' || c == '"':
