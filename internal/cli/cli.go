@@ -95,8 +95,3 @@ func logger(w io.Writer, verbose bool) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
-
-func runVersion(_ context.Context, e *env) int {
-	fmt.Fprintf(e.stdout, "runbook %s\n", Version)
-	return ExitOK
-}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/spf13/cobra"
@@ -70,7 +71,10 @@ func newRoot(e *env) *cobra.Command {
 		&cobra.Command{
 			Use:   "version",
 			Short: "print runbook's version",
-			RunE:  e.run(func(ctx context.Context, _ *cobra.Command, _ []string) int { return runVersion(ctx, e) }),
+			RunE: e.run(func(context.Context, *cobra.Command, []string) int {
+				fmt.Fprintf(e.stdout, "runbook %s\n", Version)
+				return ExitOK
+			}),
 		},
 	)
 	return root
