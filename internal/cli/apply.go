@@ -119,7 +119,7 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 	var guard func() error
 	if !f.check {
 		// A check changes nothing: it need not wait for a run that does.
-		g, release, err := takeRunLocks(ctx, sources, pos[0], f.lockTimeout, out)
+		g, release, err := takeRunLocks(ctx, sources, applying(pos[0]), f.lockTimeout, out)
 		if err != nil {
 			return f.fail(e, err, nil)
 		}
