@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/inventory"
 	"github.com/runbookdev/runbook/tasks"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -24,11 +27,13 @@ type adhocFlags struct {
 	targetFlags
 	connFlags
 	outFlags
-	module string
-	args   string
-	check  bool
-	diff   bool
-	forks  int
+	module      string
+	args        string
+	check       bool
+	diff        bool
+	forks       int
+	listHosts   bool
+	lockTimeout lockTimeout
 }
 
 func newRunCmd(e *env) *cobra.Command {
@@ -57,7 +62,9 @@ It is a runbook of one step, run as apply runs it.`,
 	fs.BoolVarP(&f.check, "check", "C", false, "report what would change, change nothing (a command does not run); exit 2 when anything would")
 	fs.BoolVarP(&f.diff, "diff", "D", false, "show content diffs")
 	fs.IntVarP(&f.forks, "forks", "f", engine.DefaultForks, "`N` hosts worked on at once")
-	group(fs, "Run", "check", "diff", "forks")
+	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts PATTERN matches, and run nothing")
+	fs.Var(&f.lockTimeout, "lock-timeout", "how long to wait for the run lock an inventory asks for (lock:) while another run holds it; 0: fail at once (default: as long as it takes)")
+	group(fs, "Run", "check", "diff", "forks", "list-hosts", "lock-timeout")
 	f.connFlags.register(fs)
 	f.outFlags.register(fs)
 	fs.Lookup("verbose").Usage = "-vvv: log diagnostics to stderr (what hosts print is always shown)"
@@ -93,7 +100,12 @@ func runAdHoc(ctx context.Context, e *env, cmd *cobra.Command, f *adhocFlags, po
 	if err := f.connFlags.check(); err != nil {
 		return f.fail(e, err, nil)
 	}
-	rb, err := adhocRunbook(pos[0], f.module, f.args)
+	args := f.args
+	if f.listHosts && f.module == "command" && args == "" {
+		// Listing needs no command, but the step it lists must be valid.
+		args = "true"
+	}
+	rb, err := adhocRunbook(pos[0], f.module, args)
 	if err != nil {
 		return f.fail(e, err, nil)
 	}
@@ -105,6 +117,10 @@ func runAdHoc(ctx context.Context, e *env, cmd *cobra.Command, f *adhocFlags, po
 	if err != nil {
 		return f.fail(e, err, nil)
 	}
+	opts := engine.Options{Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit, Become: f.become, ExtraVars: extra}
+	if f.listHosts {
+		return f.printHosts(ctx, e, rb, sources, opts)
+	}
 	pool, err := f.pool(e)
 	if err != nil {
 		return f.fail(e, err, nil)
@@ -114,7 +130,16 @@ func runAdHoc(ctx context.Context, e *env, cmd *cobra.Command, f *adhocFlags, po
 	if f.format == "json" {
 		out = output.NewJSON(e.stdout)
 	}
-	opts := engine.Options{Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit, Become: f.become, ExtraVars: extra}
+	if !f.check {
+		// As apply: what runs for real waits for other runs that do.
+		doing := fmt.Sprintf("running ad-hoc: %s on %s", f.module, pos[0])
+		guard, release, err := takeRunLocks(ctx, sources, doing, f.lockTimeout, out)
+		if err != nil {
+			return f.fail(e, err, nil)
+		}
+		defer release()
+		opts.Guard = guard
+	}
 	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose >= 3))
 	if err := eng.Preflight(ctx, rb); err != nil {
 		return f.fail(e, err, eng.Redact)
@@ -125,6 +150,39 @@ func runAdHoc(ctx context.Context, e *env, cmd *cobra.Command, f *adhocFlags, po
 		return ExitError
 	case f.check && sum.Changed():
 		return ExitDrift
+	}
+	return ExitOK
+}
+
+// printHosts prints the hosts the pattern matches, as ansible's
+// --list-hosts does.
+func (f *adhocFlags) printHosts(ctx context.Context, e *env, rb *runbook.Runbook, sources inventory.Sources, opts engine.Options) int {
+	inv, err := sources.Load(ctx)
+	if err != nil {
+		return f.fail(e, fmt.Errorf("load inventory: %w", err), nil)
+	}
+	warnInventory(e, inv, map[string]bool{})
+	var secrets secret.Set // a pattern may be rendered from one
+	opts.Secrets = &secrets
+	plan, err := engine.Plan(rb, inv, opts)
+	if err != nil {
+		return f.fail(e, err, secrets.Redact)
+	}
+	hosts := []string{}
+	for _, h := range plan[0].Hosts {
+		hosts = append(hosts, h.Name)
+	}
+	if f.format == "json" {
+		b, err := json.Marshal(map[string][]string{"hosts": hosts})
+		if err != nil {
+			return e.errorf("hosts as JSON: %v", err)
+		}
+		_, _ = e.stdout.Write(append(output.EscapeJSON([]byte(secrets.Redact(string(b)))), '\n'))
+		return ExitOK
+	}
+	fmt.Fprintf(e.stdout, "  hosts (%d):\n", len(hosts))
+	for _, h := range hosts {
+		fmt.Fprintf(e.stdout, "    %s\n", output.EscapeLine(secrets.Redact(h)))
 	}
 	return ExitOK
 }

@@ -114,3 +114,17 @@ func TestAdHocRefusesBadInput(t *testing.T) {
 		t.Errorf("-m completes %v", got)
 	}
 }
+
+// TestAdHocListHosts: --list-hosts prints the hosts a pattern matches,
+// as ansible's does, and contacts none.
+func TestAdHocListHosts(t *testing.T) {
+	inv := write(t, "hosts.yaml", "hosts:\n  web01: {address: 127.0.0.1, port: 1}\n  web02: {address: 127.0.0.1, port: 1}\n  db01: {address: 127.0.0.1, port: 1}\ngroups:\n  web: {hosts: [web01, web02]}\n")
+	code, out, errOut := runCLI("run", "-i", inv, "all:!db01", "--list-hosts")
+	if code != cli.ExitOK || out != "  hosts (2):\n    web01\n    web02\n" {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI("run", "-i", inv, "web", "-l", "web02", "--list-hosts", "--output", "json")
+	if code != cli.ExitOK || out != "{\"hosts\":[\"web02\"]}\n" {
+		t.Errorf("json: exit %d\n%s%s", code, out, errOut)
+	}
+}

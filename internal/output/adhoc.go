@@ -19,12 +19,16 @@ import (
 type AdHoc struct {
 	w       io.Writer
 	color   bool
+	live    bool // a progress line is kept while hosts work: w is a terminal
 	results []engine.Event
+	total   int
+	drawn   bool
 }
 
 // NewAdHoc returns an ad-hoc reporter writing to w.
 func NewAdHoc(w io.Writer) *AdHoc {
-	return &AdHoc{w: w, color: isTerminal(w) && os.Getenv("NO_COLOR") == ""}
+	tty := isTerminal(w)
+	return &AdHoc{w: w, color: tty && os.Getenv("NO_COLOR") == "", live: tty}
 }
 
 // namedUpTo is how many hosts a group names; a larger one is counted.
@@ -33,9 +37,20 @@ const namedUpTo = 5
 // Report collects results, says at once what cannot wait (a run lock
 // waited on, a warning), and shows the results with the recap.
 func (a *AdHoc) Report(ev engine.Event) {
+	if a.drawn {
+		fmt.Fprint(a.w, "\r\033[K")
+		a.drawn = false
+	}
 	switch ev.Type {
+	case engine.StepStart:
+		a.total = ev.Hosts
 	case engine.HostResult:
 		a.results = append(a.results, ev)
+		if a.live && len(a.results) < a.total {
+			// Results are shown once all are in: until then, how many.
+			fmt.Fprintf(a.w, "… %d/%d hosts done", len(a.results), a.total)
+			a.drawn = true
+		}
 	case engine.Progress:
 		if ev.Host == "" {
 			a.block("… ", ev.Message)
