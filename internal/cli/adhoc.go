@@ -121,10 +121,10 @@ func runAdHoc(ctx context.Context, e *env, cmd *cobra.Command, f *adhocFlags, po
 	if f.listHosts {
 		return f.printHosts(ctx, e, rb, sources, opts)
 	}
-	pool, err := f.pool(e)
-	if err != nil {
+	if opts.BecomePassword, err = f.becomePass(ctx, e); err != nil {
 		return f.fail(e, err, nil)
 	}
+	pool := f.pool()
 	defer pool.Close()
 	var out engine.Reporter = output.NewAdHoc(e.stdout)
 	if f.format == "json" {

@@ -128,3 +128,18 @@ func TestAdHocListHosts(t *testing.T) {
 		t.Errorf("json: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestAdHocBecomePassword: run -b -K becomes root on hosts whose sudo asks
+// for a password, read once, and shows it nowhere.
+func TestAdHocBecomePassword(t *testing.T) {
+	f := newBecomeFixture(t)
+	inv := f.inventory(t, map[string]string{"web01": "", "web02": ""})
+	code, out, errOut := runCLIInput(f.login.Password+"\n", "run", "-i", inv, "--known-hosts", f.s.KnownHosts, "all", "-b", "-K", "-a", "id -un")
+	if code != cli.ExitOK || out != "web01, web02: root\n\n2 hosts: 2 ok\n" || strings.Contains(out+errOut, f.login.Password) {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLIInput("", "run", "-i", inv, "--known-hosts", f.s.KnownHosts, "all", "-b", "-a", "id -un")
+	if code != cli.ExitError || !strings.Contains(out, "web01 FAILED: run \"id -un\": become root with sudo on web01: a password is required") {
+		t.Errorf("without -K: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -26,6 +26,7 @@ type applyFlags struct {
 	listTasks   bool
 	forks       int
 	lockTimeout lockTimeout
+	askBecome   bool
 }
 
 func newApplyCmd(e *env) *cobra.Command {
@@ -109,10 +110,10 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 	if f.listHosts || f.listTasks {
 		return listRun(ctx, e, rb, sources, opts, f.listHosts, f.listTasks, f.format)
 	}
-	pool, err := f.pool(e)
-	if err != nil {
+	if opts.BecomePassword, err = f.becomePass(ctx, e); err != nil {
 		return f.fail(e, err, nil)
 	}
+	pool := f.pool()
 	defer pool.Close()
 
 	out := f.reporter(e.stdout)

@@ -71,17 +71,6 @@ func TestUserAndBecomeFlags(t *testing.T) {
 	}
 }
 
-// TestAskBecomePassIsAFlag: -K is taken, and until passwords for become
-// are supported it stops the run before any host is contacted, saying so.
-func TestAskBecomePassIsAFlag(t *testing.T) {
-	inv := write(t, "hosts.yaml", "hosts:\n  h1: {address: 127.0.0.1, port: 1}\n")
-	rb := write(t, "site.yaml", "steps:\n  - {name: a, hosts: all, task: command, with: {cmd: \"true\"}}\n")
-	code, out, errOut := runCLI("apply", "-i", inv, "-b", "-K", rb)
-	if code != cli.ExitError || out != "" || !strings.Contains(errOut, "--ask-become-pass") {
-		t.Errorf("exit %d\n%s%s", code, out, errOut)
-	}
-}
-
 // TestErrorsAreOneLineAndAHint: a command line runbook cannot take is
 // reported in one line, with where to read the usage, never the usage.
 func TestErrorsAreOneLineAndAHint(t *testing.T) {

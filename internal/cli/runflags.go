@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/output"
+	"github.com/runbookdev/runbook/internal/prompt"
 	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/spf13/pflag"
@@ -37,8 +39,6 @@ type connFlags struct {
 	connTimeout   time.Duration
 	become        bool
 	askBecomePass bool
-	// becomePassword is what -K read, for sudo on the hosts.
-	becomePassword []byte
 }
 
 func (c *connFlags) register(fs *pflag.FlagSet) {
@@ -48,8 +48,8 @@ func (c *connFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.acceptNew, "accept-new-host-keys", false, "trust hosts seen for the first time and record their keys; changed keys are still refused")
 	fs.DurationVar(&c.connTimeout, "connect-timeout", 20*time.Second, "how long to wait for a host's SSH connection")
 	group(fs, "Connection", "user", "private-key", "known-hosts", "accept-new-host-keys", "connect-timeout")
-	fs.BoolVarP(&c.become, "become", "b", false, "run every step as the host's become user (root unless the inventory names another), through sudo")
-	fs.BoolVarP(&c.askBecomePass, "ask-become-pass", "K", false, "ask for the password sudo wants on the hosts, once, without echo")
+	fs.BoolVarP(&c.become, "become", "b", false, "run every step as the host's become user (root unless the inventory names another), by its become method (sudo unless it names su or doas)")
+	fs.BoolVarP(&c.askBecomePass, "ask-become-pass", "K", false, "ask for the become password once, without echo (sudo's: the login user's; su's: the target user's)")
 	group(fs, "Privilege escalation", "become", "ask-become-pass")
 }
 
@@ -67,15 +67,20 @@ func (c *connFlags) check() error {
 	return nil
 }
 
-// pool is where the run's connections come from; the caller closes it.
-func (c *connFlags) pool(e *env) (*transport.Pool, error) {
-	if c.askBecomePass {
-		pw, err := askBecomePassword(e)
-		if err != nil {
-			return nil, err
-		}
-		c.becomePassword = pw
+// becomePass asks for the become password when -K says to.
+func (c *connFlags) becomePass(ctx context.Context, e *env) (string, error) {
+	if !c.askBecomePass {
+		return "", nil
 	}
+	pw, err := prompt.Password(ctx, e.stdin, e.stderr, "BECOME password: ")
+	if err != nil {
+		return "", fmt.Errorf("-K: %w", err)
+	}
+	return pw, nil
+}
+
+// pool is where the run's connections come from; the caller closes it.
+func (c *connFlags) pool() *transport.Pool {
 	keys := &transport.HostKeys{Files: transport.DefaultKnownHosts(), AcceptNew: c.acceptNew}
 	if env := os.Getenv("RUNBOOK_KNOWN_HOSTS"); env != "" {
 		keys.Files = append([]string{env}, keys.Files...)
@@ -87,15 +92,7 @@ func (c *connFlags) pool(e *env) (*transport.Pool, error) {
 	if c.privateKey != "" {
 		pool.KeyFiles = []string{c.privateKey}
 	}
-	return pool, nil
-}
-
-// askBecomePassword reads the password of --ask-become-pass. Become with
-// a password belongs to the transport (issue 16, item 3); until it is
-// there, -K stops the run before any host is contacted, rather than run
-// steps that sudo -n would refuse one by one.
-func askBecomePassword(*env) ([]byte, error) {
-	return nil, errors.New("--ask-become-pass: become with a password is not supported yet: give the SSH user passwordless sudo, and leave out -K")
+	return pool
 }
 
 // outFlags say how a run is shown.
