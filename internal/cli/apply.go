@@ -2,156 +2,135 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"os"
-	"time"
+	"fmt"
 
 	"github.com/runbookdev/runbook/internal/agevars"
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/engine"
-	"github.com/runbookdev/runbook/internal/output"
-	"github.com/runbookdev/runbook/internal/prompt"
 	"github.com/runbookdev/runbook/internal/runbook"
-	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/tmpl"
-	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/inventory"
+	"github.com/spf13/cobra"
 )
 
 type applyFlags struct {
-	inventories repeated
-	extra       repeated
-	limit       list
+	targetFlags
+	connFlags
+	outFlags
+	check       bool
+	diff        bool
 	tags        list
 	skipTags    list
 	startAt     string
 	listHosts   bool
 	listTasks   bool
-	check       bool
-	diff        bool
 	forks       int
-	output      string
-	knownHosts  string
-	acceptNew   bool
-	privateKey  string
-	user        string
-	connTimeout time.Duration
-	verbose     bool
 	lockTimeout lockTimeout
 	askBecome   bool
 }
 
-func runApply(ctx context.Context, e *env, args []string) int {
+func newApplyCmd(e *env) *cobra.Command {
 	var f applyFlags
-	fs := newFlags(e, "apply", "[flags] RUNBOOK")
-	fs.Var(&f.inventories, "i", "inventory: a file (runbook's, or Ansible's INI or YAML) or a directory of them (repeatable)")
-	fs.Var(&f.extra, "e", "extra variables: key=value, a YAML/JSON mapping, or @file.yaml (repeatable; highest precedence)")
-	fs.Var(&f.limit, "limit", "only these hosts or groups (comma-separated patterns)")
-	fs.Var(&f.tags, "tags", "only steps with these tags")
-	fs.Var(&f.skipTags, "skip-tags", "skip steps with these tags")
-	fs.StringVar(&f.startAt, "start-at-task", "", "skip the steps before the first step of this name (imports included)")
+	cmd := &cobra.Command{
+		Use:   "apply [flags] RUNBOOK",
+		Short: "converge hosts to a runbook; with --check, report drift and change nothing",
+		Long: `Converge hosts to a runbook: its steps in order, each on its hosts in
+parallel over SSH. With --check, report what would change and change
+nothing; the exit code is then 2 when anything would.`,
+		Example: `  runbook apply -i inventory/hosts.yaml site.yaml
+  runbook apply -i inventory/hosts.yaml -C -D site.yaml       # drift, changes nothing
+  runbook apply -i inventory/ -l web -t deploy -e "version=1.2 env=prod" site.yaml`,
+		Annotations: map[string]string{"footer": exitCodes},
+		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, args []string) int {
+			return runApply(ctx, e, cmd, &f, args)
+		}),
+	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	f.targetFlags.register(fs)
+	fs.BoolVarP(&f.check, "check", "C", false, "report what would change, change nothing; exit 2 when anything would")
+	fs.BoolVarP(&f.diff, "diff", "D", false, "show content diffs")
+	fs.VarP(&f.tags, "tags", "t", "only steps with these `TAGS`")
+	fs.Var(&f.skipTags, "skip-tags", "skip steps with these `TAGS`")
+	fs.StringVar(&f.startAt, "start-at-task", "", "skip the steps before the first step of this `NAME` (imports included)")
 	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each step would run on, and run nothing")
 	fs.BoolVar(&f.listTasks, "list-tasks", false, "print the steps that would run, with their tags, and run nothing")
-	fs.BoolVar(&f.check, "check", false, "report what would change, change nothing; exit 2 when anything would")
-	fs.BoolVar(&f.diff, "diff", false, "show content diffs")
-	fs.IntVar(&f.forks, "forks", engine.DefaultForks, "hosts worked on at once")
-	fs.StringVar(&f.output, "output", "text", "text or json (one event per line)")
-	fs.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file (default $RUNBOOK_KNOWN_HOSTS, then ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)")
-	fs.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust hosts seen for the first time and record their keys; changed keys are still refused")
-	fs.StringVar(&f.privateKey, "private-key", "", "SSH private key for hosts whose inventory names none")
-	fs.StringVar(&f.user, "user", "", "SSH user for hosts whose inventory names none (default: the current user)")
-	fs.DurationVar(&f.connTimeout, "connect-timeout", 20*time.Second, "how long to wait for a host's SSH connection")
-	fs.BoolVar(&f.verbose, "v", false, "log diagnostics to stderr")
-	fs.BoolVar(&f.askBecome, "K", false, "ask for the become password once, without echo (sudo's: the login user's; su's: the target user's)")
-	fs.BoolVar(&f.askBecome, "ask-become-pass", false, "the same as -K")
+	fs.IntVarP(&f.forks, "forks", "f", engine.DefaultForks, "`N` hosts worked on at once")
 	fs.Var(&f.lockTimeout, "lock-timeout", "how long to wait for the run lock an inventory asks for (lock:) while another run holds it; 0: fail at once (default: as long as it takes)")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
-	}
+	group(fs, "Run", "check", "diff", "tags", "skip-tags", "start-at-task", "list-hosts", "list-tasks", "forks", "lock-timeout")
+	f.connFlags.register(fs)
+	f.outFlags.register(fs)
+	cmd.ValidArgsFunction = runbookFiles(1)
+	completeWith(cmd, inventoryFiles, "inventory")
+	completeWith(cmd, hostPatterns, "limit")
+	completeWith(cmd, tagNames, "tags", "skip-tags")
+	completeWith(cmd, formats("text", "json"), "output")
+	return cmd
+}
+
+// exitCodes ends the help of the commands that run steps.
+const exitCodes = "Exit codes: 0 ok (no drift), 1 error or failure, 2 drift found with --check."
+
+func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, pos []string) int {
 	if len(pos) != 1 {
-		fs.Usage()
-		return e.errorf("apply takes exactly one runbook, got %d", len(pos))
+		return e.usagef(cmd, "apply takes exactly one runbook, got %d", len(pos))
 	}
-	if f.output != "text" && f.output != "json" {
-		return e.errorf("--output must be text or json, got %q", f.output)
+	if err := f.outFlags.check(); err != nil {
+		return e.errorf("%v", err)
 	}
 	if f.forks < 1 {
-		return e.errorf("--forks must be 1 or more, got %d", f.forks)
+		return f.fail(e, fmt.Errorf("--forks must be 1 or more, got %d", f.forks), nil)
 	}
-	if f.connTimeout <= 0 {
-		// 0 would mean the transport's default, below 0 no time at all.
-		return e.errorf("--connect-timeout must be above 0, such as 20s; got %s", f.connTimeout)
-	}
-	if f.privateKey != "" {
-		if _, err := os.Stat(sshkeys.ExpandHome(f.privateKey)); err != nil {
-			return e.errorf("--private-key %s: %v", f.privateKey, statError(err))
-		}
+	if err := f.connFlags.check(); err != nil {
+		return f.fail(e, err, nil)
 	}
 	rb, err := runbook.Load(pos[0])
 	if err != nil {
-		return e.errorf("%v", err)
+		return f.fail(e, err, nil)
 	}
 	extra, err := tmpl.ParseExtraVars(f.extra)
 	if err != nil {
-		return e.errorf("%v", err)
+		return f.fail(e, err, nil)
 	}
-	invs := []string(f.inventories)
+	invs := f.inventories
 	if len(invs) == 0 {
 		invs = rb.Inventory
 	}
 	sources, err := openInventories(invs)
 	if err != nil {
-		return e.errorf("%v", err)
+		return f.fail(e, err, nil)
 	}
 	opts := engine.Options{
-		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit,
+		Check: f.check, Diff: f.diff, Forks: f.forks, Limit: f.limit, Become: f.become,
 		Tags: f.tags, SkipTags: f.skipTags, StartAt: f.startAt, ExtraVars: extra,
 	}
 	if rb.SecretsFile != "" {
 		opts.SecretStore = agevars.NewStore(rb.SecretsFile, f.check)
 	}
 	if f.listHosts || f.listTasks {
-		return listRun(ctx, e, rb, sources, opts, f.listHosts, f.listTasks, f.output)
+		return listRun(ctx, e, rb, sources, opts, f.listHosts, f.listTasks, f.format)
 	}
-	if f.askBecome {
-		pw, err := prompt.Password(ctx, e.stdin, e.stderr, "BECOME password: ")
-		if err != nil {
-			return e.errorf("-K: %v", err)
-		}
-		opts.BecomePassword = pw
+	if opts.BecomePassword, err = f.becomePass(ctx, e); err != nil {
+		return f.fail(e, err, nil)
 	}
-	keys := &transport.HostKeys{Files: transport.DefaultKnownHosts(), AcceptNew: f.acceptNew}
-	if env := os.Getenv("RUNBOOK_KNOWN_HOSTS"); env != "" {
-		keys.Files = append([]string{env}, keys.Files...)
-	}
-	if f.knownHosts != "" {
-		keys.Files = []string{f.knownHosts}
-	}
-	pool := &transport.Pool{Keys: keys, Timeout: f.connTimeout, User: f.user}
-	if f.privateKey != "" {
-		pool.KeyFiles = []string{f.privateKey}
-	}
+	pool := f.pool()
 	defer pool.Close()
 
-	var out engine.Reporter = output.NewText(e.stdout)
-	if f.output == "json" {
-		out = output.NewJSON(e.stdout)
-	}
+	out := f.reporter(e.stdout)
 	var guard func() error
 	if !f.check {
 		// A check changes nothing: it need not wait for a run that does.
-		g, release, err := takeRunLocks(ctx, sources, pos[0], f.lockTimeout, out)
+		g, release, err := takeRunLocks(ctx, sources, applying(pos[0]), f.lockTimeout, out)
 		if err != nil {
-			return e.errorf("%v", err)
+			return f.fail(e, err, nil)
 		}
 		defer release()
 		guard = g
 	}
 	opts.Guard = guard
-	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose))
+	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose >= 3))
 	if err := eng.Preflight(ctx, rb); err != nil {
-		return e.errorf("%s", eng.Redact(err.Error()))
+		return f.fail(e, err, eng.Redact)
 	}
 	sum, err := eng.Run(ctx, rb)
 	switch {
@@ -162,14 +141,6 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		return ExitDrift
 	}
 	return ExitOK
-}
-
-// statError says what is wrong with a file without the system call's name.
-func statError(err error) string {
-	if errors.Is(err, os.ErrNotExist) {
-		return "no such file"
-	}
-	return err.Error()
 }
 
 func openInventories(files []string) (inventory.Sources, error) {

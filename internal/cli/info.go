@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/engine"
@@ -17,21 +18,51 @@ import (
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
 	"github.com/runbookdev/runbook/tasks"
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 )
 
-func runValidate(ctx context.Context, e *env, args []string) int {
-	var inventories, extra repeated
-	fs := newFlags(e, "validate", "[-i INVENTORY]... [-e VARS]... RUNBOOK...")
-	fs.Var(&inventories, "i", "inventory file: checked, and the runbooks checked against it as apply would (repeatable; default: each runbook's inventory:)")
-	fs.Var(&extra, "e", "extra variables, as apply takes them: key=value, a YAML/JSON mapping, or @file.yaml (repeatable)")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
+func newValidateCmd(e *env) *cobra.Command {
+	var inventories, extra []string
+	var o outFlags
+	cmd := &cobra.Command{
+		Use:   "validate [flags] RUNBOOK...",
+		Short: "check runbooks (and inventories) without contacting any host",
+		Long: `Check runbooks, and inventories, without contacting any host: the YAML,
+every module's parameters, templates, host patterns and variables. Each
+runbook is checked against its inventory (-i, else its inventory:) as
+apply would check it before it starts, when that inventory is a file.`,
+		Example: `  runbook validate runbooks/site.yaml
+  runbook validate -i inventory/hosts.yaml -e version=1.2 runbooks/*.yaml`,
+		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, args []string) int {
+			return runValidate(ctx, e, cmd, &o, inventories, extra, args)
+		}),
 	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	fs.StringArrayVarP(&inventories, "inventory", "i", nil, "inventory `FILE`: checked, and the runbooks checked against it as apply would (repeatable; default: each runbook's inventory:)")
+	fs.StringArrayVarP(&extra, "extra-vars", "e", nil, "extra variables (`VARS`), as apply takes them: key=value, a YAML/JSON mapping, or @file.yaml (repeatable)")
+	fs.StringVar(&o.format, "output", "text", "`FORMAT`: text, or json (an event per file found valid and per problem)")
+	cmd.ValidArgsFunction = runbookFiles(0)
+	completeWith(cmd, inventoryFiles, "inventory")
+	completeWith(cmd, formats("text", "json"), "output")
+	return cmd
+}
+
+func runValidate(ctx context.Context, e *env, cmd *cobra.Command, o *outFlags, inventories, extra, pos []string) int {
 	if len(pos) == 0 && len(inventories) == 0 {
-		fs.Usage()
-		return e.errorf("validate needs at least one runbook")
+		return e.usagef(cmd, "validate needs at least one runbook")
+	}
+	if err := o.check(); err != nil {
+		return e.errorf("%v", err)
+	}
+	// note is what was left unchecked, if anything.
+	valid := func(file, what, note string) {
+		if o.format == "json" {
+			output.NewJSON(e.stdout).Report(engine.Event{Type: engine.Valid, Time: time.Now(), File: file, Message: what + note})
+			return
+		}
+		fmt.Fprintf(e.stdout, "%s: ok (%s)%s\n", file, what, note)
 	}
 	var errs decode.List
 	var secrets secret.Set // what Check meets, hidden in its errors
@@ -41,7 +72,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	warned := map[string]bool{}
 	for _, f := range inventories {
 		if p := openOnce(opened, f, &errs); p != nil {
-			fmt.Fprintf(e.stdout, "%s: ok (inventory)\n", f)
+			valid(f, "inventory", "")
 		}
 	}
 	for _, f := range pos {
@@ -50,7 +81,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 			errs.Add(err)
 			continue
 		}
-		invs := []string(inventories)
+		invs := inventories
 		if len(invs) == 0 {
 			invs = rb.Inventory
 		}
@@ -65,10 +96,10 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 			continue
 		}
 		steps, files := count(rb, map[*runbook.Runbook]bool{})
-		fmt.Fprintf(e.stdout, "%s: ok (%d steps in %d files)%s\n", f, steps, files, note)
+		valid(f, fmt.Sprintf("%d steps in %d files", steps, files), note)
 	}
 	if err := errs.Err(); err != nil {
-		return e.errorf("%s", secrets.Redact(err.Error()))
+		return o.fail(e, err, secrets.Redact)
 	}
 	return ExitOK
 }
@@ -145,17 +176,34 @@ type inventoryView struct {
 	Groups map[string][]string `json:"groups"`
 }
 
-func runInventory(ctx context.Context, e *env, args []string) int {
-	var inventories repeated
+func newInventoryCmd(e *env) *cobra.Command {
+	var inventories []string
 	var format string
-	fs := newFlags(e, "inventory", "-i INVENTORY... [--output text|json]")
-	fs.Var(&inventories, "i", "inventory: a file (runbook's, or Ansible's INI or YAML) or a directory of them (repeatable)")
-	fs.StringVar(&format, "output", "text", "text or json")
-	if _, code, ok := parseOrExit(fs, args); !ok {
-		return code
+	cmd := &cobra.Command{
+		Use:   "inventory -i INVENTORY... [flags]",
+		Short: "show hosts, groups and variables as resolved",
+		Example: `  runbook inventory -i inventory/hosts.yaml
+  runbook inventory -i inventory/ --output json`,
+		RunE: e.run(func(ctx context.Context, cmd *cobra.Command, args []string) int {
+			return runInventory(ctx, e, cmd, inventories, format, args)
+		}),
+	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	fs.StringArrayVarP(&inventories, "inventory", "i", nil, "inventory: a `FILE` (runbook's, or Ansible's INI or YAML) or a directory of them (repeatable)")
+	fs.StringVar(&format, "output", "text", "`FORMAT`: text or json")
+	completeWith(cmd, inventoryFiles, "inventory")
+	completeWith(cmd, formats("text", "json"), "output")
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+	return cmd
+}
+
+func runInventory(ctx context.Context, e *env, cmd *cobra.Command, inventories []string, format string, args []string) int {
+	if len(args) > 0 {
+		return e.usagef(cmd, "inventory takes no arguments, got %q: give inventories with -i", args[0])
 	}
 	if len(inventories) == 0 {
-		return e.errorf("inventory needs -i FILE")
+		return e.usagef(cmd, "inventory needs -i FILE")
 	}
 	sources, err := openInventories(inventories)
 	if err != nil {
@@ -228,14 +276,22 @@ type moduleView struct {
 	Params []tasks.Param `json:"params"`
 }
 
-func runTasks(_ context.Context, e *env, args []string) int {
+func newTasksCmd(e *env) *cobra.Command {
 	var format string
-	fs := newFlags(e, "tasks", "[--output text|json|markdown] [MODULE...]")
-	fs.StringVar(&format, "output", "text", "text, json, or markdown (the source of docs/tasks.md)")
-	names, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
+	cmd := &cobra.Command{
+		Use:   "tasks [flags] [MODULE...]",
+		Short: "list the task modules compiled in, with their parameters",
+		RunE: e.run(func(_ context.Context, _ *cobra.Command, args []string) int {
+			return runTasks(e, format, args)
+		}),
 	}
+	cmd.Flags().StringVar(&format, "output", "text", "`FORMAT`: text, json, or markdown (the source of docs/tasks.md)")
+	completeWith(cmd, formats("text", "json", "markdown"), "output")
+	cmd.ValidArgsFunction = moduleNames
+	return cmd
+}
+
+func runTasks(e *env, format string, names []string) int {
 	if len(names) == 0 {
 		names = tasks.Names()
 	}

@@ -18,36 +18,45 @@ import (
 	"github.com/runbookdev/runbook/internal/lab"
 	"github.com/runbookdev/runbook/internal/labapi"
 	"github.com/runbookdev/runbook/internal/poll"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-const labUsage = `Usage: runbook lab COMMAND [flags]
-
-A local Equinix-Metal-compatible cloud whose devices are real Linux hosts
-(systemd-nspawn machines in their own network namespaces). Needs root.
-
-Commands:
-  up       start the lab's Metal API in the background; prints the env to export
-  serve    run the lab's Metal API in the foreground
-  status   the devices and hosts, their state, addresses and memory
-  hosts    create hosts directly and write a static inventory for them
-  down     stop the API and remove every host, namespace, bridge, mount and process`
-
-func runLab(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(e.stderr, labUsage)
-		if len(args) == 0 {
-			return ExitError
-		}
-		return ExitOK
+func newLabCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lab COMMAND [flags]",
+		Short: "a local Equinix-Metal-compatible cloud of real Linux hosts (needs root)",
+		Long: `A local Equinix-Metal-compatible cloud whose devices are real Linux hosts
+(systemd-nspawn machines in their own network namespaces). Needs root.`,
+		Example: `  sudo runbook lab up
+  sudo runbook lab hosts --count 3 --light --name web -o lab.yaml
+  sudo runbook lab down`,
+		DisableFlagsInUseLine: true,
+		RunE: e.run(func(_ context.Context, cmd *cobra.Command, args []string) int {
+			return parentCommand(e, cmd, args)
+		}),
 	}
-	cmds := map[string]func(context.Context, *env, []string) int{
-		"up": labUp, "serve": labServe, "status": labStatus, "hosts": labHosts, "down": labDown,
+	sub := func(use, short string, fn func(context.Context, *env, *labFlags, *cobra.Command) int) *cobra.Command {
+		var f labFlags
+		c := &cobra.Command{Use: use, Short: short, RunE: e.run(func(ctx context.Context, cmd *cobra.Command, _ []string) int {
+			return fn(ctx, e, &f, cmd)
+		})}
+		c.Flags().SortFlags = false
+		f.register(c.Flags())
+		cmd.AddCommand(c)
+		return c
 	}
-	fn, ok := cmds[args[0]]
-	if !ok {
-		return e.errorf("unknown lab command %q\n%s", args[0], labUsage)
-	}
-	return fn(ctx, e, args[1:])
+	sub("up", "start the lab's Metal API in the background; prints the env to export", labUp)
+	serve := sub("serve", "run the lab's Metal API in the foreground", labServe)
+	serve.Flags().Int("capacity", 30, "how many devices the lab holds")
+	sub("status", "the devices and hosts, their state, addresses and memory", labStatus)
+	hosts := sub("hosts", "create hosts directly and write a static inventory for them", labHosts)
+	hosts.Flags().Int("count", 1, "how many hosts")
+	hosts.Flags().Bool("light", false, "sshd-only hosts (a few MB each), for tests and benchmarks with many hosts")
+	hosts.Flags().String("name", "host", "host names: `NAME`000, NAME001, ...")
+	hosts.Flags().StringP("out", "o", "lab-hosts.yaml", "the static inventory `FILE` to write (known_hosts goes beside it)")
+	sub("down", "stop the API and remove every host, namespace, bridge, mount and process", labDown)
+	return cmd
 }
 
 // labFlags are shared by the lab commands.
@@ -56,12 +65,10 @@ type labFlags struct {
 	addr     string
 }
 
-func (f *labFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-}) {
+func (f *labFlags) register(fs *pflag.FlagSet) {
 	def := lab.DefaultConfig()
-	fs.StringVar(&f.stateDir, "state", def.StateDir, "where the lab keeps its hosts and state")
-	fs.StringVar(&f.addr, "listen", "127.0.0.1:8087", "address of the lab's Metal API (loopback only)")
+	fs.StringVar(&f.stateDir, "state", def.StateDir, "where the lab keeps its hosts and state (a `DIR`)")
+	fs.StringVar(&f.addr, "listen", "127.0.0.1:8087", "`ADDRESS` of the lab's Metal API (loopback only)")
 }
 
 func (f *labFlags) open(ctx context.Context, e *env) (*lab.Lab, error) {
@@ -79,15 +86,8 @@ func (f *labFlags) attach() (*lab.Lab, error) {
 
 func (f *labFlags) pidFile() string { return filepath.Join(f.stateDir, "api.pid") }
 
-func labServe(ctx context.Context, e *env, args []string) int {
-	var f labFlags
-	var capacity int
-	fs := newFlags(e, "lab serve", "[flags]")
-	f.register(fs)
-	fs.IntVar(&capacity, "capacity", 30, "how many devices the lab holds")
-	if _, code, ok := parseOrExit(fs, args); !ok {
-		return code
-	}
+func labServe(ctx context.Context, e *env, f *labFlags, cmd *cobra.Command) int {
+	capacity, _ := cmd.Flags().GetInt("capacity")
 	if err := loopbackOnly(f.addr); err != nil {
 		return e.errorf("%v", err)
 	}
@@ -130,13 +130,7 @@ func loopbackOnly(addr string) error {
 	return nil
 }
 
-func labUp(ctx context.Context, e *env, args []string) int {
-	var f labFlags
-	fs := newFlags(e, "lab up", "[flags]")
-	f.register(fs)
-	if _, code, ok := parseOrExit(fs, args); !ok {
-		return code
-	}
+func labUp(ctx context.Context, e *env, f *labFlags, _ *cobra.Command) int {
 	if err := loopbackOnly(f.addr); err != nil {
 		return e.errorf("%v", err)
 	}
@@ -206,13 +200,7 @@ func readPid(path string) int {
 	return pid
 }
 
-func labStatus(ctx context.Context, e *env, args []string) int {
-	var f labFlags
-	fs := newFlags(e, "lab status", "[flags]")
-	f.register(fs)
-	if _, code, ok := parseOrExit(fs, args); !ok {
-		return code
-	}
+func labStatus(ctx context.Context, e *env, f *labFlags, _ *cobra.Command) int {
 	l, err := f.attach()
 	if err != nil {
 		return e.errorf("%v", err)
@@ -251,20 +239,11 @@ func labStatus(ctx context.Context, e *env, args []string) int {
 	return ExitOK
 }
 
-func labHosts(ctx context.Context, e *env, args []string) int {
-	var f labFlags
-	var count int
-	var light bool
-	var prefix, out string
-	fs := newFlags(e, "lab hosts", "--count N [--light] [-o FILE]")
-	f.register(fs)
-	fs.IntVar(&count, "count", 1, "how many hosts")
-	fs.BoolVar(&light, "light", false, "sshd-only hosts (a few MB each), for tests and benchmarks with many hosts")
-	fs.StringVar(&prefix, "name", "host", "host names: NAME000, NAME001, ...")
-	fs.StringVar(&out, "o", "lab-hosts.yaml", "the static inventory to write (known_hosts goes beside it)")
-	if _, code, ok := parseOrExit(fs, args); !ok {
-		return code
-	}
+func labHosts(ctx context.Context, e *env, f *labFlags, cmd *cobra.Command) int {
+	count, _ := cmd.Flags().GetInt("count")
+	light, _ := cmd.Flags().GetBool("light")
+	prefix, _ := cmd.Flags().GetString("name")
+	out, _ := cmd.Flags().GetString("out")
 	if count < 1 || count > 250 {
 		return e.errorf("--count must be between 1 and 250")
 	}
@@ -309,13 +288,7 @@ func labHosts(ctx context.Context, e *env, args []string) int {
 	return ExitOK
 }
 
-func labDown(ctx context.Context, e *env, args []string) int {
-	var f labFlags
-	fs := newFlags(e, "lab down", "[flags]")
-	f.register(fs)
-	if _, code, ok := parseOrExit(fs, args); !ok {
-		return code
-	}
+func labDown(ctx context.Context, e *env, f *labFlags, _ *cobra.Command) int {
 	if pid := readPid(f.pidFile()); pid > 0 && syscall.Kill(pid, syscall.SIGTERM) == nil {
 		poll.Until(context.WithoutCancel(ctx), 10*time.Second, 100*time.Millisecond, func(context.Context) (bool, string, error) {
 			return syscall.Kill(pid, 0) != nil, "", nil

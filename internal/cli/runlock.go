@@ -30,6 +30,8 @@ func (l *lockTimeout) String() string {
 	return l.d.String()
 }
 
+func (l *lockTimeout) Type() string { return "duration" }
+
 func (l *lockTimeout) Set(v string) error {
 	d, err := time.ParseDuration(v)
 	if err != nil {
@@ -53,8 +55,9 @@ func (l lockTimeout) wait() time.Duration {
 // takeRunLocks takes the run locks the inventories ask for (see
 // inventory.RunLock), in the order of their keys so that two runs that
 // want the same two cannot each hold one. guard says whether they are
-// all still held; release lets go of them.
-func takeRunLocks(ctx context.Context, sources inventory.Sources, runbookFile string, timeout lockTimeout, out engine.Reporter) (guard func() error, release func(), err error) {
+// all still held; release lets go of them. doing says what the run does,
+// for whoever waits: "applying /srv/site.yaml".
+func takeRunLocks(ctx context.Context, sources inventory.Sources, doing string, timeout lockTimeout, out engine.Reporter) (guard func() error, release func(), err error) {
 	specs := sources.RunLocks()
 	slices.SortFunc(specs, func(a, b *inventory.RunLock) int {
 		return cmp.Or(cmp.Compare(a.Consul.Address, b.Consul.Address), cmp.Compare(a.Consul.Key, b.Consul.Key))
@@ -66,7 +69,7 @@ func takeRunLocks(ctx context.Context, sources inventory.Sources, runbookFile st
 			h.Release()
 		}
 	}
-	me := holder(runbookFile)
+	me := holder(doing)
 	for _, spec := range specs {
 		say := func(msg string) {
 			if out != nil {
@@ -92,14 +95,19 @@ func takeRunLocks(ctx context.Context, sources inventory.Sources, runbookFile st
 }
 
 // holder says who holds a run lock, for whoever waits for it.
-func holder(runbookFile string) string {
+func holder(doing string) string {
 	name := "?"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
 	host, _ := os.Hostname()
+	return fmt.Sprintf("%s@%s (pid %d) %s since %s", name, host, os.Getpid(), doing, time.Now().Format(time.RFC3339))
+}
+
+// applying is what holder says of a run of runbookFile.
+func applying(runbookFile string) string {
 	if abs, err := filepath.Abs(runbookFile); err == nil {
 		runbookFile = abs
 	}
-	return fmt.Sprintf("%s@%s (pid %d) applying %s since %s", name, host, os.Getpid(), runbookFile, time.Now().Format(time.RFC3339))
+	return "applying " + runbookFile
 }

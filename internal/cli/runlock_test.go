@@ -140,6 +140,7 @@ func TestRunLockInConsul(t *testing.T) {
 	agent := consultest.Start(t)
 	t.Run("a second apply waits for the first, naming it", func(t *testing.T) { testSecondApplyWaits(t, agent) })
 	t.Run("a lost lock stops the run before the next step", func(t *testing.T) { testLostRunLock(t, agent) })
+	t.Run("runbook run takes the lock too", func(t *testing.T) { testAdHocWaits(t, agent) })
 }
 
 func testSecondApplyWaits(t *testing.T, agent *consultest.Agent) {
@@ -204,5 +205,32 @@ func testLostRunLock(t *testing.T, agent *consultest.Agent) {
 	evs := run.events()
 	if len(evs) == 0 || evs[len(evs)-1].Type != engine.Recap || !strings.Contains(evs[len(evs)-1].Message, `before step "a2": lost the run lock`) {
 		t.Errorf("recap does not say the lock was lost:\n%s", run.out)
+	}
+}
+
+// testAdHocWaits: runbook run takes the inventory's run lock as apply
+// does, saying what it runs; with -C it need not.
+func testAdHocWaits(t *testing.T, agent *consultest.Agent) {
+	f := newLockFixture(t, agent)
+	// A key of its own: the fixture's is its temporary directory's last
+	// name, the same in every subtest.
+	f.key = "runbook/locks/adhoc"
+	os.WriteFile(f.inv, []byte(fmt.Sprintf("defaults: {connection: local}\nhosts: {h1: }\nlock:\n  consul: {key: %s, address: %s}\n", f.key, agent.Addr)), 0o644)
+	first := startCLI("run", "-i", f.inv, "h1", "-a", fmt.Sprintf("touch %s; while [ ! -e %s ]; do sleep 0.05; done", f.started, f.gon))
+	first.until(t, "the ad-hoc command runs", func() bool { return exists(f.started) })
+	code, _, errOut := runCLI("apply", "-i", f.inv, "--lock-timeout", "0", f.quick)
+	if code != cli.ExitError || !strings.Contains(errOut, "is held by") || !strings.Contains(errOut, "running ad-hoc: command on h1") {
+		t.Errorf("apply while runbook run holds the lock: %d %q", code, errOut)
+	}
+	code, _, errOut = runCLI("run", "-i", f.inv, "h1", "-a", "true", "--lock-timeout", "0")
+	if code != cli.ExitError || !strings.Contains(errOut, "is held by") {
+		t.Errorf("a second runbook run: %d %q", code, errOut)
+	}
+	if code, out, errOut := runCLI("run", "-i", f.inv, "h1", "-a", "true", "-C"); code != cli.ExitDrift {
+		t.Errorf("run -C while the lock is held: %d\n%s%s", code, out, errOut)
+	}
+	os.WriteFile(f.gon, nil, 0o644)
+	if code := first.wait(t); code != cli.ExitOK {
+		t.Fatalf("first run: %d\n%s\n%s", code, first.out, first.errOut)
 	}
 }

@@ -14,52 +14,71 @@ import (
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
-const secretsUsage = `Usage: runbook secrets COMMAND [flags] FILE ...
-
-Vars files whose values are encrypted with age, one by one, their names
+const secretsLong = `Vars files whose values are encrypted with age, one by one, their names
 left readable (docs/secrets.md). runbook decrypts them as it reads them
 (vars_files, -e @FILE, group_vars/, host_vars/) with your age key
 ($RUNBOOK_AGE_KEY_FILE, else ~/.config/runbook/age.key) or your SSH key
-(~/.ssh/id_ed25519, id_rsa).
+(~/.ssh/id_ed25519, id_rsa).`
 
-Commands:
-  init                 make your age key and print its public key
-  encrypt FILE         encrypt every string value of FILE, in place
-                       (-r KEY: the recipients of a file that names none)
-  decrypt FILE         print FILE decrypted (--in-place: write it decrypted)
-  edit FILE            edit FILE decrypted in $EDITOR; what changed is encrypted
-  set FILE NAME        set NAME (a/b: b inside a) to the value on standard input
-  rekey FILE           --add KEY, --remove KEY: change who can read FILE
-  show FILE            the recipients and names, never the values (--reveal: them too)`
-
-func runSecrets(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(e.stderr, secretsUsage)
-		if len(args) == 0 {
-			return ExitError
-		}
-		return ExitOK
+func newSecretsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "secrets COMMAND [flags] FILE ...",
+		Short: "vars files whose values are encrypted with age: init, encrypt, decrypt, edit, set, rekey, show",
+		Long:  secretsLong,
+		Example: `  runbook secrets init
+  runbook secrets encrypt -r age1... group_vars/all/secrets.yaml
+  runbook secrets set group_vars/all/secrets.yaml db_password < password.txt`,
+		DisableFlagsInUseLine: true,
+		RunE: e.run(func(_ context.Context, cmd *cobra.Command, args []string) int {
+			return parentCommand(e, cmd, args)
+		}),
 	}
-	cmds := map[string]func(context.Context, *env, []string) int{
-		"init": secretsInit, "encrypt": secretsEncrypt, "decrypt": secretsDecrypt, "edit": secretsEdit,
-		"set": secretsSet, "rekey": secretsRekey, "show": secretsShow,
+	sub := func(use, short string, fn func(context.Context, *env, *cobra.Command, []string) int) *cobra.Command {
+		c := &cobra.Command{Use: use, Short: short, RunE: e.run(func(ctx context.Context, cmd *cobra.Command, args []string) int {
+			return fn(ctx, e, cmd, args)
+		})}
+		c.Flags().SortFlags = false
+		cmd.AddCommand(c)
+		return c
 	}
-	fn, ok := cmds[args[0]]
-	if !ok {
-		return e.errorf("unknown secrets command %q\n%s", args[0], secretsUsage)
-	}
-	return fn(ctx, e, args[1:])
+	sub("init", "make your age key and print its public key", secretsInit)
+	enc := sub("encrypt [-r KEY]... FILE", "encrypt every string value of FILE, in place (-r KEY: the recipients of a file that names none)", secretsEncrypt)
+	enc.Flags().StringArrayP("recipient", "r", nil, "a recipient (age1..., an SSH public key, or a file of them such as ~/.ssh/id_ed25519.pub), for a file that names none; repeatable (default: your age key)")
+	dec := sub("decrypt [--in-place] FILE", "print FILE decrypted (--in-place: write it decrypted)", secretsDecrypt)
+	dec.Flags().Bool("in-place", false, "write FILE decrypted (mode 0600), instead of printing it: its values are then plain text on disk")
+	sub("edit FILE", "edit FILE decrypted in $EDITOR; what changed is encrypted", secretsEdit)
+	set := sub("set [-r KEY]... FILE NAME < value", "set NAME (a/b: b inside a) to the value on standard input", secretsSet)
+	set.Flags().StringArrayP("recipient", "r", nil, "a recipient, for a file that names none (default: your age key); repeatable")
+	rekey := sub("rekey [--add KEY]... [--remove KEY]... FILE", "--add KEY, --remove KEY: change who can read FILE", secretsRekey)
+	rekey.Flags().StringArray("add", nil, "a recipient to add: age1..., an SSH public key, or a file of them (~/.ssh/id_ed25519.pub); repeatable")
+	rekey.Flags().StringArray("remove", nil, "a recipient to remove: the key as written, or an SSH key's SHA256:... fingerprint; repeatable")
+	show := sub("show [--reveal] FILE", "the recipients and names, never the values (--reveal: them too)", secretsShow)
+	show.Flags().Bool("reveal", false, "print the values too, decrypted (as secrets decrypt does)")
+	return cmd
 }
 
-func secretsInit(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "secrets init", "")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
+// parentCommand runs a command that only groups others (secrets, lab):
+// alone, it shows its help and fails, as runbook alone does.
+func parentCommand(e *env, cmd *cobra.Command, args []string) int {
+	if len(args) == 0 {
+		cmd.SetOut(e.stderr)
+		_ = cmd.Help()
+		return ExitError
 	}
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return e.usagef(cmd, "unknown %s command %q%s", cmd.Name(), args[0], decode.Suggest(args[0], names))
+}
+
+func secretsInit(_ context.Context, e *env, _ *cobra.Command, pos []string) int {
 	if len(pos) != 0 {
 		return e.errorf("secrets init takes no arguments: it makes the key $%s names, else ~/.config/runbook/age.key", agevars.EnvKeyFile)
 	}
@@ -129,15 +148,8 @@ func change(path string, create bool, fn func(f *agevars.File) ([]byte, error)) 
 	return agevars.WriteFile(path, out)
 }
 
-func secretsEncrypt(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "secrets encrypt", "[-r KEY]... FILE")
-	var rflags repeated
-	fs.Var(&rflags, "r", "a recipient (age1..., an SSH public key, or a file of them such as ~/.ssh/id_ed25519.pub), for a file that names none; repeatable (default: your age key)")
-	fs.Var(&rflags, "recipient", "the same as -r")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
-	}
+func secretsEncrypt(_ context.Context, e *env, cmd *cobra.Command, pos []string) int {
+	rflags, _ := cmd.Flags().GetStringArray("recipient")
 	if len(pos) != 1 {
 		return e.errorf("secrets encrypt: want one FILE")
 	}
@@ -180,13 +192,8 @@ func describe(rs []*agevars.Recipient) string {
 	return strings.Join(names, ", ")
 }
 
-func secretsDecrypt(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "secrets decrypt", "[--in-place] FILE")
-	inPlace := fs.Bool("in-place", false, "write FILE decrypted (mode 0600), instead of printing it: its values are then plain text on disk")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
-	}
+func secretsDecrypt(_ context.Context, e *env, cmd *cobra.Command, pos []string) int {
+	inPlace, _ := cmd.Flags().GetBool("in-place")
 	if len(pos) != 1 {
 		return e.errorf("secrets decrypt: want one FILE")
 	}
@@ -194,7 +201,7 @@ func secretsDecrypt(_ context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	if !*inPlace {
+	if !inPlace {
 		f, err := agevars.Read(pos[0])
 		if err != nil {
 			return e.errorf("%v", err)
@@ -214,15 +221,8 @@ func secretsDecrypt(_ context.Context, e *env, args []string) int {
 	return ExitOK
 }
 
-func secretsSet(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "secrets set", "[-r KEY]... FILE NAME < value")
-	var rflags repeated
-	fs.Var(&rflags, "r", "a recipient, for a file that names none (default: your age key); repeatable")
-	fs.Var(&rflags, "recipient", "the same as -r")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
-	}
+func secretsSet(_ context.Context, e *env, cmd *cobra.Command, pos []string) int {
+	rflags, _ := cmd.Flags().GetStringArray("recipient")
 	if len(pos) != 2 {
 		return e.errorf("secrets set: want FILE NAME, and the value on standard input (never on the command line, where ps and shell history would show it)")
 	}
@@ -304,15 +304,9 @@ func readValue(e *env, name string) (string, error) {
 	return s, nil
 }
 
-func secretsRekey(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "secrets rekey", "[--add KEY]... [--remove KEY]... FILE")
-	var add, remove repeated
-	fs.Var(&add, "add", "a recipient to add: age1..., an SSH public key, or a file of them (~/.ssh/id_ed25519.pub); repeatable")
-	fs.Var(&remove, "remove", "a recipient to remove: the key as written, or an SSH key's SHA256:... fingerprint; repeatable")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
-	}
+func secretsRekey(_ context.Context, e *env, cmd *cobra.Command, pos []string) int {
+	add, _ := cmd.Flags().GetStringArray("add")
+	remove, _ := cmd.Flags().GetStringArray("remove")
 	if len(pos) != 1 {
 		return e.errorf("secrets rekey: want one FILE")
 	}
@@ -343,13 +337,8 @@ func secretsRekey(_ context.Context, e *env, args []string) int {
 	return ExitOK
 }
 
-func secretsShow(_ context.Context, e *env, args []string) int {
-	fs := newFlags(e, "secrets show", "[--reveal] FILE")
-	reveal := fs.Bool("reveal", false, "print the values too, decrypted (as secrets decrypt does)")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
-	}
+func secretsShow(_ context.Context, e *env, cmd *cobra.Command, pos []string) int {
+	reveal, _ := cmd.Flags().GetBool("reveal")
 	if len(pos) != 1 {
 		return e.errorf("secrets show: want one FILE")
 	}
@@ -357,7 +346,7 @@ func secretsShow(_ context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	if *reveal {
+	if reveal {
 		ids, err := agevars.LoadIdentities()
 		if err != nil {
 			return e.errorf("%v", err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/runbookdev/runbook/internal/agevars"
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
@@ -29,12 +30,7 @@ const editDirPrefix = "runbook-edit-"
 // and removes the temporary file whatever happens: the editor failing or
 // killed, runbook interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT) or
 // cancelled. Only SIGKILL of runbook can leave it; the next edit removes it.
-func secretsEdit(ctx context.Context, e *env, args []string) int {
-	fs := newFlags(e, "secrets edit", "FILE")
-	pos, code, ok := parseOrExit(fs, args)
-	if !ok {
-		return code
-	}
+func secretsEdit(ctx context.Context, e *env, _ *cobra.Command, pos []string) int {
 	if len(pos) != 1 {
 		return e.errorf("secrets edit: want one FILE")
 	}

@@ -36,6 +36,8 @@ type Options struct {
 	ExtraVars map[string]tmpl.Var
 	// StartAt skips the steps before the first one of this name.
 	StartAt string
+	// Become runs every step as if it said become: true (-b).
+	Become bool
 	// Guard, when set, is asked before each step and handler; an error
 	// stops the run there (such as a run lock that was lost).
 	Guard func() error

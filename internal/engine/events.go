@@ -27,6 +27,12 @@ const (
 	Progress   = "progress"
 	Warning    = "warning"
 	Recap      = "recap"
+
+	// Before a run, or instead of one: a problem that stops the command
+	// (a runbook, inventory or -e that cannot be used), and a file that
+	// `runbook validate` found valid.
+	Error = "error"
+	Valid = "valid"
 )
 
 // Event is one thing that happened in a run. Its JSON form is runbook's
@@ -63,6 +69,19 @@ type Event struct {
 	// Host; RunOnce, the host that ran a run_once step for Host.
 	DelegateTo string `json:"delegate_to,omitempty"`
 	RunOnce    string `json:"run_once,omitempty"`
+
+	// Stdout, Stderr and RC are what the command a step's module ran
+	// printed and its exit code, as the module registered them (command
+	// does), on host_result and item_result.
+	Stdout string `json:"stdout,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
+	RC     *int   `json:"rc,omitempty"`
+
+	// File, Line and Col are where an error is, when that is known, or
+	// the file a valid event is about.
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"col,omitempty"`
 }
 
 // Stats counts a host's results, like Ansible's PLAY RECAP: ok counts
@@ -120,6 +139,8 @@ func (e *Engine) redact(ev Event) Event {
 	ev.Message = e.secrets.Redact(ev.Message)
 	ev.Item = e.secrets.Redact(ev.Item)
 	ev.Diff = e.secrets.Redact(ev.Diff)
+	ev.Stdout = e.secrets.Redact(ev.Stdout)
+	ev.Stderr = e.secrets.Redact(ev.Stderr)
 	if len(ev.Changes) > 0 {
 		c := make([]string, len(ev.Changes))
 		for i, s := range ev.Changes {
@@ -128,6 +149,29 @@ func (e *Engine) redact(ev Event) Event {
 		ev.Changes = c
 	}
 	return ev
+}
+
+// hiddenOutput stands for what a command printed in a step that read a
+// secret: all of it is treated as secret (see secretstep.go).
+const hiddenOutput = "(hidden: the step read a secret)"
+
+// commandOutput puts in ev what the command of r's step printed, and its
+// exit code, as its module registered them.
+func commandOutput(ev *Event, r *result) {
+	stdout, _ := r.data["stdout"].(string)
+	stderr, _ := r.data["stderr"].(string)
+	if rc, ok := r.data["rc"].(int); ok {
+		ev.RC = &rc
+	}
+	if r.secret {
+		if stdout != "" {
+			stdout = hiddenOutput
+		}
+		if stderr != "" {
+			stderr = hiddenOutput
+		}
+	}
+	ev.Stdout, ev.Stderr = stdout, stderr
 }
 
 // hideDiff keeps a diff's header, which names the file, and hides the rest.

@@ -114,7 +114,7 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		}
 		conn = c
 	}
-	if st.Become || (h.Become && st.DelegateTo == "") {
+	if st.Become || e.opts.Become || (h.Become && st.DelegateTo == "") {
 		as, err := e.escalation(st, h, d, vars)
 		if err != nil {
 			return result{status: Failed, msg: err.Error()}
@@ -261,6 +261,7 @@ func (e *Engine) record(st *runbook.Step, h *inventory.Host, hs *hostState, r *r
 	ev := Event{Type: HostResult, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Host: h.Name,
 		Status: r.status, Ignored: r.ignored, Unknown: r.unknown, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check,
 		DelegateTo: r.via, RunOnce: r.once, Items: r.items}
+	commandOutput(&ev, r)
 	if e.opts.Diff {
 		ev.Diff = r.diff
 		if r.secret && r.diff != "" {

@@ -187,6 +187,7 @@ func (e *Engine) recordItem(st *runbook.Step, h *inventory.Host, hs *hostState, 
 	}
 	ev := Event{Type: ItemResult, Step: st.Title(), Task: st.Module.Name, Pos: st.Pos.String(), Host: h.Name, Item: it.label,
 		Status: r.status, Ignored: r.ignored, Unknown: r.unknown, Changes: r.summary, Message: r.msg, Duration: ms(took), Check: e.opts.Check, DelegateTo: r.via}
+	commandOutput(&ev, r)
 	if e.opts.Diff {
 		ev.Diff = r.diff
 		if r.secret && r.diff != "" {

@@ -32,6 +32,10 @@ func (j *JSON) Report(ev engine.Event) {
 
 // Text writes a line per host and step as results arrive, and a recap.
 type Text struct {
+	// ShowOutput shows what each step's command printed under its
+	// host's line (-v).
+	ShowOutput bool
+
 	w     io.Writer
 	color bool
 	live  bool // redraw a progress line: w is a terminal
@@ -166,6 +170,13 @@ func (t *Text) result(ev engine.Event) {
 	}
 	head := fmt.Sprintf("  %s %s  %s  ", t.paint(color, fmt.Sprintf("%-12s", EscapeLine(label))), who(ev), dur(ev.Duration))
 	t.block(head, append(append([]string{}, ev.Changes...), ev.Message)...)
+	if t.ShowOutput {
+		t.output("stdout", ev.Stdout)
+		t.output("stderr", ev.Stderr)
+		if ev.RC != nil && *ev.RC != 0 {
+			fmt.Fprintf(t.w, "      rc: %d\n", *ev.RC)
+		}
+	}
 	for _, l := range textLines(ev.Diff) {
 		switch {
 		case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
@@ -174,6 +185,22 @@ func (t *Text) result(ev engine.Event) {
 			l = t.paint(red, l)
 		}
 		fmt.Fprintf(t.w, "      %s\n", l)
+	}
+}
+
+// output writes what a command printed on one of its streams, escaped:
+// on the name's line when it is one line, else indented under it.
+func (t *Text) output(name, text string) {
+	lines := textLines(text)
+	switch len(lines) {
+	case 0:
+	case 1:
+		fmt.Fprintf(t.w, "      %s: %s\n", name, lines[0])
+	default:
+		fmt.Fprintf(t.w, "      %s:\n", name)
+		for _, l := range lines {
+			fmt.Fprintf(t.w, "        %s\n", l)
+		}
 	}
 }
 

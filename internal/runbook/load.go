@@ -130,6 +130,10 @@ func (l *loader) parse(rb *Runbook, data []byte, stack []string) {
 		l.errs.Add(err)
 		return
 	}
+	l.parseDoc(rb, doc, stack)
+}
+
+func (l *loader) parseDoc(rb *Runbook, doc *yaml.Node, stack []string) {
 	if doc.Kind == 0 {
 		l.errs.Add(decode.Errorf(decode.Pos{File: rb.File, Line: 1, Col: 1}, "empty runbook: want name, vars and steps"))
 		return

@@ -1,6 +1,7 @@
 package tmpl
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,8 +11,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// ParseExtraVars reads -e values: key=value (the value typed as in YAML, so
-// count=3 is a number), an inline YAML or JSON mapping, or @file.
+// ParseExtraVars reads -e values: key=value pairs, as many as given in one
+// value as Ansible takes them (see SplitPairs; an unquoted value typed as
+// in YAML, so count=3 is a number), an inline YAML or JSON mapping, or
+// @file.
 func ParseExtraVars(values []string) (map[string]Var, error) {
 	out := map[string]Var{}
 	var errs decode.List
@@ -33,20 +36,24 @@ func ParseExtraVars(values []string) (map[string]Var, error) {
 		case strings.HasPrefix(strings.TrimSpace(v), "{"):
 			data = []byte(v)
 		default:
-			k, val, ok := strings.Cut(v, "=")
-			if !ok {
-				errs.Add(fmt.Errorf("-e %s: want key=value, a mapping such as '{\"key\": 1}', or @file.yaml", decode.Quote(v)))
-				continue
-			}
-			node := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
-				{Kind: yaml.ScalarNode, Value: k, Line: 1, Column: 1},
-				scalar(val),
-			}}
-			if strings.HasPrefix(strings.TrimSpace(val), "!secret") {
+			pairs, err := SplitPairs(v)
+			if k, ok := secretPair(pairs); ok {
 				// Not a tag here: it would be the string "!secret ...",
-				// shown as is.
+				// shown as is. Refused before any error quotes it.
 				errs.Add(secretInArgv(k))
 				continue
+			}
+			if err != nil {
+				errs.Add(fmt.Errorf("-e %s: %w%s", decode.Quote(v), err, wantPairHint(err)))
+				continue
+			}
+			node := &yaml.Node{Kind: yaml.MappingNode}
+			for _, p := range pairs {
+				value := scalar(p.Value)
+				if p.Quoted {
+					value = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: p.Value, Line: 1, Column: 1}
+				}
+				node.Content = append(node.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: p.Key, Line: 1, Column: 1}, value)
 			}
 			vars, err := ParseVars(file, node)
 			errs.Add(err)
@@ -87,6 +94,26 @@ func scalar(s string) *yaml.Node {
 		return c
 	}
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: 1, Column: 1}
+}
+
+// wantPairHint completes "want key=value" with the other forms -e takes.
+func wantPairHint(err error) string {
+	if errors.Is(err, errWantPair) {
+		return `, a mapping such as '{"key": 1}', or @file.yaml`
+	}
+	return ""
+}
+
+// secretPair finds a value marked !secret among pairs. What follows the
+// mark may have been split off as a word of its own: the whole -e is
+// refused, naming no value.
+func secretPair(pairs []Pair) (string, bool) {
+	for _, p := range pairs {
+		if strings.HasPrefix(strings.TrimSpace(p.Value), "!secret") {
+			return p.Key, true
+		}
+	}
+	return "", false
 }
 
 // secretInArgv refuses a value marked !secret in an -e argument: runbook's

@@ -1,8 +1,9 @@
 // Package consul holds the Consul task modules: consul_service,
-// consul_intention, consul_health and consul_cluster. They talk to each
-// host's local agent with github.com/hashicorp/consul/api through the SSH
-// connection, so the agent's HTTP API never needs to listen beyond the
-// host's loopback.
+// consul_intention, consul_intentions, consul_health, consul_cluster and
+// the ACL modules consul_acl_bootstrap, consul_acl_policy and
+// consul_acl_token. They talk to each host's local agent with
+// github.com/hashicorp/consul/api through the SSH connection, so the
+// agent's HTTP API never needs to listen beyond the host's loopback.
 package consul
 
 import (
