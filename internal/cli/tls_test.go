@@ -75,7 +75,7 @@ func TestTLSCertificatesOnHosts(t *testing.T) {
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Fatalf("check mode wrote %v", entries)
 	}
-	for _, want := range []string{"(secret consul/ca: not made yet", "(secret consul/servers/web01/key: not made yet", "(secret consul/servers/db01: not made yet"} {
+	for _, want := range []string{"unknown until applied: secret consul/ca: not made yet", "unknown until applied: secret consul/servers/web01/key: not made yet", "unknown until applied: secret consul/servers/db01: not made yet"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("check mode does not show %q:\n%s", want, stdout)
 		}
@@ -149,7 +149,7 @@ func TestTLSCertificatesOnHosts(t *testing.T) {
 	// anew, keeps the keys and the CA, and restarts.
 	files(t, dir, map[string]string{"site.yaml": tlsRunbook(out, "consul.example")})
 	stdout = apply(cli.ExitDrift, "--check", "--diff")
-	if !strings.Contains(stdout, "(certificate consul/servers/web02: would be issued anew: it is for ") || read(t, secretsFile) != kept {
+	if !strings.Contains(stdout, "unknown until applied: certificate consul/servers/web02: would be issued anew: it is for ") || read(t, secretsFile) != kept {
 		t.Errorf("check mode with another name:\n%s", stdout)
 	}
 	apply(cli.ExitOK, "--diff")
