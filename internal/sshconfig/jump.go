@@ -31,9 +31,9 @@ func (j Jump) String() string {
 }
 
 // ParseJumps reads a ProxyJump value: hops separated by commas, the first
-// one connected to first. "none" is no hop.
+// one connected to first. "none", or nothing, is no hop.
 func ParseJumps(s string) ([]Jump, error) {
-	if strings.EqualFold(strings.TrimSpace(s), "none") {
+	if t := strings.TrimSpace(s); t == "" || strings.EqualFold(t, "none") {
 		return nil, nil
 	}
 	var out []Jump

@@ -169,7 +169,8 @@ func TestParseJumps(t *testing.T) {
 		{in: "a:0", err: "between 1 and 65535"},
 		{in: "@a", err: "no user before @"},
 		{in: "a b", err: "write [user@]host[:port]"},
-		{in: "", err: "an empty hop"},
+		{in: ""},
+		{in: "a,", err: "an empty hop"},
 	} {
 		got, err := sshconfig.ParseJumps(tc.in)
 		if tc.err != "" {
