@@ -11,6 +11,7 @@ import (
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/runbook"
+	"github.com/runbookdev/runbook/internal/sshconfig"
 	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
@@ -34,6 +35,7 @@ type applyFlags struct {
 	acceptNew   bool
 	privateKey  string
 	user        string
+	sshConfig   string
 	connTimeout time.Duration
 	verbose     bool
 	lockTimeout lockTimeout
@@ -57,7 +59,9 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	fs.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file (default $RUNBOOK_KNOWN_HOSTS, then ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)")
 	fs.BoolVar(&f.acceptNew, "accept-new-host-keys", false, "trust hosts seen for the first time and record their keys; changed keys are still refused")
 	fs.StringVar(&f.privateKey, "private-key", "", "SSH private key for hosts whose inventory names none")
-	fs.StringVar(&f.user, "user", "", "SSH user for hosts whose inventory names none (default: the current user)")
+	fs.StringVar(&f.user, "user", "", "SSH user for hosts whose inventory names none (default: ~/.ssh/config's, else the current user)")
+	fs.StringVar(&f.sshConfig, "F", "", "ssh_config file to read instead of ~/.ssh/config and /etc/ssh/ssh_config, as ssh -F")
+	fs.StringVar(&f.sshConfig, "ssh-config", "", "same as -F")
 	fs.DurationVar(&f.connTimeout, "connect-timeout", 20*time.Second, "how long to wait for a host's SSH connection")
 	fs.BoolVar(&f.verbose, "v", false, "log diagnostics to stderr")
 	fs.Var(&f.lockTimeout, "lock-timeout", "how long to wait for the run lock an inventory asks for (lock:) while another run holds it; 0: fail at once (default: as long as it takes)")
@@ -110,14 +114,21 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	if f.listHosts || f.listTasks {
 		return listRun(ctx, e, rb, sources, opts, f.listHosts, f.listTasks, f.output)
 	}
+	sshCfg, err := sshconfig.Load(f.sshConfig)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
 	keys := &transport.HostKeys{Files: transport.DefaultKnownHosts(), AcceptNew: f.acceptNew}
 	if env := os.Getenv("RUNBOOK_KNOWN_HOSTS"); env != "" {
 		keys.Files = append([]string{env}, keys.Files...)
+		keys.Explicit = true
 	}
 	if f.knownHosts != "" {
 		keys.Files = []string{f.knownHosts}
+		keys.Explicit = true
 	}
-	pool := &transport.Pool{Keys: keys, Timeout: f.connTimeout, User: f.user}
+	log := logger(e.stderr, f.verbose)
+	pool := &transport.Pool{Keys: keys, Timeout: f.connTimeout, User: f.user, SSHConfig: sshCfg, Log: log}
 	if f.privateKey != "" {
 		pool.KeyFiles = []string{f.privateKey}
 	}
@@ -138,7 +149,7 @@ func runApply(ctx context.Context, e *env, args []string) int {
 		guard = g
 	}
 	opts.Guard = guard
-	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose))
+	eng := engine.New(opts, sources, pool, out, log)
 	if err := eng.Preflight(ctx, rb); err != nil {
 		return e.errorf("%s", eng.Redact(err.Error()))
 	}
