@@ -172,14 +172,15 @@ func setVar(vars map[string]tmpl.Var, name string, at decode.Pos, v tmpl.Var) er
 // Ansible's connection variables, and the Host field each sets. The
 // variables stay variables too, as in Ansible ({{ ansible_host }}).
 var connVars = map[string][]string{
-	"address":     {"ansible_host", "ansible_ssh_host"},
-	"port":        {"ansible_port", "ansible_ssh_port"},
-	"user":        {"ansible_user", "ansible_ssh_user"},
-	"key":         {"ansible_ssh_private_key_file", "ansible_private_key_file"},
-	"connection":  {"ansible_connection"},
-	"become":      {"ansible_become"},
-	"become_user": {"ansible_become_user"},
-	"proxy_jump":  {"ansible_ssh_common_args"},
+	"address":       {"ansible_host", "ansible_ssh_host"},
+	"port":          {"ansible_port", "ansible_ssh_port"},
+	"user":          {"ansible_user", "ansible_ssh_user"},
+	"key":           {"ansible_ssh_private_key_file", "ansible_private_key_file"},
+	"connection":    {"ansible_connection"},
+	"become":        {"ansible_become"},
+	"become_user":   {"ansible_become_user"},
+	"become_method": {"ansible_become_method"},
+	"proxy_jump":    {"ansible_ssh_common_args"},
 }
 
 // connect sets the connection fields of the hosts that Ansible inventories
@@ -250,6 +251,11 @@ func (h *Host) setConn(field, key string, v tmpl.Var) error {
 		h.User = s
 	case "become_user":
 		h.BecomeUser = s
+	case "become_method":
+		if err := CheckBecomeMethod(s); err != nil {
+			return decode.Errorf(v.Pos, "host %s: %s %v", decode.Quote(h.Name), key, err)
+		}
+		h.BecomeMethod = s
 	case "key":
 		if s != "" && !filepath.IsAbs(s) && !strings.HasPrefix(s, "~/") {
 			// Relative to the file that says it, as static's key: is.

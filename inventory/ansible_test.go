@@ -205,6 +205,7 @@ func TestAnsibleErrors(t *testing.T) {
 		"varname":  {"w1 my-var=1\n", `hosts:1:4: variable name "my-var"`},
 		"port":     {"w1 ansible_port=http\n", `hosts:1:17: host "w1": ansible_port must be a port between 1 and 65535, got "http"`},
 		"conn":     {"w1 ansible_connection=winrm\n", `ansible_connection must be ssh or local`},
+		"become":   {"w1 ansible_become_method=runas\n", `hosts:1:26: host "w1": ansible_become_method must be sudo, su or doas (runbook becomes no other way), got "runas"`},
 		"hostport": {"w1:99999\n", "hosts:1:1: host \"w1:99999\": the port after ':' must be a number"},
 		"child":    {"[a:children]\nb c\n", `hosts:2:1: [a:children]: want the name of a group`},
 		"cycle":    {"[a:children]\nb\n[b:children]\na\n", "group cycle"},
@@ -228,6 +229,51 @@ func TestAnsibleErrors(t *testing.T) {
 				t.Errorf("error:\n%s\nwant it to contain:\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestAnsibleBecome: ansible_become_method says how the host's steps
+// become; the become password, in any of its names and layers, is a
+// secret even when written plainly.
+func TestAnsibleBecome(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "hosts.ini")
+	os.WriteFile(p, []byte(`[web]
+w1 ansible_become_method=su ansible_become_pass=hostpw
+w2
+[web:vars]
+ansible_become=true
+ansible_become_password=grouppw
+`), 0o644)
+	os.MkdirAll(filepath.Join(dir, "host_vars"), 0o755)
+	os.WriteFile(filepath.Join(dir, "host_vars", "w2.yaml"), []byte("become_password: filepw\nother: plain\n"), 0o644)
+	prov, err := inventory.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Sources{prov}.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := map[string]bool{}
+	for _, name := range []string{"w1", "w2"} {
+		for _, layer := range inv.VarLayers(name) {
+			for k, v := range layer {
+				secret[name+"."+k] = v.Secret
+			}
+		}
+	}
+	want := map[string]bool{
+		"w1.ansible_become": false, "w1.ansible_become_method": false, "w1.ansible_become_pass": true, "w1.ansible_become_password": true,
+		"w2.ansible_become": false, "w2.ansible_become_password": true, "w2.become_password": true, "w2.other": false,
+	}
+	if diff := cmp.Diff(want, secret); diff != "" {
+		t.Errorf("secret variables (-want +got):\n%s", diff)
+	}
+	w1, _ := inv.Host("w1")
+	w2, _ := inv.Host("w2")
+	if w1.BecomeMethod != "su" || !w1.Become || w2.BecomeMethod != "" || !w2.Become {
+		t.Errorf("become: w1 %v %q, w2 %v %q", w1.Become, w1.BecomeMethod, w2.Become, w2.BecomeMethod)
 	}
 }
 

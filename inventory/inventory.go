@@ -32,8 +32,11 @@ type Host struct {
 	KeyPos    decode.Pos          // where a file sets Key
 	// Become and BecomeUser make every step on the host run as another
 	// user (ansible_become, ansible_become_user), as become: on a step.
-	Become     bool
-	BecomeUser string
+	// BecomeMethod (ansible_become_method) is how the host's steps that
+	// become do it, unless they say: one of BecomeMethods, "" for sudo.
+	Become       bool
+	BecomeUser   string
+	BecomeMethod string
 	// ansible says that Ansible's variables (ansible_host, ...) set the
 	// connection fields, once group_vars/ and host_vars/ are read.
 	ansible bool

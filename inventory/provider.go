@@ -160,6 +160,7 @@ func (s Sources) Load(ctx context.Context) (*Inventory, error) {
 	if err := connect(inv); err != nil {
 		return nil, err
 	}
+	hideBecomePasswords(inv)
 	inv.warnings = warnings
 	return inv, nil
 }

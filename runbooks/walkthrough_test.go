@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/equinix/equinix-sdk-go/services/metalv1"
+	"github.com/runbookdev/runbook/internal/agevars"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/lab"
 	"github.com/runbookdev/runbook/internal/labapi"
@@ -37,7 +38,39 @@ type walk struct {
 	pool   *transport.Pool
 	client *metal.Client
 
+	dir         string // a copy of the runbooks, with its own secrets file
 	lastCapture string // what the last capture saw, for failure messages
+}
+
+// copyRunbooks copies the runbooks, their templates and vars, and the
+// inventory into a fresh directory, so that the secrets file the runbooks
+// name (../secrets/walkthrough.yaml) is the test's own.
+func copyRunbooks(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{".", "templates", "vars", "../inventory"} {
+		dst := filepath.Join(root, "runbooks", d)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files, err := filepath.Glob(filepath.Join(d, "*.*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, ".go") {
+				continue
+			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return filepath.Join(root, "runbooks")
 }
 
 func setup(t *testing.T) *walk {
@@ -53,11 +86,15 @@ func setup(t *testing.T) *walk {
 	}
 	srv, url := labtest.API(t, l)
 	dir := t.TempDir()
+	t.Setenv(agevars.EnvKeyFile, filepath.Join(dir, "age.key"))
+	if _, err := agevars.Init(filepath.Join(dir, "age.key")); err != nil {
+		t.Fatal(err)
+	}
 	key := filepath.Join(dir, "id_ed25519")
 	if _, err := sshkeys.Generate(key, "controller"); err != nil {
 		t.Fatal(err)
 	}
-	w := &walk{t: t, lab: l, srv: srv, key: key,
+	w := &walk{t: t, lab: l, srv: srv, key: key, dir: copyRunbooks(t),
 		args: []string{"--output", "json", "--private-key", key, "-e", "ssh_key=" + key + ".pub",
 			"-e", "consul_src=" + consul, "-e", "consul_sha256=" + strings.TrimSpace(string(sum))},
 		pool:   &transport.Pool{Keys: &transport.HostKeys{Files: []string{l.KnownHostsFile()}}, KeyFiles: []string{key}, Timeout: 10 * time.Second},
@@ -70,7 +107,7 @@ func setup(t *testing.T) *walk {
 func (w *walk) apply(runbook string, args ...string) tasktest.Run {
 	w.t.Helper()
 	argv := append(append([]string{"apply"}, w.args...), args...)
-	return labkit.CLI(w.t, append(argv, runbook)...)
+	return labkit.CLI(w.t, append(argv, filepath.Join(w.dir, runbook))...)
 }
 
 // sh runs a command on a lab host as root.

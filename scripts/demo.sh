@@ -15,6 +15,10 @@ consul_sha256=$(cat "$(dirname "$consul")/consul.sha256")
 echo "== starting the lab (an Equinix-Metal-compatible API on 127.0.0.1, real hosts)"
 eval "$($rb lab up)"
 key=/var/lib/runbook/lab/id_ed25519   # the lab's controller key, registered as a project key
+# The age key that encrypts the secrets runbook makes (gossip key, CA,
+# ACL tokens) in secrets/walkthrough.yaml; made once.
+export RUNBOOK_AGE_KEY_FILE=${RUNBOOK_AGE_KEY_FILE:-/var/lib/runbook/lab/age.key}
+[ -f "$RUNBOOK_AGE_KEY_FILE" ] || $rb secrets init >/dev/null
 
 echo "== runbook apply runbooks/secure.yaml"
 $rb apply runbooks/secure.yaml --private-key "$key" \

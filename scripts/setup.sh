@@ -7,6 +7,8 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v sudo >/dev/null || need+=(sudo)
+# become_method: doas (OpenDoas); su is util-linux's, always there.
+[ -x /usr/bin/doas ] || need+=(doas)
 # The lab: real hosts in systemd-nspawn machines and network namespaces.
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)

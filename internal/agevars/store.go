@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ type Store struct {
 	mu     sync.Mutex
 	ids    *Identities
 	values map[string]string // what was read or made, by name
+	certs  map[string]issued // leaf certificates returned, by name (tls.go)
 }
 
 // NewStore returns the store of the secrets file at path. In check mode
@@ -78,7 +80,7 @@ func (s *Store) Secret(name, kind string) (value string, pending bool, err error
 	if s.check {
 		return Pending(name), true, nil
 	}
-	unlock, err := Lock(s.path)
+	unlock, err := s.lock()
 	if err != nil {
 		return "", false, err
 	}
@@ -107,6 +109,15 @@ func (s *Store) Secret(name, kind string) (value string, pending bool, err error
 	}
 	s.values[name] = v
 	return v, false, nil
+}
+
+// lock locks the secrets file for a change, making its directory (0700:
+// it holds only secrets) when it is not there yet.
+func (s *Store) lock() (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return nil, fmt.Errorf("make the directory of the secrets file %s: %w", s.path, err)
+	}
+	return Lock(s.path)
 }
 
 // file reads the secrets file; a missing one is empty.

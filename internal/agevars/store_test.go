@@ -130,3 +130,27 @@ func TestStoreKinds(t *testing.T) {
 		}
 	}
 }
+
+// A secrets file in a directory that is not there yet (secrets/ beside
+// the runbooks, kept out of git) is made with its directory, 0700, as
+// the first secret is; check mode makes neither.
+func TestStoreMakesTheSecretsDirectory(t *testing.T) {
+	home(t)
+	key, _ := ageKey(t)
+	t.Setenv(agevars.EnvKeyFile, key)
+	dir := filepath.Join(t.TempDir(), "secrets")
+	path := filepath.Join(dir, "site.yaml")
+	if _, pending, err := agevars.NewStore(path, true).Secret("a", "uuid"); err != nil || !pending {
+		t.Fatalf("check mode: %v %v", pending, err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("check mode made %s: %v", dir, err)
+	}
+	if _, _, err := agevars.NewStore(path, false).Secret("a", "uuid"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("%s: %v %v", dir, fi.Mode(), err)
+	}
+}

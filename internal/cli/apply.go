@@ -10,6 +10,7 @@ import (
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/output"
+	"github.com/runbookdev/runbook/internal/prompt"
 	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/sshconfig"
 	"github.com/runbookdev/runbook/internal/sshkeys"
@@ -39,6 +40,7 @@ type applyFlags struct {
 	connTimeout time.Duration
 	verbose     bool
 	lockTimeout lockTimeout
+	askBecome   bool
 }
 
 func runApply(ctx context.Context, e *env, args []string) int {
@@ -64,6 +66,8 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	fs.StringVar(&f.sshConfig, "ssh-config", "", "same as -F")
 	fs.DurationVar(&f.connTimeout, "connect-timeout", 20*time.Second, "how long to wait for a host's SSH connection")
 	fs.BoolVar(&f.verbose, "v", false, "log diagnostics to stderr")
+	fs.BoolVar(&f.askBecome, "K", false, "ask for the become password once, without echo (sudo's: the login user's; su's: the target user's)")
+	fs.BoolVar(&f.askBecome, "ask-become-pass", false, "the same as -K")
 	fs.Var(&f.lockTimeout, "lock-timeout", "how long to wait for the run lock an inventory asks for (lock:) while another run holds it; 0: fail at once (default: as long as it takes)")
 	pos, code, ok := parseOrExit(fs, args)
 	if !ok {
@@ -117,6 +121,13 @@ func runApply(ctx context.Context, e *env, args []string) int {
 	sshCfg, err := sshconfig.Load(f.sshConfig)
 	if err != nil {
 		return e.errorf("%v", err)
+	}
+	if f.askBecome {
+		pw, err := prompt.Password(ctx, e.stdin, e.stderr, "BECOME password: ")
+		if err != nil {
+			return e.errorf("-K: %v", err)
+		}
+		opts.BecomePassword = pw
 	}
 	keys := &transport.HostKeys{Files: transport.DefaultKnownHosts(), AcceptNew: f.acceptNew}
 	if env := os.Getenv("RUNBOOK_KNOWN_HOSTS"); env != "" {

@@ -190,7 +190,7 @@ func TestUsageAndFlagsAfterArguments(t *testing.T) {
 // TestShippedFilesValidate keeps the runbooks and example inventories in
 // the repository valid.
 func TestShippedFilesValidate(t *testing.T) {
-	runbooks, _ := filepath.Glob("../../runbooks/*/*.yaml")
+	runbooks, _ := filepath.Glob("../../runbooks/examples/*.yaml")
 	top, _ := filepath.Glob("../../runbooks/*.yaml")
 	invs, _ := filepath.Glob("../../inventory/*.yaml")
 	if len(runbooks)+len(top) == 0 || len(invs) == 0 {

@@ -44,9 +44,12 @@ type Options struct {
 	// it prints: -e values marked !secret and what templates make of the
 	// secrets they read. An Engine keeps its own (see Engine.Redact).
 	Secrets *secret.Set
-	// SecretStore keeps what the `secret` template function makes: the
-	// runbook's secrets_file.
+	// SecretStore keeps what the `secret` and tls_ template functions
+	// make: the runbook's secrets_file.
 	SecretStore tmpl.SecretSource
+	// BecomePassword is the password -K asked for: every host's become
+	// password, unless its become_password variable gives another.
+	BecomePassword string
 
 	plan *planner // Check records the steps it walks here, for Plan
 }
@@ -116,6 +119,9 @@ func New(opts Options, sources inventory.Sources, pool *transport.Pool, out Repo
 		if v.Secret {
 			e.secrets.Add(v.Value)
 		}
+	}
+	if opts.BecomePassword != "" {
+		e.secrets.Add(opts.BecomePassword)
 	}
 	return e
 }

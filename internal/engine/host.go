@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -95,12 +96,13 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 			return result{status: Skipped, msg: "condition is false: " + c.expr}
 		}
 	}
+	var d *inventory.Host // the delegate
 	if st.DelegateTo != "" {
-		c, d, failed := e.delegate(ctx, st, h, hs, vars)
+		c, dh, failed := e.delegate(ctx, st, h, hs, vars)
 		if failed != nil {
 			return *failed
 		}
-		conn = c
+		conn, d = c, dh
 		// Runs before the deferred record: the result says where the
 		// step ran, and the delegate's failures are not the host's.
 		defer func() { r = delegated(r, d) }()
@@ -113,13 +115,11 @@ func (e *Engine) runHost(ctx context.Context, st *runbook.Step, sc scope, h *inv
 		conn = c
 	}
 	if st.Become || (h.Become && st.DelegateTo == "") {
-		// An inventory's ansible_become is the host's: a delegate runs
-		// as the step says.
-		user := st.BecomeUser
-		if user == "" && st.DelegateTo == "" {
-			user = h.BecomeUser
+		as, err := e.escalation(st, h, d, vars)
+		if err != nil {
+			return result{status: Failed, msg: err.Error()}
 		}
-		conn = transport.Become(conn, user)
+		conn = transport.Become(conn, as)
 	}
 	printed := &printedConn{Conn: conn, tr: tr}
 	for attempt := 1; ; attempt++ {
@@ -161,6 +161,9 @@ func (e *Engine) attempt(ctx context.Context, st *runbook.Step, h *inventory.Hos
 	node, err := tmpl.RenderNode(file, st.With, vars)
 	if err != nil {
 		return e.templateFailure(ctx, hs, err)
+	}
+	if p := e.pendingIn(node); p != "" {
+		return unknownResult("unknown until applied: " + strings.Trim(p, "()"))
 	}
 	e.secrets.Add(decode.SecretScalars(node))
 	held := e.holdsSecret(node)

@@ -10,6 +10,7 @@ import (
 	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/tasks"
+	"gopkg.in/yaml.v3"
 )
 
 // unknown is what err means in check mode when it comes from what earlier
@@ -84,6 +85,25 @@ func outputOnly(st *runbook.Step, r result) result {
 	}
 	r.status, r.msg, r.summary = OK, strings.Join(r.summary, "\n"), nil
 	return r
+}
+
+// pendingIn returns the placeholder of a secret not made yet (check mode)
+// that the step's rendered parameters hold, or "": a module cannot judge
+// such a value (a token that must be a UUID), and the step would change
+// once a real run makes the secret.
+func (e *Engine) pendingIn(node *yaml.Node) string {
+	if !e.opts.Check || node == nil {
+		return ""
+	}
+	if node.Kind == yaml.ScalarNode {
+		return e.taint.PendingIn(node.Value)
+	}
+	for _, c := range node.Content {
+		if p := e.pendingIn(c); p != "" {
+			return p
+		}
+	}
+	return ""
 }
 
 func unknownResult(why string) result {

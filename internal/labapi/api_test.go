@@ -220,3 +220,83 @@ func TestSDKAgainstTheLab(t *testing.T) {
 	cancel()
 	srv2.Wait()
 }
+
+// Boots one light host: a user key (metal ssh-key create) reaches a new
+// device's authorized_keys and logs in; one deleted before the device was
+// created does not.
+func TestUserKeysReachNewDevices(t *testing.T) {
+	l := labtest.Open(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv, err := labapi.New(ctx, l, labapi.Options{Capacity: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Wait() // before the lab is torn down
+	defer cancel()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	c, cctx := client(ts.URL, srv.Token())
+	e := &env{client: c, ctx: cctx, project: srv.Project(), srv: srv}
+
+	userKey := func(name string) (file, text, id string) {
+		t.Helper()
+		file = filepath.Join(t.TempDir(), name)
+		if _, err := sshkeys.Generate(file, name); err != nil {
+			t.Fatal(err)
+		}
+		pub, err := os.ReadFile(file + ".pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text = strings.TrimSpace(string(pub))
+		k, _, err := c.SSHKeysApi.CreateSSHKey(cctx).SSHKeyCreateInput(metalv1.SSHKeyCreateInput{Label: &name, Key: &text}).Execute()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return file, text, k.GetId()
+	}
+	mineFile, mine, mineID := userKey("mine")
+	goneFile, gone, goneID := userKey("gone")
+	if _, err := c.SSHKeysApi.DeleteSSHKey(cctx, goneID).Execute(); err != nil {
+		t.Fatal(err)
+	}
+
+	created, _, err := create(e, "ukey01", "lab.light")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := waitState(t, e, created.GetId(), metalv1.DEVICESTATE_ACTIVE)
+	var hrefs []string
+	for _, h := range d.SshKeys {
+		hrefs = append(hrefs, h.Href)
+	}
+	if len(hrefs) != 1 || hrefs[0] != labapi.BasePath+"/ssh-keys/"+mineID {
+		t.Errorf("the device's keys are %q, want only the user key %s", hrefs, mineID)
+	}
+	var public string
+	for _, a := range d.IpAddresses {
+		if a.GetPublic() {
+			public = a.GetAddress()
+		}
+	}
+
+	pool := &transport.Pool{Keys: &transport.HostKeys{AcceptNew: true, Files: []string{filepath.Join(t.TempDir(), "kh")}}, Timeout: 10 * time.Second}
+	defer pool.Close()
+	conn, err := pool.Get(context.Background(), transport.Target{Name: "ukey01", Address: public, User: "root", KeyFile: mineFile})
+	if err != nil {
+		t.Fatalf("log in with the user key: %v", err)
+	}
+	res, err := conn.Run(context.Background(), "cat /root/.ssh/authorized_keys", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ak := string(res.Stdout); !strings.Contains(ak, mine) || strings.Contains(ak, gone) {
+		t.Errorf("authorized_keys has the user key %v, the deleted key %v:\n%s", strings.Contains(ak, mine), strings.Contains(ak, gone), ak)
+	}
+	other := &transport.Pool{Keys: pool.Keys, Timeout: 10 * time.Second}
+	defer other.Close()
+	if _, err := other.Get(context.Background(), transport.Target{Name: "ukey01", Address: public, User: "root", KeyFile: goneFile}); err == nil {
+		t.Error("the key deleted before the device was created logs in")
+	}
+}

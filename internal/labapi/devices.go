@@ -10,7 +10,6 @@ import (
 
 	"github.com/equinix/equinix-sdk-go/services/metalv1"
 	"github.com/runbookdev/runbook/internal/lab"
-	"golang.org/x/crypto/ssh"
 )
 
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) error {
@@ -87,7 +86,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case !ok:
 		return fail(http.StatusUnprocessableEntity, "Plan %q is not valid: the lab has %s", in.Plan, keys(plans))
-	case metros[in.Metro] == "":
+	case metros[in.Metro].name == "":
 		return fail(http.StatusUnprocessableEntity, "Metro %q is not valid: the lab has %s", in.Metro, keys(metros))
 	case operatingSystems[in.OperatingSystem][0] == "":
 		return fail(http.StatusUnprocessableEntity, "Operating system %q is not valid: the lab has %s", in.OperatingSystem, keys(operatingSystems))
@@ -116,23 +115,7 @@ func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) error {
 		if len(st.Devices) >= s.capacity {
 			return fail(http.StatusServiceUnavailable, "no capacity: the lab holds at most %d devices", s.capacity)
 		}
-		if in.NoSshKeys == nil || !*in.NoSshKeys {
-			for id := range st.Keys {
-				d.Keys = append(d.Keys, id)
-			}
-		}
-		for _, k := range in.SshKeys {
-			if k.Key == nil {
-				continue
-			}
-			nk := &sshKey{ID: uuid(), Key: *k.Key, CreatedAt: now()}
-			if k.Label != nil {
-				nk.Label = *k.Label
-			}
-			st.Keys[nk.ID] = nk
-			d.Keys = append(d.Keys, nk.ID)
-		}
-		slices.Sort(d.Keys)
+		d.Keys = st.keysForNewDevice(&in)
 		st.Devices[d.ID] = d
 		return nil
 	})
@@ -155,11 +138,7 @@ func (s *Server) provision(ctx context.Context, id, kind string) {
 	s.st.view(func(st *state) {
 		if p, ok := st.Devices[id]; ok {
 			d = *p
-			for _, k := range p.Keys {
-				if key, ok := st.Keys[k]; ok {
-					authorized = append(authorized, key.Key)
-				}
-			}
+			authorized = st.authorized(p.Keys)
 		}
 	})
 	if d.ID == "" {
@@ -335,7 +314,7 @@ func (s *Server) view(d *device) metalv1.Device {
 	href := BasePath + "/devices/" + d.ID
 	st := metalv1.DeviceState(d.State)
 	osInfo := operatingSystems[d.OS]
-	metroName := metros[d.Metro]
+	metroName := metros[d.Metro].name
 	out := metalv1.Device{
 		Id: &d.ID, Href: &href, Hostname: &d.Hostname, State: &st, Tags: d.Tags,
 		CreatedAt: &d.CreatedAt, UpdatedAt: &d.UpdatedAt, Locked: &d.Locked,
@@ -372,85 +351,6 @@ func ip(addr string, bits int, public bool, gw string) metalv1.IPAssignment {
 	return a
 }
 
-func keys[V any](m map[string]V) string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return strings.Join(out, ", ")
-}
+func keys[V any](m map[string]V) string { return strings.Join(sortedKeys(m), ", ") }
 
 func ptr[T any](v T) *T { return &v }
-
-func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
-	if err := s.checkProject(r); err != nil {
-		return err
-	}
-	list := metalv1.SSHKeyList{SshKeys: []metalv1.SSHKey{}}
-	s.st.view(func(st *state) {
-		for _, k := range st.Keys {
-			list.SshKeys = append(list.SshKeys, keyView(k))
-		}
-	})
-	slices.SortFunc(list.SshKeys, func(a, b metalv1.SSHKey) int { return strings.Compare(a.GetLabel(), b.GetLabel()) })
-	return writeJSON(w, http.StatusOK, &list)
-}
-
-func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
-	if err := s.checkProject(r); err != nil {
-		return err
-	}
-	var in metalv1.SSHKeyCreateInput
-	if err := readJSON(r, &in); err != nil {
-		return err
-	}
-	if in.Key == nil {
-		return fail(http.StatusUnprocessableEntity, "key is required")
-	}
-	if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(*in.Key)); err != nil {
-		return fail(http.StatusUnprocessableEntity, "key is not a valid SSH public key: %v", err)
-	}
-	k := &sshKey{ID: uuid(), Key: strings.TrimSpace(*in.Key), CreatedAt: now()}
-	if in.Label != nil {
-		k.Label = *in.Label
-	}
-	if err := s.st.update(func(st *state) error { st.Keys[k.ID] = k; return nil }); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, ptr(keyView(k)))
-}
-
-func (s *Server) getKey(w http.ResponseWriter, r *http.Request) error {
-	var k *sshKey
-	s.st.view(func(st *state) { k = st.Keys[r.PathValue("id")] })
-	if k == nil {
-		return fail(http.StatusNotFound, "Not found: ssh key %s", r.PathValue("id"))
-	}
-	return writeJSON(w, http.StatusOK, ptr(keyView(k)))
-}
-
-func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) error {
-	err := s.st.update(func(st *state) error {
-		if _, ok := st.Keys[r.PathValue("id")]; !ok {
-			return fail(http.StatusNotFound, "Not found: ssh key %s", r.PathValue("id"))
-		}
-		delete(st.Keys, r.PathValue("id"))
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func keyView(k *sshKey) metalv1.SSHKey {
-	href := BasePath + "/ssh-keys/" + k.ID
-	v := metalv1.SSHKey{Id: &k.ID, Href: &href, Key: &k.Key, Label: &k.Label, CreatedAt: &k.CreatedAt}
-	if pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Key)); err == nil {
-		fp := ssh.FingerprintLegacyMD5(pk)
-		v.Fingerprint = &fp
-	}
-	return v
-}

@@ -51,6 +51,12 @@ func New(ctx context.Context, l *lab.Lab, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newServer(ctx, l, st, opts), nil
+}
+
+// newServer serves st. Only devices need the lab: tests of the other
+// endpoints pass a nil one, and so cannot boot anything.
+func newServer(ctx context.Context, l *lab.Lab, st *store, opts Options) *Server {
 	if opts.Capacity == 0 {
 		opts.Capacity = 30
 	}
@@ -59,7 +65,7 @@ func New(ctx context.Context, l *lab.Lab, opts Options) (*Server, error) {
 	}
 	s := &Server{lab: l, st: st, capacity: opts.Capacity, log: opts.Log, ctx: ctx, cancels: map[string]context.CancelFunc{}}
 	s.resume()
-	return s, nil
+	return s
 }
 
 // Project is the lab's one project.
@@ -108,7 +114,18 @@ func (s *Server) Handler() http.Handler {
 	route("POST /devices/{id}/actions", s.action)
 	route("GET /projects/{project}/ssh-keys", s.listKeys)
 	route("POST /projects/{project}/ssh-keys", s.createKey)
+	route("GET /plans", s.listPlans)
+	route("GET /projects/{project}/plans", s.listProjectPlans)
+	route("GET /locations/metros", s.listMetros)
+	route("GET /locations/metros/{id}", s.getMetro)
+	route("GET /operating-systems", s.listOperatingSystems)
+	route("GET /projects", s.listProjects)
+	route("GET /projects/{project}", s.getProject)
+	route("GET /user", s.getUser)
+	route("GET /ssh-keys", s.listUserKeys)
+	route("POST /ssh-keys", s.createUserKey)
 	route("GET /ssh-keys/{id}", s.getKey)
+	route("PUT /ssh-keys/{id}", s.updateKey)
 	route("DELETE /ssh-keys/{id}", s.deleteKey)
 	route("POST /_lab/rate-limit", func(w http.ResponseWriter, r *http.Request) error {
 		n, _ := strconv.Atoi(r.URL.Query().Get("count"))

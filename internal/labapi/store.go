@@ -5,6 +5,7 @@
 package labapi
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -38,16 +39,22 @@ type sshKey struct {
 	ID        string    `json:"id"`
 	Label     string    `json:"label"`
 	Key       string    `json:"key"`
+	User      bool      `json:"user,omitempty"` // the user's own key, else the project's
+	Tags      []string  `json:"tags,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // state is the API's whole persistent state, saved on every change so that
 // it survives a restart of the API process.
 type state struct {
-	Project string             `json:"project"`
-	Token   string             `json:"token"`
-	Devices map[string]*device `json:"devices"`
-	Keys    map[string]*sshKey `json:"ssh_keys"`
+	Project      string             `json:"project"`
+	Organization string             `json:"organization"` // the project's
+	User         string             `json:"user"`         // the token's owner, who owns user keys
+	CreatedAt    time.Time          `json:"created_at"`   // of the project, organization and user
+	Token        string             `json:"token"`
+	Devices      map[string]*device `json:"devices"`
+	Keys         map[string]*sshKey `json:"ssh_keys"`
 }
 
 type store struct {
@@ -65,8 +72,17 @@ func openStore(dir string) (*store, error) {
 		if err := json.Unmarshal(data, &st.s); err != nil {
 			return nil, fmt.Errorf("read %s: %w", st.path, err)
 		}
+		// A state saved before the API had users and organizations gets them.
+		if st.s.User == "" || st.s.Organization == "" || st.s.CreatedAt.IsZero() {
+			st.s.User = cmp.Or(st.s.User, uuid())
+			st.s.Organization = cmp.Or(st.s.Organization, uuid())
+			st.s.CreatedAt = cmp.Or(st.s.CreatedAt, now())
+			if err := st.saveLocked(); err != nil {
+				return nil, err
+			}
+		}
 	case os.IsNotExist(err):
-		st.s = state{Project: uuid(), Token: token(), Devices: map[string]*device{}, Keys: map[string]*sshKey{}}
+		st.s = state{Project: uuid(), Organization: uuid(), User: uuid(), CreatedAt: now(), Token: token(), Devices: map[string]*device{}, Keys: map[string]*sshKey{}}
 		if err := st.saveLocked(); err != nil {
 			return nil, err
 		}

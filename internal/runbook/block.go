@@ -36,10 +36,10 @@ var Orders = []string{"inventory", "reverse_inventory", "sorted", "reverse_sorte
 
 // blockKeys are the keys a block step may carry.
 var blockKeys = map[string]bool{"name": true, "hosts": true, "tags": true, "when": true, "vars": true,
-	"become": true, "become_user": true, "block": true, "rescue": true, "always": true,
+	"become": true, "become_user": true, "become_method": true, "block": true, "rescue": true, "always": true,
 	"serial": true, "order": true, "max_fail_percentage": true, "any_errors_fatal": true, "throttle": true}
 
-const blockKeyList = "name, hosts, tags, when, vars, become, become_user, block, rescue, always, serial, order, max_fail_percentage, any_errors_fatal, throttle"
+const blockKeyList = "name, hosts, tags, when, vars, become, become_user, become_method, block, rescue, always, serial, order, max_fail_percentage, any_errors_fatal, throttle"
 
 // importKeyList is importOnly in the order the docs give.
 const importKeyList = "name, import, vars, vars_files, tags, when, hosts, serial, order, max_fail_percentage, any_errors_fatal, throttle, loop, loop_var"
@@ -67,7 +67,7 @@ func (l *loader) block(rb *Runbook, s *Step, raw *rawStep, n *yaml.Node, hosts, 
 	vars, err := tmpl.ParseVars(file, &raw.Vars)
 	l.errs.Add(err)
 	s.BlockVars = vars
-	s.Become, s.BecomeUser = raw.Become || raw.BecomeUser != "", raw.BecomeUser
+	l.become(s, raw, n)
 	l.group(s, raw, n, hosts)
 	inner := defaults
 	if len(hosts.list) > 0 {
@@ -83,7 +83,7 @@ func (l *loader) block(rb *Runbook, s *Step, raw *rawStep, n *yaml.Node, hosts, 
 }
 
 // steps reads the steps of a block: those that say nothing of become
-// take the block's.
+// take the block's, and those that name no become_method the block's.
 func (l *loader) steps(rb *Runbook, nodes []yaml.Node, defaults patterns, stack []string, b *Step) []*Step {
 	var out []*Step
 	for i := range nodes {
@@ -93,6 +93,9 @@ func (l *loader) steps(rb *Runbook, nodes []yaml.Node, defaults patterns, stack 
 		}
 		if b.Become && st.Import == nil && !st.Become && decode.Value(&nodes[i], "become") == nil {
 			st.Become, st.BecomeUser = true, b.BecomeUser
+		}
+		if st.BecomeMethod == "" {
+			st.BecomeMethod = b.BecomeMethod
 		}
 		out = append(out, st)
 	}

@@ -45,6 +45,7 @@ type rawStep struct {
 	MaxFail      *float64      `yaml:"max_fail_percentage"`
 	Become       bool          `yaml:"become"`
 	BecomeUser   string        `yaml:"become_user"`
+	BecomeMethod string        `yaml:"become_method"`
 	IgnoreErrors bool          `yaml:"ignore_errors"`
 	ChangedWhen  string        `yaml:"changed_when"`
 	FailedWhen   string        `yaml:"failed_when"`
@@ -301,7 +302,8 @@ func (l *loader) checkStepFields(s *Step, raw *rawStep, n *yaml.Node) {
 	file := s.In.File
 	s.Register, s.Delay, s.Until, s.UntilPos = raw.Register, raw.Delay, raw.Until, keyPos(file, n, "until")
 	s.Timeout, s.Notify, s.Serial, s.MaxFail = raw.Timeout, raw.Notify, raw.Serial, raw.MaxFail
-	s.Become, s.BecomeUser, s.IgnoreErrors = raw.Become || raw.BecomeUser != "", raw.BecomeUser, raw.IgnoreErrors
+	s.IgnoreErrors = raw.IgnoreErrors
+	l.become(s, raw, n)
 	if raw.Retries != nil {
 		s.Retries = *raw.Retries
 		if s.Retries < 0 {

@@ -55,6 +55,7 @@ type Step struct {
 	MaxFail      *float64 // max_fail_percentage
 	Become       bool
 	BecomeUser   string
+	BecomeMethod string // "" leaves it to the host (ansible_become_method), else sudo
 	IgnoreErrors bool
 	// Throttle caps how many hosts run the step at once (0: --forks);
 	// AnyErrorsFatal stops the run after the step if any host failed.

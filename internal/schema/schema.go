@@ -27,6 +27,7 @@ import (
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/runbook"
 	"github.com/runbookdev/runbook/internal/tmpl"
+	"github.com/runbookdev/runbook/inventory"
 	"github.com/runbookdev/runbook/tasks"
 	"gopkg.in/yaml.v3"
 )
@@ -208,6 +209,8 @@ func special(key string) (object, bool) {
 		return varName(), true
 	case "order":
 		return object{"anyOf": []any{object{"type": "string", "enum": runbook.Orders}, ref("template")}}, true
+	case "become_method":
+		return object{"type": "string", "enum": inventory.BecomeMethods}, true
 	case "retries", "throttle":
 		return object{"type": []string{"integer", "null"}, "minimum": 0}, true
 	case "max_fail_percentage":

@@ -159,7 +159,7 @@ steps:
 		"YAML 1.1 booleans and one value for a list": `
 hosts: web
 steps:
-  - {task: command, become: yes, ignore_errors: off, tags: deploy, notify: restart, with: {cmd: x}}
+  - {task: command, become: yes, become_method: su, ignore_errors: off, tags: deploy, notify: restart, with: {cmd: x}}
 handlers:
   - {name: restart, task: command, with: {cmd: y}}`,
 		"durations and batches": `
@@ -227,6 +227,7 @@ func TestSchemaRejects(t *testing.T) {
 		{"a bad duration", "steps: [{task: command, hosts: all, timeout: soon, with: {cmd: x}}]", "timeout"},
 		{"a bad batch", "steps: [{hosts: all, serial: 0, block: [{task: command, with: {cmd: x}}]}]", "serial"},
 		{"a bad order", "steps: [{hosts: all, order: random, block: [{task: command, with: {cmd: x}}]}]", "order"},
+		{"a bad become method", "steps: [{hosts: all, task: command, become_method: runas, with: {cmd: x}}]", "become_method"},
 		{"task keys on a block", "steps: [{hosts: all, register: r, block: [{task: command, with: {cmd: x}}]}]", "'register'"},
 		{"task keys on an import", "steps: [{import: x.yaml, become: true}]", "'become'"},
 		{"order on a task step", "steps: [{task: command, hosts: all, order: sorted, with: {cmd: x}}]", "'order'"},

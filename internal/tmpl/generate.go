@@ -10,9 +10,11 @@ import (
 // SecretSource keeps generate-once secrets for the `secret` template
 // function (agevars.Store): the value stored under name, made of kind the
 // first time it is asked for. pending: check mode, where nothing is made,
-// and value is not the secret but says that it would be made.
+// and value is not the secret but says that it would be made. It keeps
+// the certificates of the tls_ functions too.
 type SecretSource interface {
 	Secret(name, kind string) (value string, pending bool, err error)
+	CertSource
 }
 
 func init() {
@@ -39,7 +41,9 @@ func (t *Taint) secretFunc() func(name, kind string) (string, error) {
 		if v == "" {
 			return "", errors.New("secret " + decode.Quote(name) + ": empty in the secrets file")
 		}
-		if !pending {
+		if pending {
+			t.notePending(v)
+		} else {
 			t.set.Add(v)
 		}
 		return v, nil

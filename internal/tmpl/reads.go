@@ -20,12 +20,20 @@ import (
 // {{ end }}`, `eq .token ""` tell whether a secret is set or is some
 // value, and hiding every "https" of a run for it would hide more than it
 // protects.
-func (t *Tracker) readsSecret(tree *parse.Tree, data map[string]any) bool {
+//
+// A call of a function that makes secrets (secretMakers), where it is
+// not only a condition, reads a secret when one of them gave one (took;
+// in check mode one gives a placeholder instead, which is no secret).
+func (t *Tracker) readsSecret(tree *parse.Tree, data map[string]any, took bool) bool {
 	if t == nil || tree == nil || tree.Root == nil {
 		return false
 	}
 	found := false
 	readPaths(tree.Root, true, func(path []string) bool {
+		if len(path) == 1 && path[0] == callKey {
+			found = took
+			return !found
+		}
 		lookup(data, path, func(v any) bool {
 			found = t.set.HoldsAny(v)
 			return !found
@@ -37,6 +45,9 @@ func (t *Tracker) readsSecret(tree *parse.Tree, data map[string]any) bool {
 
 // anyKey stands in a path for an index key known only when rendering.
 const anyKey = "\x00any"
+
+// callKey is the path of a call of a function that makes secrets.
+const callKey = "\x00call"
 
 // lookup follows path from data through mappings, and calls fn with each
 // value it reaches (one per entry where a key is anyKey), until fn
@@ -97,6 +108,9 @@ func readPaths(n parse.Node, atRoot bool, fn func([]string) bool) bool {
 				}
 			}
 			return fn(base)
+		}
+		if id, ok := x.Args[0].(*parse.IdentifierNode); ok && secretMakers[id.Ident] && !fn([]string{callKey}) {
+			return false
 		}
 		for _, a := range x.Args {
 			if !readPaths(a, atRoot, fn) {

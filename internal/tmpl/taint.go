@@ -2,7 +2,10 @@ package tmpl
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/template"
@@ -29,6 +32,33 @@ type Taint struct {
 	once  sync.Once
 	funcs template.FuncMap
 	src   SecretSource // for the secret function; see UseSecrets
+
+	pendingMu sync.Mutex
+	pending   []string // check mode's placeholders of secrets not made yet
+}
+
+// notePending remembers a placeholder a check-mode rendering gave for a
+// secret not made yet (see PendingIn).
+func (t *Taint) notePending(placeholder string) {
+	t.pendingMu.Lock()
+	defer t.pendingMu.Unlock()
+	if !slices.Contains(t.pending, placeholder) {
+		t.pending = append(t.pending, placeholder)
+	}
+}
+
+// PendingIn returns the first placeholder of a secret not made yet (check
+// mode) that s holds, or "". What holds one is no value a module can
+// judge: the step is unknown until a real run makes the secret.
+func (t *Taint) PendingIn(s string) string {
+	t.pendingMu.Lock()
+	defer t.pendingMu.Unlock()
+	for _, p := range t.pending {
+		if strings.Contains(s, p) {
+			return p
+		}
+	}
+	return ""
 }
 
 // NewTaint returns a Taint that adds to set.
@@ -77,12 +107,14 @@ func (t *Tracker) saw(out string) {
 }
 
 // rendered notes the output of tree rendered with data: when the
-// rendering read a secret, all of what it gave is secret. hold: see render.
-func (t *Tracker) rendered(tree *parse.Tree, data map[string]any, out any, hold bool) {
+// rendering read a secret, all of what it gave is secret. took: a
+// function gave the rendering a secret (see renderFuncs). hold: see
+// render.
+func (t *Tracker) rendered(tree *parse.Tree, data map[string]any, out any, hold, took bool) {
 	if t == nil {
 		return
 	}
-	if t.readsSecret(tree, data) {
+	if t.readsSecret(tree, data, took) {
 		t.set.AddDerived(out)
 		if hold {
 			t.held.Store(true)
@@ -130,12 +162,55 @@ func (t *Taint) funcMap() template.FuncMap {
 		}
 		if t.src != nil {
 			t.funcs["secret"] = t.secretFunc()
+			for name, fn := range t.tlsFuncs() {
+				t.funcs[name] = fn
+			}
 		}
 		for name, mk := range runFuncs {
 			t.funcs[name] = mk(t)
 		}
 	})
 	return t.funcs
+}
+
+// secretMakers are the functions whose value is a secret of the run.
+var secretMakers = map[string]bool{"secret": true, "vault": true, "tls_key": true}
+
+// renderFuncs is the function map for one rendering: the Tracker's, with
+// the functions that make secrets noting in *took that one gave one.
+// Wrapping each function does not cover what text/template's own slice,
+// index and len make of a secret straight from one (`slice (secret "a"
+// "hex:16") 0 6`): a call that took one counts as a read of a secret
+// (see readsSecret).
+func (t *Tracker) renderFuncs(took *bool) template.FuncMap {
+	fm := t.funcMap()
+	if t == nil {
+		return fm
+	}
+	fm = maps.Clone(fm)
+	for name := range secretMakers {
+		fm[name] = t.noting(fm[name], took)
+	}
+	return fm
+}
+
+// noting returns fn, noting in *took when it gives a secret (and not, in
+// check mode, a placeholder for one).
+func (t *Tracker) noting(fn any, took *bool) any {
+	f := reflect.ValueOf(fn)
+	typ := f.Type()
+	return reflect.MakeFunc(typ, func(args []reflect.Value) []reflect.Value {
+		var out []reflect.Value
+		if typ.IsVariadic() {
+			out = f.CallSlice(args)
+		} else {
+			out = f.Call(args)
+		}
+		if len(out) > 0 && out[0].CanInterface() && t.set.HoldsAny(out[0].Interface()) {
+			*took = true
+		}
+		return out
+	}).Interface()
 }
 
 func (t *Taint) wrap(fn any) any {

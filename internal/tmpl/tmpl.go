@@ -145,7 +145,8 @@ func render(pos decode.Pos, s string, data map[string]any, hold bool) (string, e
 		return s, nil
 	}
 	tr := trackerOf(data)
-	t, err := parseWith(pos, s, tr.funcMap())
+	took := false
+	t, err := parseWith(pos, s, tr.renderFuncs(&took))
 	if err != nil {
 		return "", err
 	}
@@ -153,7 +154,7 @@ func render(pos decode.Pos, s string, data map[string]any, hold bool) (string, e
 	if err := t.Execute(&buf, data); err != nil {
 		return "", &decode.Error{Pos: pos, Msg: cleanExecError(err), Err: undefinedIn(err.Error(), execNoise, 1)}
 	}
-	tr.rendered(t.Tree, data, buf.String(), hold)
+	tr.rendered(t.Tree, data, buf.String(), hold, took)
 	return buf.String(), nil
 }
 
@@ -345,7 +346,8 @@ var fileNoise = regexp.MustCompile(`^template: [^:]*:(\d+)(?::(\d+))?: (?:execut
 // file and the line (and column) in it.
 func RenderFile(file, text string, data map[string]any) (string, error) {
 	tr := trackerOf(data)
-	t, err := template.New(file).Funcs(tr.funcMap()).Option("missingkey=error").Parse(text)
+	took := false
+	t, err := template.New(file).Funcs(tr.renderFuncs(&took)).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return "", fileError(file, err)
 	}
@@ -353,7 +355,7 @@ func RenderFile(file, text string, data map[string]any) (string, error) {
 	if err := t.Execute(&buf, data); err != nil {
 		return "", fileError(file, err)
 	}
-	tr.rendered(t.Tree, data, buf.String(), true)
+	tr.rendered(t.Tree, data, buf.String(), true, took)
 	return buf.String(), nil
 }
 

@@ -138,3 +138,25 @@ func TestRenderedListsFillListParameters(t *testing.T) {
 		t.Errorf("got %+v", got)
 	}
 }
+
+// A variable computed by a template as true or false is a boolean, as a
+// rendered parameter is: `{{ if .v }}` and `and .v .w` must not take the
+// text "false" for true. Other text stays text (a mode "0750" is not a
+// number).
+func TestResolvedConditionsAreBooleans(t *testing.T) {
+	vars := map[string]tmpl.Var{
+		"off":  {Value: "{{ eq 1 2 }}"},
+		"on":   {Value: "{{ eq 1 1 }}"},
+		"used": {Value: "{{ if .off }}taken{{ else }}not taken{{ end }}-{{ and .off .on }}"},
+		"mode": {Value: "{{ print \"0750\" }}"},
+		"word": {Value: "false"}, // no template: as written
+	}
+	got, err := tmpl.Resolve(vars, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"off": false, "on": true, "used": "not taken-false", "mode": "0750", "word": "false"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -24,7 +24,8 @@ func Value(pos decode.Pos, s string, data map[string]any) (any, error) {
 	}
 	tr := trackerOf(data)
 	var got any
-	fm := maps.Clone(tr.funcMap())
+	took := false
+	fm := maps.Clone(tr.renderFuncs(&took))
 	fm[valueFunc] = func(v any) string {
 		got = v
 		return ""
@@ -36,7 +37,7 @@ func Value(pos decode.Pos, s string, data map[string]any) (any, error) {
 	if err := t.Execute(io.Discard, data); err != nil {
 		return nil, decode.Errorf(pos, "%s", cleanExecError(err))
 	}
-	tr.rendered(t.Tree, data, got, true)
+	tr.rendered(t.Tree, data, got, true, took)
 	return got, nil
 }
 

@@ -63,6 +63,11 @@ func (r *resolver) resolve(name string, chain []string) error {
 	if err != nil {
 		err = fmt.Errorf("variable %s: %w", decode.Quote(name), err)
 	}
+	if s, ok := v.Value.(string); ok && err == nil && decode.HasTemplate(s) && (val == "true" || val == "false") {
+		// A condition computed by a template is a boolean, as a rendered
+		// parameter is typed again: the text "false" is true to `if`.
+		val = val == "true"
+	}
 	if v.Secret {
 		// Before the variables that use it are rendered, so that what
 		// they make of it is secret too.

@@ -155,17 +155,17 @@ func (c *boundedConn) bound(f func() error) error {
 	return err
 }
 
-// startFileServer starts an sftp-server with cmd (see startFileServer),
-// bounded as a session's requests are: its first answers come with no
-// timeout of their own.
-func (s *SSH) startFileServer(ctx context.Context, cmd string) (*fileServer, error) {
+// startFileServer starts an sftp-server as the user as says (see
+// startFileServer), bounded as a session's requests are: its first
+// answers come with no timeout of their own.
+func (s *SSH) startFileServer(ctx context.Context, as *Escalation) (*fileServer, error) {
 	b, ok := s.client.Conn.(*boundedConn)
 	if !ok {
-		return startFileServer(ctx, s.pipe, cmd)
+		return startFileServer(ctx, s.pipe, as)
 	}
 	var srv *fileServer
 	err := b.bound(func() (err error) {
-		srv, err = startFileServer(ctx, s.pipe, cmd)
+		srv, err = startFileServer(ctx, s.pipe, as)
 		return err
 	})
 	if err != nil && srv != nil {

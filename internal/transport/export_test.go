@@ -20,3 +20,11 @@ func SetKillGrace(t *testing.T, d time.Duration) {
 	killGrace = d
 	t.Cleanup(func() { killGrace = old })
 }
+
+// SetBecomeWait shortens how long a become method may take to ask or
+// run, for the test.
+func SetBecomeWait(t *testing.T, d time.Duration) {
+	old := becomeWait
+	becomeWait = d
+	t.Cleanup(func() { becomeWait = old })
+}

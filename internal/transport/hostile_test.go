@@ -33,7 +33,7 @@ func TestBecomeWriteCancelledLeavesDestination(t *testing.T) {
 	if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	as := transport.Become(c, hostile.User)
+	as := transport.Become(c, transport.Escalation{User: hostile.User})
 	for range 3 {
 		ctx, cancel := context.WithCancel(context.Background())
 		r := &cancelAfter{n: 4 << 20, cancel: cancel}
@@ -166,7 +166,7 @@ func TestCommandNotInArgv(t *testing.T) {
   grep -a -o -e 'hunter2-[S]ECRET-[0-9]*' /proc/[0-9]*/cmdline >>%s/found 2>/dev/null
 done`, loot))
 	ctx := context.Background()
-	as := transport.Become(c, hostile.User)
+	as := transport.Become(c, transport.Escalation{User: hostile.User})
 	runs := []struct {
 		name  string
 		conn  transport.Conn

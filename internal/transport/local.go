@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -41,34 +42,83 @@ var localGrace = 3 * time.Second
 // its own: when ctx ends, the group (the command and what it started) is
 // sent SIGTERM, then SIGKILL after a grace period.
 func (Local) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
-	c := exec.Command("sh", "-c", `eval "$(head -c `+fmt.Sprint(len(cmd))+`)"`)
+	return runLocal(ctx, cmd, stdin, nil)
+}
+
+// runAs runs cmd as the user as says, through the exchange with its
+// method.
+func (Local) runAs(ctx context.Context, cmd string, stdin io.Reader, as *Escalation) (Result, error) {
+	return runLocal(ctx, cmd, stdin, as.exchange())
+}
+
+// runLocal is Run, through x when set (see exchange).
+func runLocal(ctx context.Context, cmd string, stdin io.Reader, x *exchange) (Result, error) {
 	in := io.Reader(strings.NewReader(cmd))
 	if stdin != nil {
 		in = io.MultiReader(in, stdin)
 	}
 	var out, errOut capped
-	c.Stdin, c.Stdout, c.Stderr = in, &out, &errOut
+	ended := make(chan struct{})
+	end := sync.OnceFunc(func() { close(ended) })
+	defer end()
+	var c *exec.Cmd
+	var w io.WriteCloser
+	if x == nil {
+		c = exec.Command("sh", "-c", readScript(len(cmd)))
+		c.Stdin, c.Stdout, c.Stderr = in, &out, &errOut
+	} else {
+		// Written by the exchange, which waits for the method's prompt.
+		c = exec.Command("sh", "-c", x.command(stdinScript(cmd)))
+		c.Stdout, c.Stderr = &out, x.stderr(&errOut)
+		var err error
+		if w, err = c.StdinPipe(); err != nil {
+			return Result{}, fmt.Errorf("run a command: %w", err)
+		}
+	}
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.Start(); err != nil {
 		return Result{}, fmt.Errorf("run a command: %w", err)
 	}
+	var fed chan error
+	if x != nil {
+		fed = make(chan error, 1)
+		go func() { fed <- x.feed(ctx, w, in, ended) }()
+	}
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()
 	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		pgid := c.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+wait:
+	for {
 		select {
-		case <-done:
-		case <-time.After(localGrace):
+		case ferr := <-fed:
+			if ferr != nil {
+				// The method refused: nothing of the command ran, and
+				// what the method waits on is not worth waiting for.
+				_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+				return Result{}, ferr
+			}
+			fed = nil
+		case err = <-done:
+			end()
+			if fed != nil && !x.ran() {
+				if err := <-fed; err != nil {
+					return Result{}, err
+				}
+			}
+			break wait
+		case <-ctx.Done():
+			pgid := c.Process.Pid
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(localGrace):
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				<-done
+			}
+			// What outlived the shell in the group goes too.
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-done
+			return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}, ctx.Err()
 		}
-		// What outlived the shell in the group goes too.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}, ctx.Err()
 	}
 	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}
 	var exit *exec.ExitError
@@ -104,20 +154,23 @@ func (Local) ReadFile(ctx context.Context, path string, w io.Writer) error {
 
 // fileServer starts sftp-server through sudo, for becoming another user
 // on the controller; it ends when the write or read does.
-func (Local) fileServer(ctx context.Context, user string) (*fileServer, func(), error) {
-	srv, err := startFileServer(ctx, localPipe, serverCommand(user))
+func (Local) fileServer(ctx context.Context, as *Escalation) (*fileServer, func(), error) {
+	srv, err := startFileServer(ctx, localPipe, as)
 	if err != nil {
-		return nil, nil, fmt.Errorf("start sftp-server as %s: %w", user, err)
+		return nil, nil, fmt.Errorf("start sftp-server as %s: %w", as.key(), err)
 	}
 	return srv, srv.stop, nil
 }
 
-// localPipe starts cmd on the controller. Closing it closes its stdin
-// and, if that does not end it at once, kills it.
-func localPipe(cmd string) (*pipe, error) {
+// localPipe starts cmd on the controller (see starter). Closing it closes
+// its stdin and, if that does not end it at once, kills it.
+func localPipe(cmd string, tap func(io.Writer) io.Writer) (*pipe, error) {
 	c := exec.Command("sh", "-c", cmd)
 	p := &pipe{errOut: &syncCapped{}, ended: make(chan struct{})}
 	c.Stderr = p.errOut
+	if tap != nil {
+		c.Stderr = tap(p.errOut)
+	}
 	var err error
 	if p.stdin, err = c.StdinPipe(); err != nil {
 		return nil, err

@@ -145,20 +145,20 @@ func (ls *lockShell) idle() bool {
 	}
 }
 
-// lockPool keeps the idle lock shells of one connection, by the command
-// that starts them (one per user a step becomes).
+// lockPool keeps the idle lock shells of one connection, by the user they
+// run as (Escalation.key).
 type lockPool struct {
 	mu   sync.Mutex
 	idle map[string][]*lockShell
 }
 
-func (p *lockPool) get(cmd string) *lockShell {
+func (p *lockPool) get(who string) *lockShell {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.idle[cmd]) > 0 {
-		n := len(p.idle[cmd]) - 1
-		ls := p.idle[cmd][n]
-		p.idle[cmd] = p.idle[cmd][:n]
+	for len(p.idle[who]) > 0 {
+		n := len(p.idle[who]) - 1
+		ls := p.idle[who][n]
+		p.idle[who] = p.idle[who][:n]
 		if ls.idle() {
 			return ls
 		}
@@ -167,19 +167,20 @@ func (p *lockPool) get(cmd string) *lockShell {
 	return nil
 }
 
-func (p *lockPool) put(cmd string, ls *lockShell) {
+func (p *lockPool) put(who string, ls *lockShell) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.idle == nil {
 		p.idle = map[string][]*lockShell{}
 	}
-	p.idle[cmd] = append(p.idle[cmd], ls)
+	p.idle[who] = append(p.idle[who], ls)
 }
 
 // lock takes the lock on key in a shell from p, started with start when
-// none is idle; where names the host for messages.
-func (p *lockPool) lock(ctx context.Context, where, cmd string, start func(context.Context) (*lockShell, error), key string, waiting func()) (func(), error) {
-	ls := p.get(cmd)
+// none is idle; where names the host for messages, who the user the shell
+// runs as.
+func (p *lockPool) lock(ctx context.Context, where, who string, start func(context.Context) (*lockShell, error), key string, waiting func()) (func(), error) {
+	ls := p.get(who)
 	if ls == nil {
 		var err error
 		if ls, err = start(ctx); err != nil {
@@ -213,7 +214,7 @@ func (p *lockPool) lock(ctx context.Context, where, cmd string, start func(conte
 		return nil, fmt.Errorf("lock on %s: %w", where, err)
 	}
 	if why, failed := strings.CutPrefix(l, n+" fail "); failed {
-		p.put(cmd, ls)
+		p.put(who, ls)
 		code, msg, _ := strings.Cut(why, " ")
 		if code == lockUnsupported {
 			return nil, fmt.Errorf("lock on %s: %s: %w", where, msg, ErrNoLock)
@@ -221,7 +222,7 @@ func (p *lockPool) lock(ctx context.Context, where, cmd string, start func(conte
 		return nil, fmt.Errorf("lock on %s: %s", where, msg)
 	}
 	var once sync.Once
-	return func() { once.Do(func() { p.unlock(cmd, ls) }) }, nil
+	return func() { once.Do(func() { p.unlock(who, ls) }) }, nil
 }
 
 // unlockWait is how long a lock shell has to say it let go.
@@ -229,7 +230,7 @@ const unlockWait = 5 * time.Second
 
 // unlock closes the lock's file in ls and waits until the host says so;
 // a shell that does not answer in time is ended, which unlocks as well.
-func (p *lockPool) unlock(cmd string, ls *lockShell) {
+func (p *lockPool) unlock(who string, ls *lockShell) {
 	n := lockNonce()
 	ctx, cancel := context.WithTimeout(context.Background(), unlockWait)
 	defer cancel()
@@ -241,7 +242,7 @@ func (p *lockPool) unlock(cmd string, ls *lockShell) {
 		ls.end()
 		return
 	}
-	p.put(cmd, ls)
+	p.put(who, ls)
 }
 
 // Lock holds the lock named key on the host, so that a read-modify-write
@@ -262,21 +263,23 @@ func (p *lockPool) unlock(cmd string, ls *lockShell) {
 // settings). Lock files stay: removing one while another run waits on it
 // would let a third take a different lock.
 func (s *SSH) Lock(ctx context.Context, key string, waiting func()) (func(), error) {
-	return s.lockAs(ctx, key, func(cmd string) string { return cmd }, waiting)
+	return s.lockAs(ctx, key, nil, waiting)
 }
 
-// lockAs is Lock with the shell's command wrapped, as becoming another
-// user does.
-func (s *SSH) lockAs(ctx context.Context, key string, wrap func(string) string, waiting func()) (func(), error) {
-	cmd := wrap("sh -s")
+// lockAs is Lock as the user as says (nil: the login user), as becoming
+// another user does.
+func (s *SSH) lockAs(ctx context.Context, key string, as *Escalation, waiting func()) (func(), error) {
 	start := func(ctx context.Context) (*lockShell, error) {
 		s.commands.Add(1)
-		p, err := s.pipe(cmd)
+		p, err := startAs(ctx, s.pipe, as, "sh -s")
 		if err != nil {
 			return nil, err
 		}
 		ls, err := newLockShell(ctx, p.stdin, p.stdout, p.errOut, p.close)
 		if err != nil {
+			if why := as.explain(p.errOut.String()); why != nil {
+				return nil, why
+			}
 			if ctx.Err() == nil && !s.alive() {
 				return nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start a lock shell: %w", err)}
 			}
@@ -284,18 +287,18 @@ func (s *SSH) lockAs(ctx context.Context, key string, wrap func(string) string, 
 		}
 		return ls, nil
 	}
-	return s.locks.lock(ctx, s.host, cmd, start, key, waiting)
+	return s.locks.lock(ctx, s.host, as.key(), start, key, waiting)
 }
 
 // Lock holds the lock on key as the become user.
 func (b becomeConn) Lock(ctx context.Context, key string, waiting func()) (func(), error) {
 	l, ok := b.c.(interface {
-		lockAs(context.Context, string, func(string) string, func()) (func(), error)
+		lockAs(context.Context, string, *Escalation, func()) (func(), error)
 	})
 	if !ok {
-		return nil, fmt.Errorf("lock as %s: %w", b.user, ErrNoLock)
+		return nil, fmt.Errorf("lock as %s: %w", b.as.User, ErrNoLock)
 	}
-	return l.lockAs(ctx, key, b.sudo, waiting)
+	return l.lockAs(ctx, key, &b.as, waiting)
 }
 
 // localLocks are the controller's lock shells, children of runbook that
@@ -305,21 +308,23 @@ var localLocks lockPool
 // Lock holds the lock on the controller the same way, so that local steps
 // and runs reaching this machine over SSH exclude each other.
 func (l Local) Lock(ctx context.Context, key string, waiting func()) (func(), error) {
-	return l.lockAs(ctx, key, func(cmd string) string { return cmd }, waiting)
+	return l.lockAs(ctx, key, nil, waiting)
 }
 
 // lockAs is Lock as another user, for become.
-func (Local) lockAs(ctx context.Context, key string, wrap func(string) string, waiting func()) (func(), error) {
-	cmd := wrap("sh -s")
+func (Local) lockAs(ctx context.Context, key string, as *Escalation, waiting func()) (func(), error) {
 	start := func(ctx context.Context) (*lockShell, error) {
-		p, err := localPipe(cmd)
+		p, err := startAs(ctx, localPipe, as, "sh -s")
 		if err == nil {
 			var ls *lockShell
 			if ls, err = newLockShell(ctx, p.stdin, p.stdout, p.errOut, p.close); err == nil {
 				return ls, nil
 			}
+			if why := as.explain(p.errOut.String()); why != nil {
+				return nil, why
+			}
 		}
 		return nil, fmt.Errorf("start a lock shell on the controller: %w", err)
 	}
-	return localLocks.lock(ctx, "the controller", cmd, start, key, waiting)
+	return localLocks.lock(ctx, "the controller", as.key(), start, key, waiting)
 }

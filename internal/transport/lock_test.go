@@ -307,7 +307,7 @@ func TestLockAsBecomeUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = transport.Become(c, "nobody").Lock(context.Background(), "test:"+t.Name(), nil)
+	_, err = transport.Become(c, transport.Escalation{User: "nobody"}).Lock(context.Background(), "test:"+t.Name(), nil)
 	if !errors.Is(err, transport.ErrNoLock) || !strings.Contains(err.Error(), "no home directory") {
 		t.Fatalf("Lock as nobody = %v, want ErrNoLock for want of a home", err)
 	}

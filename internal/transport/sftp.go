@@ -92,10 +92,10 @@ func (p *pipe) stderr() string {
 	return p.errOut.String()
 }
 
-// startFileServer starts sftp-server through start (which runs the
-// command it is given, as the right user) and speaks SFTP with it.
-func startFileServer(ctx context.Context, start func(cmd string) (*pipe, error), cmd string) (*fileServer, error) {
-	p, err := start(cmd)
+// startFileServer starts sftp-server through start as the user as says
+// (nil: the login user) and speaks SFTP with it.
+func startFileServer(ctx context.Context, start starter, as *Escalation) (*fileServer, error) {
+	p, err := startAs(ctx, start, as, "sh -c "+quote(sftpScript()))
 	if err != nil {
 		return nil, err
 	}
@@ -103,9 +103,14 @@ func startFileServer(ctx context.Context, start func(cmd string) (*pipe, error),
 	err = withCtx(ctx, func() error {
 		pid, err := readPid(p.stdout)
 		if err != nil {
-			if msg := p.stderr(); strings.Contains(msg, "no sftp-server program") {
+			msg := p.stderr()
+			if why := as.explain(msg); why != nil {
+				return why
+			}
+			if strings.Contains(msg, "no sftp-server program") {
 				return errNoSFTPServer
-			} else if msg != "" {
+			}
+			if msg != "" {
 				return fmt.Errorf("%w: %s", err, tasks.LastLines(msg, 3))
 			}
 			return err
@@ -142,19 +147,10 @@ func readPid(r io.Reader) (int, error) {
 }
 
 // serverStarter is implemented by connections that can start an SFTP
-// server on the host as a given user ("" for the login user). release
+// server on the host as a given user (nil for the login user). release
 // ends what the call started, if it is not kept for the run.
 type serverStarter interface {
-	fileServer(ctx context.Context, user string) (srv *fileServer, release func(), err error)
-}
-
-// serverCommand is the command that starts sftp-server as user.
-func serverCommand(user string) string {
-	cmd := "sh -c " + quote(sftpScript())
-	if user != "" {
-		cmd = "sudo -n -H -u " + quote(user) + " -- " + cmd
-	}
-	return cmd
+	fileServer(ctx context.Context, as *Escalation) (srv *fileServer, release func(), err error)
 }
 
 // sftpFS writes through an SFTP server.
@@ -187,9 +183,9 @@ func (s sftpFS) alive(pid int) bool {
 	return err == nil
 }
 
-// writeSFTP is WriteFile through the server c starts for user.
-func writeSFTP(ctx context.Context, c serverStarter, user, p string, r io.Reader, attrs FileAttrs) error {
-	srv, release, err := c.fileServer(ctx, user)
+// writeSFTP is WriteFile through the server c starts as the user as says.
+func writeSFTP(ctx context.Context, c serverStarter, as *Escalation, p string, r io.Reader, attrs FileAttrs) error {
+	srv, release, err := c.fileServer(ctx, as)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", p, err)
 	}

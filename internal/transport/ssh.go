@@ -43,8 +43,8 @@ type SSH struct {
 	user   string
 	client *goph.Client
 
-	// srvMu guards the SFTP servers started on the host, by user ("" for
-	// the login user), and the subsystem's client, used for reading when
+	// srvMu guards the SFTP servers started on the host, by escalation
+	// (see Escalation.key), and the subsystem's client, used for reading when
 	// the host has no sftp-server program.
 	srvMu   sync.Mutex
 	servers map[string]*started
@@ -159,7 +159,7 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin io.Reader) (Result, err
 			return res, err
 		}
 	}
-	return s.runSession(ctx, cmd, stdin)
+	return s.runSession(ctx, cmd, stdin, nil)
 }
 
 // runInShell runs cmd in the shell, starting it on first use; ok is false
@@ -205,15 +205,21 @@ func (s *SSH) alive() bool {
 	return err == nil
 }
 
-// runSession runs cmd in a new session.
-func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Result, error) {
+// runSession runs cmd in a new session; through x, when set, as another
+// user (see exchange).
+func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader, x *exchange) (Result, error) {
 	sess, err := s.client.NewSession()
 	if err != nil {
 		return Result{}, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("open session: %w", err)}
 	}
 	defer sess.Close()
 	var out, errOut capped
-	tap := newPIDTap(&errOut)
+	var errW io.Writer = &errOut
+	line := stdinScript(cmd)
+	if x != nil {
+		errW, line = x.stderr(errW), x.command(line)
+	}
+	tap := newPIDTap(errW)
 	sess.Stdout, sess.Stderr = &out, tap
 	// The command is read from stdin, not passed as an argument that every
 	// local user sees in ps. When ctx ends, stdin is not closed (the
@@ -224,20 +230,53 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 		in = io.MultiReader(in, stdin)
 	}
 	closed := make(chan struct{})
-	sess.Stdin = holdReader{ctx, in, closed}
-	if err := sess.Start(tap.wrap(stdinScript(cmd))); err != nil {
+	held := holdReader{ctx, in, closed}
+	ended := make(chan struct{})
+	end := sync.OnceFunc(func() { close(ended) })
+	defer end()
+	var fed chan error
+	if x == nil {
+		sess.Stdin = held
+	} else {
+		// Written by the exchange, which waits for the method's prompt:
+		// Wait waits for a Stdin reader, not for this pipe.
+		w, err := sess.StdinPipe()
+		if err != nil {
+			return Result{}, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("open session: %w", err)}
+		}
+		fed = make(chan error, 1)
+		go func() { fed <- x.feed(ctx, w, held, ended) }()
+	}
+	if err := sess.Start(tap.wrap(line)); err != nil {
 		return Result{}, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start command: %w", err)}
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
-	select {
-	case <-ctx.Done():
-		stopSession(s.client.Client, sess, tap, done)
-		close(closed)
-		return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}, ctx.Err()
-	case err = <-done:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			stopSession(s.client.Client, sess, tap, done)
+			close(closed)
+			return Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}, ctx.Err()
+		case ferr := <-fed:
+			if ferr != nil {
+				// The method refused: nothing of the command ran, and
+				// the method's end is not worth waiting for.
+				return Result{}, ferr
+			}
+			fed = nil
+		case err = <-done:
+			break wait
+		}
 	}
+	end()
 	tap.flush()
+	if fed != nil && !x.ran() {
+		if err := <-fed; err != nil {
+			return Result{}, err
+		}
+	}
 	res := Result{Stdout: out.bytes(), Stderr: errOut.bytes(), Truncated: out.truncated() || errOut.truncated()}
 	var exit *ssh.ExitError
 	var missing *ssh.ExitMissingError
@@ -256,21 +295,29 @@ func (s *SSH) runSession(ctx context.Context, cmd string, stdin io.Reader) (Resu
 	return res, nil
 }
 
+// runAs runs cmd as the user as says, through the exchange with its
+// method, in a session of its own.
+func (s *SSH) runAs(ctx context.Context, cmd string, stdin io.Reader, as *Escalation) (Result, error) {
+	s.commands.Add(1)
+	return s.runSession(ctx, cmd, stdin, as.exchange())
+}
+
 // started is an SFTP server started on the host, or why it could not be.
 type started struct {
 	srv *fileServer
 	err error
 }
 
-// fileServer returns the SFTP server that runs as user on the host,
-// starting it on first use: one per user for the run.
-func (s *SSH) fileServer(ctx context.Context, user string) (*fileServer, func(), error) {
+// fileServer returns the SFTP server that runs as the user as says (nil:
+// the login user) on the host, starting it on first use: one per user
+// for the run.
+func (s *SSH) fileServer(ctx context.Context, as *Escalation) (*fileServer, func(), error) {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
-	if st, ok := s.servers[user]; ok {
+	if st, ok := s.servers[as.key()]; ok {
 		return st.srv, func() {}, st.err
 	}
-	srv, err := s.startFileServer(ctx, serverCommand(user))
+	srv, err := s.startFileServer(ctx, as)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
@@ -278,26 +325,34 @@ func (s *SSH) fileServer(ctx context.Context, user string) (*fileServer, func(),
 		if !s.alive() {
 			return nil, nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("start sftp-server: %w", err)}
 		}
-		if user != "" {
-			err = fmt.Errorf("as %s: %w", user, err)
+		var be *BecomeError
+		switch {
+		case errors.As(err, &be):
+			// It says it all, and is the same for a command.
+		case as != nil:
+			err = fmt.Errorf("start sftp-server on %s as %s: %w", s.host, as.user(), err)
+		default:
+			err = fmt.Errorf("start sftp-server on %s %w", s.host, err)
 		}
-		err = fmt.Errorf("start sftp-server on %s %w", s.host, err)
 	}
 	if s.servers == nil {
 		s.servers = map[string]*started{}
 	}
-	s.servers[user] = &started{srv, err}
+	s.servers[as.key()] = &started{srv, err}
 	return srv, func() {}, err
 }
 
-// pipe starts cmd in a session of its own.
-func (s *SSH) pipe(cmd string) (*pipe, error) {
+// pipe starts cmd in a session of its own (see starter).
+func (s *SSH) pipe(cmd string, tap func(io.Writer) io.Writer) (*pipe, error) {
 	sess, err := s.client.NewSession()
 	if err != nil {
 		return nil, &ConnError{Host: s.host, Lost: true, Err: fmt.Errorf("open session: %w", err)}
 	}
 	p := &pipe{errOut: &syncCapped{}, ended: make(chan struct{}), close: func() { sess.Close() }}
 	sess.Stderr = p.errOut
+	if tap != nil {
+		sess.Stderr = tap(p.errOut)
+	}
 	if p.stdin, err = sess.StdinPipe(); err == nil {
 		if p.stdout, err = sess.StdoutPipe(); err == nil {
 			err = sess.Start(cmd)
@@ -314,7 +369,7 @@ func (s *SSH) pipe(cmd string) (*pipe, error) {
 // files is the SFTP client that inspects and reads as the login user: the
 // server runbook started, or else the SSH server's subsystem.
 func (s *SSH) files(ctx context.Context) (*sftp.Client, error) {
-	srv, _, err := s.fileServer(ctx, "")
+	srv, _, err := s.fileServer(ctx, nil)
 	if err == nil {
 		return srv.Client, nil
 	}
@@ -343,7 +398,7 @@ func (s *SSH) files(ctx context.Context) (*sftp.Client, error) {
 // readers see the old or the new file, never a partial one, and nobody
 // else can read it before it is in place.
 func (s *SSH) WriteFile(ctx context.Context, p string, r io.Reader, attrs FileAttrs) error {
-	return writeSFTP(ctx, s, "", p, r, attrs)
+	return writeSFTP(ctx, s, nil, p, r, attrs)
 }
 
 // ReadFile copies path to w over SFTP.

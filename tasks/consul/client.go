@@ -21,15 +21,23 @@ type Agent struct {
 
 // client returns an API client whose connections start on the host.
 func (a Agent) client(h *tasks.Host) (*api.Client, error) {
-	addr := a.Address
-	if addr == "" {
-		addr = "127.0.0.1:8500"
-	}
 	cfg := api.DefaultNonPooledConfig()
-	cfg.Address, cfg.Scheme, cfg.Token = addr, "http", a.Token
-	cfg.HttpClient = &http.Client{
+	cfg.Address, cfg.Scheme, cfg.Token = a.addr(), "http", a.Token
+	cfg.HttpClient = httpClient(h)
+	return api.NewClient(cfg)
+}
+
+func (a Agent) addr() string {
+	if a.Address == "" {
+		return "127.0.0.1:8500"
+	}
+	return a.Address
+}
+
+// httpClient is an HTTP client whose connections start on the host.
+func httpClient(h *tasks.Host) *http.Client {
+	return &http.Client{
 		Transport: &http.Transport{DialContext: h.Conn.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second},
 		Timeout:   30 * time.Second,
 	}
-	return api.NewClient(cfg)
 }

@@ -87,15 +87,9 @@ func (cl *Cluster) missing(ctx context.Context, c *api.Client) ([]string, error)
 		return []string{"a leader"}, nil
 	}
 	if cl.Voters > 0 {
-		raft, err := c.Operator().RaftGetConfiguration(q)
+		voters, err := countVoters(c, q)
 		if err != nil {
 			return answered(err, fmt.Sprintf("%d voters", cl.Voters))
-		}
-		voters := 0
-		for _, s := range raft.Servers {
-			if s.Voter {
-				voters++
-			}
 		}
 		if voters < cl.Voters {
 			out = append(out, fmt.Sprintf("%d voters (has %d)", cl.Voters, voters))
@@ -119,6 +113,29 @@ func (cl *Cluster) missing(ctx context.Context, c *api.Client) ([]string, error)
 		}
 	}
 	return out, nil
+}
+
+// countVoters counts the voting servers in the raft configuration. Where
+// ACLs deny the token operator:read (a cluster whose ACLs are not
+// bootstrapped yet has no token that may), it counts the raft peers, which
+// needs no token: the servers runbook starts all vote.
+func countVoters(c *api.Client, q *api.QueryOptions) (int, error) {
+	raft, err := c.Operator().RaftGetConfiguration(q)
+	var se api.StatusError
+	if errors.As(err, &se) && se.Code == 403 {
+		peers, err := c.Status().PeersWithQueryOptions(q)
+		return len(peers), err
+	}
+	if err != nil {
+		return 0, err
+	}
+	voters := 0
+	for _, s := range raft.Servers {
+		if s.Voter {
+			voters++
+		}
+	}
+	return voters, nil
 }
 
 // answered turns an error the agent answered with into what is missing,

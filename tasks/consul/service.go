@@ -2,6 +2,8 @@ package consul
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -37,6 +39,22 @@ type Service struct {
 	Upstreams   []Upstream    `yaml:"upstreams" doc:"for a sidecar: services to reach through it, each {service, local_port}"`
 	State       string        `yaml:"state" doc:"present (default) or absent"`
 	WaitHealthy time.Duration `yaml:"wait_healthy" doc:"after a change, wait up to this long until its checks pass"`
+	// The agent does not say which token a service was registered with,
+	// so the registration carries a fingerprint of it (tokenMeta).
+	ServiceToken string `yaml:"service_token" doc:"the ACL token the service (and its sidecar) is registered with, e.g. one with its service identity; the agent keeps the service in the catalog with it. A different token re-registers the service (mark it !secret)"`
+}
+
+// tokenMeta is the service meta key holding a fingerprint of the token a
+// service was registered with: the first 12 hex digits of its SHA-256,
+// which tell a changed token without telling the token (a random UUID).
+const tokenMeta = "runbook-token"
+
+func tokenFingerprint(token string) string {
+	if token == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:6])
 }
 
 // Upstream is a service reached through the sidecar on a local port.
@@ -74,6 +92,9 @@ func (s *Service) id() string {
 // wanted is the registration the runbook asks for.
 func (s *Service) wanted() *api.AgentServiceRegistration {
 	reg := &api.AgentServiceRegistration{ID: s.id(), Name: s.Name, Port: s.Port, Address: s.Address, Tags: s.Tags}
+	if fp := tokenFingerprint(s.ServiceToken); fp != "" {
+		reg.Meta = map[string]string{tokenMeta: fp}
+	}
 	if s.TCPCheck != "" {
 		reg.Check = &api.AgentServiceCheck{Name: s.Name + " listens", TCP: s.TCPCheck, Interval: "5s", Timeout: "2s"}
 	}
@@ -123,7 +144,7 @@ func (s *Service) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 		return change, nil
 	}
 	change.Apply = func(ctx context.Context) (tasks.Done, error) {
-		opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)
+		opts := api.ServiceRegisterOpts{ReplaceExistingChecks: true, Token: s.ServiceToken}.WithContext(ctx)
 		if err := c.Agent().ServiceRegisterOpts(s.wanted(), opts); err != nil {
 			return tasks.Done{}, fmt.Errorf("register service %s on %s: %w", s.id(), h.Name, err)
 		}
@@ -161,6 +182,9 @@ func (s *Service) diff(have, sidecar *api.AgentService) []string {
 	}
 	if !sameSet(have.Tags, s.Tags) {
 		out = append(out, fmt.Sprintf("~ tags %v -> %v", have.Tags, s.Tags))
+	}
+	if have.Meta[tokenMeta] != tokenFingerprint(s.ServiceToken) {
+		out = append(out, "~ registered with another ACL token")
 	}
 	switch {
 	case !s.Sidecar && sidecar != nil:
