@@ -10,6 +10,7 @@ require (
 	github.com/hashicorp/consul/api v1.33.2
 	github.com/hashicorp/go-multierror v1.1.1
 	github.com/hashicorp/vault/api v1.23.0
+	github.com/kevinburke/ssh_config v1.6.0
 	github.com/melbahja/goph v1.5.2
 	github.com/pkg/sftp v1.13.12
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3

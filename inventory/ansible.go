@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/sshconfig"
 	"github.com/runbookdev/runbook/internal/tmpl"
 )
 
@@ -179,6 +180,7 @@ var connVars = map[string][]string{
 	"become":        {"ansible_become"},
 	"become_user":   {"ansible_become_user"},
 	"become_method": {"ansible_become_method"},
+	"proxy_jump":    {"ansible_ssh_common_args"},
 }
 
 // connect sets the connection fields of the hosts that Ansible inventories
@@ -260,6 +262,14 @@ func (h *Host) setConn(field, key string, v tmpl.Var) error {
 			s = filepath.Join(filepath.Dir(v.Pos.File), s)
 		}
 		h.Key, h.KeyPos = s, v.Pos
+	case "proxy_jump":
+		jump, found, err := sshconfig.FromArgs(s)
+		if err != nil {
+			return decode.Errorf(v.Pos, "host %s: %s: %w", decode.Quote(h.Name), key, err)
+		}
+		if found {
+			h.ProxyJump = jump
+		}
 	case "connection":
 		switch s {
 		case "ssh", "smart", "paramiko":

@@ -22,10 +22,14 @@ type Host struct {
 	User       string
 	Key        string // private key file
 	Connection string // "ssh" (default) or "local"
-	Vars       map[string]tmpl.Var
-	FileVars   map[string]tmpl.Var // from host_vars/
-	Pos        decode.Pos          // where a file defines it; zero for hosts an API reports
-	KeyPos     decode.Pos          // where a file sets Key
+	// ProxyJump is the bastions the host is reached through, as ssh's
+	// ProxyJump says them; "none" is none, whatever ~/.ssh/config says.
+	// Empty: as ~/.ssh/config says.
+	ProxyJump string
+	Vars      map[string]tmpl.Var
+	FileVars  map[string]tmpl.Var // from host_vars/
+	Pos       decode.Pos          // where a file defines it; zero for hosts an API reports
+	KeyPos    decode.Pos          // where a file sets Key
 	// Become and BecomeUser make every step on the host run as another
 	// user (ansible_become, ansible_become_user), as become: on a step.
 	// BecomeMethod (ansible_become_method) is how the host's steps that

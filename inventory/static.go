@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/internal/sshconfig"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"gopkg.in/yaml.v3"
 )
@@ -34,6 +35,7 @@ type conn struct {
 	User       string `yaml:"user" doc:"SSH user; default: the current user"`
 	Key        string `yaml:"key" doc:"private key file; default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa and ssh-agent"`
 	Connection string `yaml:"connection" doc:"ssh (default) or local"`
+	ProxyJump  string `yaml:"proxy_jump" doc:"bastions to reach the host through, as ssh's ProxyJump: [user@]host[:port], comma-separated; none for none; default: as ~/.ssh/config says"`
 }
 
 type staticHost struct {
@@ -124,12 +126,21 @@ func parseStatic(file string, doc *yaml.Node) (*Data, error) {
 			// Relative to the inventory, so it works from any directory.
 			c.Key = filepath.Join(filepath.Dir(file), c.Key)
 		}
+		if c.ProxyJump != "" {
+			at := decode.Value(vn, "proxy_jump")
+			if at == nil {
+				at = decode.Value(decode.Value(root, "defaults"), "proxy_jump")
+			}
+			if _, err := sshconfig.ParseJumps(c.ProxyJump); err != nil {
+				errs.Add(decode.Errorf(decode.At(file, at), "host %s: proxy_jump: %w", decode.Quote(name), err))
+			}
+		}
 		if c.Connection != "" && c.Connection != "ssh" && c.Connection != "local" {
 			errs.Add(decode.Errorf(decode.At(file, vn), "host %s: connection must be ssh or local, got %s", decode.Quote(name), decode.Quote(c.Connection)))
 		}
 		data.Hosts = append(data.Hosts, &Host{
 			Name: name, Address: c.Address, Port: c.Port, User: c.User, Key: c.Key,
-			Connection: c.Connection, Vars: vars, Pos: decode.At(file, kn), KeyPos: keyPos,
+			Connection: c.Connection, ProxyJump: c.ProxyJump, Vars: vars, Pos: decode.At(file, kn), KeyPos: keyPos,
 		})
 	})
 	eachKey(&raw.Groups, file, "groups", &errs, func(name string, kn, vn *yaml.Node) {
@@ -221,6 +232,9 @@ func merge(c, def conn) conn {
 	}
 	if c.Connection == "" {
 		c.Connection = def.Connection
+	}
+	if c.ProxyJump == "" {
+		c.ProxyJump = def.ProxyJump
 	}
 	return c
 }

@@ -124,7 +124,10 @@ func runAdHoc(ctx context.Context, e *env, cmd *cobra.Command, f *adhocFlags, po
 	if opts.BecomePassword, err = f.becomePass(ctx, e); err != nil {
 		return f.fail(e, err, nil)
 	}
-	pool := f.pool()
+	pool, err := f.pool(logger(e.stderr, f.verbose >= 3))
+	if err != nil {
+		return f.fail(e, err, nil)
+	}
 	defer pool.Close()
 	var out engine.Reporter = output.NewAdHoc(e.stdout)
 	if f.format == "json" {

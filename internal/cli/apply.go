@@ -113,7 +113,10 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 	if opts.BecomePassword, err = f.becomePass(ctx, e); err != nil {
 		return f.fail(e, err, nil)
 	}
-	pool := f.pool()
+	pool, err := f.pool(logger(e.stderr, f.verbose >= 3))
+	if err != nil {
+		return f.fail(e, err, nil)
+	}
 	defer pool.Close()
 
 	out := f.reporter(e.stdout)

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/runbookdev/runbook/internal/engine"
 	"github.com/runbookdev/runbook/internal/output"
 	"github.com/runbookdev/runbook/internal/prompt"
+	"github.com/runbookdev/runbook/internal/sshconfig"
 	"github.com/runbookdev/runbook/internal/sshkeys"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/spf13/pflag"
@@ -37,17 +39,19 @@ type connFlags struct {
 	knownHosts    string
 	acceptNew     bool
 	connTimeout   time.Duration
+	sshConfig     string
 	become        bool
 	askBecomePass bool
 }
 
 func (c *connFlags) register(fs *pflag.FlagSet) {
-	fs.StringVarP(&c.user, "user", "u", "", "SSH `USER` for hosts whose inventory names none (default: the current user)")
+	fs.StringVarP(&c.user, "user", "u", "", "SSH `USER` for hosts whose inventory names none (default: ~/.ssh/config's, else the current user)")
 	fs.StringVar(&c.privateKey, "private-key", "", "SSH private key `FILE` for hosts whose inventory names none")
 	fs.StringVar(&c.knownHosts, "known-hosts", "", "known_hosts `FILE` (default $RUNBOOK_KNOWN_HOSTS, then ~/.ssh/known_hosts, then /etc/ssh/ssh_known_hosts)")
 	fs.BoolVar(&c.acceptNew, "accept-new-host-keys", false, "trust hosts seen for the first time and record their keys; changed keys are still refused")
 	fs.DurationVar(&c.connTimeout, "connect-timeout", 20*time.Second, "how long to wait for a host's SSH connection")
-	group(fs, "Connection", "user", "private-key", "known-hosts", "accept-new-host-keys", "connect-timeout")
+	fs.StringVarP(&c.sshConfig, "ssh-config", "F", "", "ssh_config `FILE` to read instead of ~/.ssh/config and /etc/ssh/ssh_config, as ssh -F")
+	group(fs, "Connection", "user", "private-key", "known-hosts", "accept-new-host-keys", "connect-timeout", "ssh-config")
 	fs.BoolVarP(&c.become, "become", "b", false, "run every step as the host's become user (root unless the inventory names another), by its become method (sudo unless it names su or doas)")
 	fs.BoolVarP(&c.askBecomePass, "ask-become-pass", "K", false, "ask for the become password once, without echo (sudo's: the login user's; su's: the target user's)")
 	group(fs, "Privilege escalation", "become", "ask-become-pass")
@@ -79,20 +83,28 @@ func (c *connFlags) becomePass(ctx context.Context, e *env) (string, error) {
 	return pw, nil
 }
 
-// pool is where the run's connections come from; the caller closes it.
-func (c *connFlags) pool() *transport.Pool {
+// pool is where the run's connections come from, with the ssh_config
+// (-F, else ~/.ssh/config and /etc/ssh/ssh_config) read; the caller
+// closes it.
+func (c *connFlags) pool(log *slog.Logger) (*transport.Pool, error) {
+	sshCfg, err := sshconfig.Load(c.sshConfig)
+	if err != nil {
+		return nil, err
+	}
 	keys := &transport.HostKeys{Files: transport.DefaultKnownHosts(), AcceptNew: c.acceptNew}
 	if env := os.Getenv("RUNBOOK_KNOWN_HOSTS"); env != "" {
 		keys.Files = append([]string{env}, keys.Files...)
+		keys.Explicit = true
 	}
 	if c.knownHosts != "" {
 		keys.Files = []string{c.knownHosts}
+		keys.Explicit = true
 	}
-	pool := &transport.Pool{Keys: keys, Timeout: c.connTimeout, User: c.user}
+	pool := &transport.Pool{Keys: keys, Timeout: c.connTimeout, User: c.user, SSHConfig: sshCfg, Log: log}
 	if c.privateKey != "" {
 		pool.KeyFiles = []string{c.privateKey}
 	}
-	return pool
+	return pool, nil
 }
 
 // outFlags say how a run is shown.

@@ -325,7 +325,7 @@ func withResult(vars map[string]any, st *runbook.Step, r result) map[string]any 
 }
 
 func target(h *inventory.Host) transport.Target {
-	return transport.Target{Name: h.Name, Local: h.Local(), Address: h.Address, Port: h.Port, User: h.User, KeyFile: h.Key}
+	return transport.Target{Name: h.Name, Local: h.Local(), Address: h.Address, Port: h.Port, User: h.User, KeyFile: h.Key, ProxyJump: h.ProxyJump}
 }
 
 // ctxMessage explains an error that came from the step's timeout or from

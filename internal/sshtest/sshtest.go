@@ -10,8 +10,11 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +38,7 @@ type Server struct {
 	cmd        *exec.Cmd
 	noSFTP     bool
 	force      string
+	extra      []string
 }
 
 // Require skips the test when sshd is not installed, loudly, or fails it
@@ -61,6 +65,17 @@ func WithoutSFTP(s *Server) { s.noSFTP = true }
 // shell, a restricted account) does.
 func WithForceCommand(cmd string) Option { return func(s *Server) { s.force = cmd } }
 
+// WithConfig adds lines to the server's sshd_config, ahead of the
+// defaults: sshd takes the first value of a keyword, so they win
+// ("AllowTcpForwarding no", "LogLevel VERBOSE").
+func WithConfig(lines ...string) Option {
+	return func(s *Server) { s.extra = append(s.extra, lines...) }
+}
+
+// WithAddress makes the server listen on addr, another loopback address
+// (127.0.0.2), instead of 127.0.0.1.
+func WithAddress(addr string) Option { return func(s *Server) { s.Addr = addr } }
+
 // Start starts an sshd that lives as long as the test.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
@@ -86,7 +101,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	var lastErr error
 	for range 5 {
-		s.Port = freePort(t)
+		s.Port = freePortOn(t, s.Addr)
 		if lastErr = s.start(t); lastErr == nil {
 			break
 		}
@@ -107,12 +122,12 @@ func (s *Server) Hostport() string { return net.JoinHostPort(s.Addr, fmt.Sprint(
 
 func (s *Server) start(t testing.TB) error {
 	cfg := filepath.Join(s.Dir, "sshd_config")
-	conf := strings.Join([]string{
+	conf := strings.Join(append(slices.Clone(s.extra),
 		fmt.Sprintf("Port %d", s.Port),
-		"ListenAddress 127.0.0.1",
-		"HostKey " + filepath.Join(s.Dir, "host_key"),
-		"PidFile " + filepath.Join(s.Dir, "sshd.pid"),
-		"AuthorizedKeysFile " + filepath.Join(s.Dir, "authorized_keys"),
+		"ListenAddress "+s.Addr,
+		"HostKey "+filepath.Join(s.Dir, "host_key"),
+		"PidFile "+filepath.Join(s.Dir, "sshd.pid"),
+		"AuthorizedKeysFile "+filepath.Join(s.Dir, "authorized_keys"),
 		"StrictModes no",
 		"UsePAM no",
 		"PasswordAuthentication no",
@@ -129,7 +144,7 @@ func (s *Server) start(t testing.TB) error {
 		"MaxSessions 64",
 		"MaxStartups 512",
 		"LogLevel ERROR",
-	}, "\n") + "\n"
+	), "\n") + "\n"
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return err
 	}
@@ -169,6 +184,54 @@ func (s *Server) start(t testing.TB) error {
 		<-exited
 	})
 	return nil
+}
+
+// Log is what sshd has logged so far (LogLevel ERROR unless WithConfig
+// says otherwise).
+func (s *Server) Log(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.Dir, "sshd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Freeze stops the server and every process it started (SIGSTOP), as a
+// host that hangs or drops off the network without a word does: its
+// connections stay open and nothing answers on them. The returned
+// function, also run when the test ends, lets them go on.
+func (s *Server) Freeze(t testing.TB) (thaw func()) {
+	t.Helper()
+	pids := descendants(s.cmd.Process.Pid)
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	var once sync.Once
+	thaw = func() {
+		once.Do(func() {
+			for _, pid := range pids {
+				syscall.Kill(pid, syscall.SIGCONT)
+			}
+		})
+	}
+	t.Cleanup(thaw)
+	return thaw
+}
+
+// descendants is pid and every process under it.
+func descendants(pid int) []int {
+	out := []int{pid}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		data, _ := os.ReadFile(f)
+		for _, w := range strings.Fields(string(data)) {
+			if child, err := strconv.Atoi(w); err == nil {
+				out = append(out, descendants(child)...)
+			}
+		}
+	}
+	return out
 }
 
 // Stop kills the server, as a host that goes away would.
@@ -232,8 +295,10 @@ func Tarpit(t testing.TB) int {
 // FreePort returns a port on 127.0.0.1 that nothing listens on.
 func FreePort(t testing.TB) int { return freePort(t) }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(t testing.TB) int { return freePortOn(t, "127.0.0.1") }
+
+func freePortOn(t testing.TB, addr string) int {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

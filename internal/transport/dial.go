@@ -2,8 +2,11 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/melbahja/goph"
@@ -15,18 +18,23 @@ import (
 // (TCP connect, handshake, authentication) by cfg.Timeout and ctx.
 // ssh.Dial bounds only the TCP connect: a host that accepts the
 // connection and never speaks, a tarpit or a stuck sshd, would hold the
-// run forever.
-func dial(ctx context.Context, cfg *goph.Config) (*ssh.Client, error) {
+// run forever. With via, the TCP connection is made by that bastion
+// (a direct-tcpip channel, as ssh -J does).
+func dial(ctx context.Context, cfg *goph.Config, via *ssh.Client) (*ssh.Client, error) {
 	addr := net.JoinHostPort(cfg.Addr, fmt.Sprint(cfg.Port))
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := connect(ctx, addr, via, cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
-	// The end of ctx, timeout or cancellation, interrupts the handshake.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	// The end of ctx, timeout or cancellation, interrupts the handshake:
+	// a deadline on a TCP connection, closing a tunnel (see tunnel).
+	stop := context.AfterFunc(ctx, func() {
+		if conn.SetDeadline(time.Now()) != nil {
+			conn.Close()
+		}
+	})
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
 		User:            cfg.User,
 		Auth:            cfg.Auth,
@@ -43,6 +51,61 @@ func dial(ctx context.Context, cfg *goph.Config) (*ssh.Client, error) {
 		return nil, err
 	}
 	return ssh.NewClient(&boundedConn{Conn: c, timeout: cfg.Timeout}, chans, reqs), nil
+}
+
+// connect makes the TCP connection to addr, directly or from via.
+func connect(ctx context.Context, addr string, via *ssh.Client, timeout time.Duration) (net.Conn, error) {
+	if via == nil {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	c, err := via.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no connection within %s (--connect-timeout)", timeout)
+		} else if strings.Contains(err.Error(), "administratively prohibited") {
+			err = fmt.Errorf("%w (does the bastion's sshd forbid forwarding? see its AllowTcpForwarding and PermitOpen)", err)
+		}
+		return nil, &forwardError{addr: addr, err: err}
+	}
+	return newTunnel(c), nil
+}
+
+// forwardError is a bastion that could not open the connection asked of
+// it: the bastion's failure, not the target's.
+type forwardError struct {
+	addr string
+	err  error
+}
+
+func (e *forwardError) Error() string {
+	return fmt.Sprintf("open a connection to %s: %v", e.addr, e.err)
+}
+func (e *forwardError) Unwrap() error { return e.err }
+
+// tunnel is a connection made by a bastion. Closing an SSH channel does
+// not end a Read under way on it (that waits for the bastion's answer),
+// so a tunnel reads through a pipe whose Close does: a timeout lets go of
+// a target that does not answer behind a bastion that may not either.
+type tunnel struct {
+	net.Conn
+	r *io.PipeReader
+}
+
+func newTunnel(c net.Conn) *tunnel {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, c)
+		pw.CloseWithError(err)
+	}()
+	return &tunnel{Conn: c, r: pr}
+}
+
+func (t *tunnel) Read(p []byte) (int, error) { return t.r.Read(p) }
+
+func (t *tunnel) Close() error {
+	t.r.Close()
+	return t.Conn.Close()
 }
 
 // boundedConn bounds by the connect timeout what a live host answers at

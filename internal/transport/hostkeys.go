@@ -19,9 +19,13 @@ import (
 type HostKeys struct {
 	Files     []string
 	AcceptNew bool
+	// Explicit says Files were chosen for the run (--known-hosts,
+	// $RUNBOOK_KNOWN_HOSTS): ssh_config's UserKnownHostsFile does not
+	// replace them.
+	Explicit bool
 
-	mu       sync.Mutex
-	callback ssh.HostKeyCallback // parsed files; nil after a key is recorded
+	mu     sync.Mutex
+	parsed ssh.HostKeyCallback // parsed files; nil after a key is recorded
 }
 
 // HostKeyError is a host key that was refused.
@@ -47,6 +51,13 @@ func (e *HostKeyError) Error() string {
 
 // Callback returns the check for one host, named host in messages.
 func (k *HostKeys) Callback(host string) ssh.HostKeyCallback {
+	return k.callback(host, k.AcceptNew, nil)
+}
+
+// callback is Callback with the policy for unknown keys given (ssh_config
+// may say accept-new for some hosts only); recorded, when set, is told of
+// each key recorded.
+func (k *HostKeys) callback(host string, acceptNew bool, recorded func(fingerprint, file string)) ssh.HostKeyCallback {
 	return func(addr string, remote net.Addr, key ssh.PublicKey) error {
 		k.mu.Lock()
 		defer k.mu.Unlock()
@@ -65,7 +76,7 @@ func (k *HostKeys) Callback(host string) ssh.HostKeyCallback {
 			refused.File = ke.Want[0].Filename
 			return refused
 		}
-		if !k.AcceptNew {
+		if !acceptNew {
 			return refused
 		}
 		if err := os.MkdirAll(filepath.Dir(k.primary()), 0o700); err != nil {
@@ -74,7 +85,10 @@ func (k *HostKeys) Callback(host string) ssh.HostKeyCallback {
 		if err := goph.AddKnownHost(addr, remote, key, k.primary()); err != nil {
 			return fmt.Errorf("record host key of %s in %s: %w", host, k.primary(), err)
 		}
-		k.callback = nil
+		k.parsed = nil
+		if recorded != nil {
+			recorded(refused.Fingerprint, k.primary())
+		}
 		return nil
 	}
 }
@@ -87,8 +101,8 @@ func (k *HostKeys) primary() string {
 }
 
 func (k *HostKeys) load() (ssh.HostKeyCallback, error) {
-	if k.callback != nil {
-		return k.callback, nil
+	if k.parsed != nil {
+		return k.parsed, nil
 	}
 	var files []string
 	for _, f := range k.Files {
@@ -100,7 +114,7 @@ func (k *HostKeys) load() (ssh.HostKeyCallback, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read known hosts: %w", err)
 	}
-	k.callback = cb
+	k.parsed = cb
 	return cb, nil
 }
 
@@ -110,5 +124,8 @@ func DefaultKnownHosts() []string {
 	if home, err := os.UserHomeDir(); err == nil {
 		files = append(files, filepath.Join(home, ".ssh", "known_hosts"))
 	}
-	return append(files, "/etc/ssh/ssh_known_hosts")
+	return append(files, globalKnownHosts)
 }
+
+// globalKnownHosts is OpenSSH's GlobalKnownHostsFile.
+const globalKnownHosts = "/etc/ssh/ssh_known_hosts"

@@ -1,18 +1,19 @@
 package transport
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	osuser "os/user"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/melbahja/goph"
+	"github.com/runbookdev/runbook/internal/sshconfig"
 	"github.com/runbookdev/runbook/internal/sshkeys"
 	"golang.org/x/crypto/ssh"
 )
@@ -25,20 +26,38 @@ type Target struct {
 	Port    int
 	User    string
 	KeyFile string // private key; empty: the pool's keys, then ssh-agent
+	// ProxyJump is the bastions the host is reached through, as ssh's
+	// ProxyJump says them ([user@]host[:port], comma-separated, the
+	// first connected to first); "none" is none, whatever ssh_config
+	// says. Empty: as ssh_config says.
+	ProxyJump string
 }
 
-// Pool holds one connection per host for the whole run, made on first use.
-// A host that could not be reached stays unreachable for the run.
+// Pool holds one connection per host for the whole run, made on first use,
+// and one per bastion, shared by the hosts behind it. A host or bastion
+// that could not be reached stays unreachable for the run.
 type Pool struct {
 	Keys     *HostKeys
 	KeyFiles []string      // private keys for targets that name none
-	User     string        // user for targets that name none; default: the current user
+	User     string        // user for targets that name none; default: ssh_config's, else the current user
 	Timeout  time.Duration // for connecting
+	// SSHConfig is the ssh_config read for the run; nil reads none. A
+	// host is looked up in it by its address, as `ssh ADDRESS` would look
+	// it up; what the target says wins over it (see endpoint).
+	SSHConfig *sshconfig.Config
+	// Log, when set, is told what the user should know and did not ask
+	// about: a host key trusted because ssh_config said so.
+	Log *slog.Logger
 
-	mu      sync.Mutex
-	conns   map[string]*pooled
-	signers map[string]ssh.Signer
-	opened  atomic.Int64
+	mu       sync.Mutex
+	conns    map[string]*pooled
+	signers  map[string]ssh.Signer
+	known    map[string]*HostKeys // by known_hosts files, for ssh_config's UserKnownHostsFile
+	bastions map[string]*bastion
+	opened   atomic.Int64
+	// bastionsOpened lists the bastions connected to, in order: they are
+	// closed in reverse, after the hosts behind them.
+	bastionsOpened []*bastion
 }
 
 type pooled struct {
@@ -84,26 +103,38 @@ func (p *Pool) dial(ctx context.Context, t Target, commands *atomic.Int64) (Conn
 	if t.Local {
 		return Local{}, nil, nil
 	}
-	auth, err := p.auth(t)
+	e, err := p.target(t)
 	if err != nil {
 		return nil, nil, &ConnError{Host: t.Name, Err: err}
 	}
-	keys := p.Keys
-	if keys == nil {
-		keys = &HostKeys{Files: DefaultKnownHosts()}
+	chain, err := p.chain(e, nil)
+	if err != nil {
+		return nil, nil, &ConnError{Host: t.Name, Err: err}
 	}
-	user := cmp.Or(t.User, p.User)
-	if user == "" {
-		u, err := osuser.Current()
-		if err != nil {
-			return nil, nil, fmt.Errorf("find the current user to connect to %s as: %w", t.Name, err)
+	auth, err := p.auth(e)
+	if err != nil {
+		return nil, nil, &ConnError{Host: t.Name, Err: err}
+	}
+	via, err := p.through(ctx, chain)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
 		}
-		user = u.Username
+		var hop *hopError
+		if errors.As(err, &hop) {
+			return nil, nil, &ConnError{Host: t.Name, Via: hop.bastion, Err: hop.err}
+		}
+		return nil, nil, &ConnError{Host: t.Name, Err: err}
 	}
-	c, err := DialSSH(ctx, SSHConfig{
-		Host: t.Name, Address: t.Address, Port: t.Port, User: user,
-		Auth: auth, Keys: keys, Timeout: p.Timeout, Commands: commands,
-	})
+	cfg := SSHConfig{
+		Host: t.Name, Address: e.addr, Port: e.port, User: e.user,
+		Auth: auth, Timeout: p.Timeout, Commands: commands,
+		HostKeyCallback: p.hostKeyCallback(e),
+	}
+	if len(chain) > 0 {
+		cfg.Via, cfg.Bastion = via, chain[len(chain)-1].bastionName()
+	}
+	c, err := DialSSH(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -124,7 +155,7 @@ func (p *Pool) Commands(host string) int {
 	return 0
 }
 
-// Close ends every connection.
+// Close ends every connection, the hosts' first, then the bastions'.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -141,28 +172,47 @@ func (p *Pool) Close() error {
 		}
 	}
 	p.conns = nil
+	errs = append(errs, p.closeBastions()...)
 	return errors.Join(errs...)
 }
 
-func (p *Pool) auth(t Target) (goph.Auth, error) {
-	files := p.KeyFiles
-	explicit := len(files) > 0
-	if t.KeyFile != "" {
-		files, explicit = []string{t.KeyFile}, true
-	}
-	if !explicit {
-		files = sshkeys.Defaults()
-	}
+// auth is how to log in to e: its own or the pool's keys, then those
+// ssh_config names (skipped when missing, as ssh skips them), or else the
+// default keys; then ssh-agent's.
+func (p *Pool) auth(e endpoint) (goph.Auth, error) {
 	var signers []ssh.Signer
-	for _, f := range files {
+	for _, f := range e.keys {
 		s, err := p.signer(f)
 		if err != nil {
-			if !explicit && errors.Is(err, os.ErrNotExist) {
-				continue
-			}
 			return nil, err
 		}
 		signers = append(signers, s)
+	}
+	var skipped []string
+	for _, f := range e.configKeys {
+		s, err := p.signer(f)
+		if err != nil {
+			var locked *lockedKeyError
+			if !errors.Is(err, os.ErrNotExist) && !errors.As(err, &locked) {
+				return nil, fmt.Errorf("IdentityFile of ssh config %s: %w", e.from, err)
+			}
+			// A locked key may be in ssh-agent, as ssh would find it.
+			skipped = append(skipped, f)
+			continue
+		}
+		signers = append(signers, s)
+	}
+	if len(e.keys) == 0 && len(e.configKeys) == 0 {
+		for _, f := range sshkeys.Defaults() {
+			s, err := p.signer(f)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			signers = append(signers, s)
+		}
 	}
 	var auth goph.Auth
 	if len(signers) > 0 {
@@ -176,7 +226,10 @@ func (p *Pool) auth(t Target) (goph.Auth, error) {
 		auth = append(auth, agent...)
 	}
 	if len(auth) == 0 {
-		return nil, fmt.Errorf("no SSH credentials for %s: give the host a key in the inventory, pass --private-key, or load a key into ssh-agent", t.Name)
+		if len(skipped) > 0 {
+			return nil, fmt.Errorf("no SSH credentials for %s: ssh config %s names IdentityFile %s, missing or protected by a passphrase (load it into ssh-agent), and ssh-agent has no key", e.name, e.from, strings.Join(skipped, ", "))
+		}
+		return nil, fmt.Errorf("no SSH credentials for %s: give the host a key in the inventory or an IdentityFile in ~/.ssh/config, pass --private-key, or load a key into ssh-agent", e.name)
 	}
 	return auth, nil
 }
@@ -195,7 +248,7 @@ func (p *Pool) signer(file string) (ssh.Signer, error) {
 	if err != nil {
 		var missing *ssh.PassphraseMissingError
 		if errors.As(err, &missing) {
-			return nil, fmt.Errorf("private key %s is protected by a passphrase: load it into ssh-agent (ssh-add %s)", file, file)
+			return nil, &lockedKeyError{file}
 		}
 		return nil, fmt.Errorf("private key %s: %w", file, err)
 	}
@@ -204,4 +257,11 @@ func (p *Pool) signer(file string) (ssh.Signer, error) {
 	}
 	p.signers[file] = s
 	return s, nil
+}
+
+// lockedKeyError is a private key protected by a passphrase.
+type lockedKeyError struct{ file string }
+
+func (e *lockedKeyError) Error() string {
+	return fmt.Sprintf("private key %s is protected by a passphrase: load it into ssh-agent (ssh-add %s)", e.file, e.file)
 }

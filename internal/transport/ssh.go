@@ -28,6 +28,12 @@ type SSHConfig struct {
 	// Commands, when set, counts the commands started on the host
 	// (file transfers are not commands): the pool's count for the host.
 	Commands *atomic.Int64
+	// HostKeyCallback, when set, checks the host's key instead of Keys.
+	HostKeyCallback ssh.HostKeyCallback
+	// Via, when set, is the bastion the host is reached through, named
+	// Bastion in messages ("bastion bast1 (10.0.0.1:22)").
+	Via     *ssh.Client
+	Bastion string
 }
 
 // SSH is one connection to a host, shared by every task of a run: each
@@ -67,24 +73,36 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	if timeout == 0 {
 		timeout = 20 * time.Second
 	}
+	callback := cfg.HostKeyCallback
+	if callback == nil {
+		callback = cfg.Keys.Callback(cfg.Host)
+	}
 	gc := &goph.Config{
 		User:     cfg.User,
 		Addr:     cfg.Address,
 		Port:     uint(port),
 		Auth:     cfg.Auth,
 		Timeout:  timeout,
-		Callback: cfg.Keys.Callback(cfg.Host),
+		Callback: callback,
 	}
-	c, err := dial(ctx, gc)
+	c, err := dial(ctx, gc, cfg.Via)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		var hk *HostKeyError
-		if errors.As(err, &hk) {
+		var fwd *forwardError
+		switch {
+		case errors.As(err, &hk):
 			return nil, &ConnError{Host: cfg.Host, Err: hk}
+		case errors.As(err, &fwd):
+			return nil, &ConnError{Host: cfg.Host, Via: cfg.Bastion, Err: fwd}
 		}
-		return nil, &ConnError{Host: cfg.Host, Err: fmt.Errorf("%s@%s:%d: %w", cfg.User, cfg.Address, port, err)}
+		through := ""
+		if cfg.Via != nil {
+			through = " through " + cfg.Bastion
+		}
+		return nil, &ConnError{Host: cfg.Host, Err: fmt.Errorf("%s@%s:%d%s: %w", cfg.User, cfg.Address, port, through, err)}
 	}
 	counter := cfg.Commands
 	if counter == nil {

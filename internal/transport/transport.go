@@ -31,6 +31,10 @@ type FileStat = tasks.FileStat
 type ConnError struct {
 	Host string
 	Err  error
+	// Via names the bastion that failed, when the host is reached
+	// through bastions and one of them is what failed: "bastion bast1
+	// (10.0.0.1:22)".
+	Via string
 	// Lost says the connection was made, then lost (the host went down,
 	// the network broke, sshd went away), rather than never made.
 	Lost bool
@@ -39,6 +43,9 @@ type ConnError struct {
 func (e *ConnError) Error() string {
 	if e.Lost {
 		return fmt.Sprintf("connection to %s lost: %v", e.Host, e.Err)
+	}
+	if e.Via != "" {
+		return fmt.Sprintf("connect to %s via %s: %v", e.Host, e.Via, e.Err)
 	}
 	return fmt.Sprintf("connect to %s: %v", e.Host, e.Err)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/equinix/equinix-sdk-go/services/metalv1"
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/metal"
+	"github.com/runbookdev/runbook/internal/sshconfig"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/inventory"
 	"gopkg.in/yaml.v3"
@@ -29,18 +30,22 @@ func init() { inventory.RegisterPlugin("equinix-metal", openMetal) }
 //	address: public         # or private
 //	user: root
 //	key: ~/.ssh/id_ed25519
+//	proxy_jump: root@bastion     # with address: private, say
 //	group_by: [hostname, tags]   # also: plan, metro
 //	vars: {...}
 type metalFile struct {
-	Plugin  string    `yaml:"plugin"`
-	Project string    `yaml:"project" doc:"project ID; default $METAL_PROJECT_ID"`
-	Tags    []string  `yaml:"tags" doc:"only devices that carry all these tags"`
-	Address string    `yaml:"address" doc:"public (default) or private: the IPv4 address runbook connects to"`
-	User    string    `yaml:"user" doc:"SSH user; default root"`
-	Port    int       `yaml:"port" doc:"SSH port; default 22"`
-	Key     string    `yaml:"key" doc:"private key file; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa and ssh-agent"`
-	GroupBy []string  `yaml:"group_by" doc:"what makes groups: hostname (consul00 -> consul), tags, plan, metro; default [hostname, tags]"`
-	Vars    yaml.Node `yaml:"vars" doc:"variables for every host"`
+	Plugin  string   `yaml:"plugin"`
+	Project string   `yaml:"project" doc:"project ID; default $METAL_PROJECT_ID"`
+	Tags    []string `yaml:"tags" doc:"only devices that carry all these tags"`
+	Address string   `yaml:"address" doc:"public (default) or private: the IPv4 address runbook connects to"`
+	User    string   `yaml:"user" doc:"SSH user; default root"`
+	Port    int      `yaml:"port" doc:"SSH port; default 22"`
+	Key     string   `yaml:"key" doc:"private key file; default ~/.ssh/id_ed25519, id_ecdsa, id_rsa and ssh-agent"`
+	// ProxyJump is for fleets reached through a bastion, often at their
+	// private addresses.
+	ProxyJump string    `yaml:"proxy_jump" doc:"bastions to reach the devices through, as ssh's ProxyJump: [user@]host[:port], comma-separated; default: as ~/.ssh/config says"`
+	GroupBy   []string  `yaml:"group_by" doc:"what makes groups: hostname (consul00 -> consul), tags, plan, metro; default [hostname, tags]"`
+	Vars      yaml.Node `yaml:"vars" doc:"variables for every host"`
 }
 
 type metalProvider struct {
@@ -71,6 +76,9 @@ func openMetal(file string, doc *yaml.Node) (inventory.Provider, error) {
 	}
 	if p := decode.Value(root, "port"); p != nil {
 		errs.Add(inventory.CheckPort(file, p, "", cfg.Port))
+	}
+	if _, err := sshconfig.ParseJumps(cfg.ProxyJump); err != nil {
+		errs.Add(decode.Errorf(decode.At(file, decode.Value(root, "proxy_jump")), "proxy_jump: %w", err))
 	}
 	vars, err := tmpl.ParseVars(file, &cfg.Vars)
 	errs.Add(err)
@@ -140,7 +148,7 @@ func (p *metalProvider) Load(ctx context.Context) (*inventory.Data, error) {
 		} {
 			vars[k] = tmpl.Var{Value: v, Pos: decode.Pos{File: p.file}}
 		}
-		data.Hosts = append(data.Hosts, &inventory.Host{Name: name, Address: addr, Port: p.cfg.Port, User: p.cfg.User, Key: p.cfg.Key, Vars: vars})
+		data.Hosts = append(data.Hosts, &inventory.Host{Name: name, Address: addr, Port: p.cfg.Port, User: p.cfg.User, Key: p.cfg.Key, ProxyJump: p.cfg.ProxyJump, Vars: vars})
 		for _, by := range p.cfg.GroupBy {
 			switch by {
 			case "hostname":

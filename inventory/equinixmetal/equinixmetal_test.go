@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/runbookdev/runbook/inventory"
@@ -53,5 +54,39 @@ func TestMetalGroupAndHostVars(t *testing.T) {
 	}
 	if merged["role"] != "server" || merged["port"] != 8301 {
 		t.Errorf("consul00's variables: %v", merged)
+	}
+}
+
+// Devices reached at their private address through a bastion, as
+// bare-metal fleets often are: proxy_jump applies to every device, and a
+// malformed one is refused where it is written.
+func TestMetalProxyJump(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"devices": [{"id": "d1", "hostname": "web00", "state": "active",
+			"ip_addresses": [{"address": "10.0.0.5", "public": false, "address_family": 4}]}],
+			"meta": {"current_page": 1, "last_page": 1, "total": 1}}`))
+	}))
+	defer api.Close()
+	t.Setenv("METAL_API_URL", api.URL)
+	t.Setenv("METAL_AUTH_TOKEN", "token")
+	t.Setenv("METAL_PROJECT_ID", "project")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "metal.yaml")
+	os.WriteFile(file, []byte("plugin: equinix-metal\naddress: private\nproxy_jump: root@bastion.example.com\n"), 0o644)
+	p, err := inventory.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Sources{p}.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := inv.Host("web00"); h == nil || h.Address != "10.0.0.5" || h.ProxyJump != "root@bastion.example.com" {
+		t.Errorf("web00 = %+v", h)
+	}
+	os.WriteFile(file, []byte("plugin: equinix-metal\nproxy_jump: 'a,,b'\n"), 0o644)
+	if _, err := inventory.Open(file); err == nil || !strings.Contains(err.Error(), file+`:2:13: proxy_jump: ProxyJump "a,,b": an empty hop`) {
+		t.Errorf("Open = %v", err)
 	}
 }

@@ -1,0 +1,4 @@
+package sshconfig
+
+// HomeDir is the home directory that ~ and %d expand to.
+var HomeDir = homeDir
