@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ type walk struct {
 	client *metal.Client
 
 	dir         string // a copy of the runbooks, with its own secrets file
+	consul      string // the consul binary the hosts get
 	lastCapture string // what the last capture saw, for failure messages
 }
 
@@ -94,7 +96,7 @@ func setup(t *testing.T) *walk {
 	if _, err := sshkeys.Generate(key, "controller"); err != nil {
 		t.Fatal(err)
 	}
-	w := &walk{t: t, lab: l, srv: srv, key: key, dir: copyRunbooks(t),
+	w := &walk{t: t, lab: l, srv: srv, key: key, dir: copyRunbooks(t), consul: consul,
 		args: []string{"--output", "json", "--private-key", key, "-e", "ssh_key=" + key + ".pub",
 			"-e", "consul_src=" + consul, "-e", "consul_sha256=" + strings.TrimSpace(string(sum))},
 		pool:   &transport.Pool{Keys: &transport.HostKeys{Files: []string{l.KnownHostsFile()}}, KeyFiles: []string{key}, Timeout: 10 * time.Second},
@@ -217,10 +219,13 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("the plaintext fortune %q is not in the capture: the test cannot see traffic (%s)", plain, w.lastCapture)
 	}
 
-	// 1. The whole walkthrough converges.
-	r := w.apply("secure.yaml")
+	// 1. The walkthrough as the seed ends it: the fortune behind the mesh,
+	// the mesh's own control plane open (gossip, RPC and API in clear,
+	// no ACLs).
+	open := []string{"-e", "gossip_encryption=false", "-e", "tls=false", "-e", "acl=false"}
+	r := w.apply("secure.yaml", open...)
 	if r.Exit != 0 {
-		t.Fatalf("secure: %s", r)
+		t.Fatalf("secure, control plane open: %s", r)
 	}
 	secret, seen := w.capture("socat -u TCP:127.0.0.1:9191 -")
 	if seen {
@@ -229,8 +234,24 @@ func TestWalkthrough(t *testing.T) {
 	if _, code := w.sh("fcc00", fmt.Sprintf("socat -u TCP:%s:8181,connect-timeout=3 - </dev/null", fcs00.Private)); code == 0 {
 		t.Error("fcs00:8181 is still reachable from fcc00")
 	}
+	if names := w.gossipNames(); len(names) == 0 {
+		t.Fatalf("no node name in the plaintext gossip: the capture cannot see it (%s)", w.lastCapture)
+	}
 
-	// 2. Nothing to do a second time.
+	// 2. Hardened in place: gossip encryption, TLS and ACLs turned on by
+	// rolling passes over the running cluster.
+	if r = w.apply("secure.yaml"); r.Exit != 0 {
+		t.Fatalf("secure, hardened: %s", r)
+	}
+	w.hardened()
+	if names := w.gossipNames(); len(names) > 0 {
+		t.Errorf("gossip shows %v in clear (%s)", names, w.lastCapture)
+	}
+	if _, seen := w.capture("socat -u TCP:127.0.0.1:9191 -"); seen {
+		t.Error("the fortune crossed the network in clear through the hardened mesh")
+	}
+
+	// Nothing to do a second time.
 	if r = w.apply("secure.yaml"); r.Exit != 0 || len(changedHosts(r)) != 0 {
 		t.Fatalf("second apply changed %v: %s", changedHosts(r), r)
 	}
@@ -238,18 +259,28 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("check after converging: %s", r)
 	}
 
-	// 3. Drift by hand, found and repaired.
+	// 3. An attacker on the private network, with the Consul binary.
+	w.attacker()
+
+	// 4. Drift by hand, found and repaired.
 	w.sh("fcs00", "sed -i 's/bind=127.0.0.1/bind=0.0.0.0/' /etc/systemd/system/fcs.service && systemctl daemon-reload && systemctl restart fcs")
 	w.sh("consul01", "systemctl stop consul")
-	w.sh("fcc00", "consul services deregister -id=fcc-sidecar-proxy")
+	w.sh("fcc00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("fcc00")+" consul services deregister -id=fcc-sidecar-proxy")
+	// The intention that lets fcc reach fcs, deleted: the servers and
+	// fcs00's agent (which answers for its sidecar) now deny fcc.
+	if out, code := w.sh("consul00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("consul00")+" consul intention delete fcc fcs"); code != 0 {
+		t.Fatalf("delete the intention: %s", out)
+	}
 	r = w.apply("secure.yaml", "--check")
 	drift := changedHosts(r)
 	if r.Exit != tasktest.ExitDrift {
 		t.Fatalf("drift check: %s", r)
 	}
-	for host, step := range map[string]string{"fcs00": "fortune cookie service", "consul01": "consul running", "fcc00": "fcc with an upstream to fcs"} {
-		if !strings.Contains(strings.Join(drift[host], ","), step) {
-			t.Errorf("drift on %s: got steps %v, want %q", host, drift[host], step)
+	for host, step := range map[string]string{"fcs00": "fortune cookie service,fcs's intentions", "consul01": "consul running", "fcc00": "fcc with an upstream to fcs"} {
+		for _, want := range strings.Split(step, ",") {
+			if !slices.ContainsFunc(drift[host], func(s string) bool { return strings.Contains(s, want) }) {
+				t.Errorf("drift on %s: got steps %v, want %q", host, drift[host], want)
+			}
 		}
 	}
 	if r = w.apply("secure.yaml"); r.Exit != 0 {
@@ -259,7 +290,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("check after repair: %s", r)
 	}
 
-	// 4. Scale out, then lose an instance: the mesh routes around it.
+	// 5. Scale out, then lose an instance: the mesh routes around it.
 	if r = w.apply("scale.yaml"); r.Exit != 0 {
 		t.Fatalf("scale: %s", r)
 	}
@@ -279,7 +310,7 @@ func TestWalkthrough(t *testing.T) {
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		health, _ := w.sh("consul00", "curl -s 127.0.0.1:8500/v1/health/node/fcs01")
+		health, _ := w.sh("consul00", "curl -s -H @"+w.tokenHeader("consul00")+" 127.0.0.1:8500/v1/health/node/fcs01")
 		if strings.Contains(health, `"Status":"critical"`) {
 			break
 		}
@@ -290,7 +321,7 @@ func TestWalkthrough(t *testing.T) {
 	}
 	// fcc00's sidecar learns of it through its own agent, a moment later.
 	for {
-		passing, _ := w.sh("fcc00", "curl -s '127.0.0.1:8500/v1/health/connect/fcs?passing'")
+		passing, _ := w.sh("fcc00", "curl -s -H @"+w.tokenHeader("fcc00")+" '127.0.0.1:8500/v1/health/connect/fcs?passing'")
 		if strings.Contains(passing, `"fcs00"`) && !strings.Contains(passing, `"fcs01"`) {
 			break
 		}

@@ -47,6 +47,7 @@ cat <<MSG
 
 The lab keeps running. To use it yourself:
 $( $rb lab up 2>/dev/null | sed 's/^/  /' )
+  export RUNBOOK_AGE_KEY_FILE=$RUNBOOK_AGE_KEY_FILE   # the secrets in secrets/walkthrough.yaml
   sudo bin/runbook lab status
   bin/runbook apply --check runbooks/secure.yaml --private-key $key -e consul_src=$consul -e consul_sha256=$consul_sha256
 To remove every host, namespace, bridge, mount and process it made:

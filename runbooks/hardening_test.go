@@ -1,0 +1,265 @@
+// The hardened cluster, checked as an operator and as an attacker would:
+// what every agent runs with, who the services run as, where the keys
+// are, and what a host on the private network can do without the
+// cluster's secrets.
+package runbooks_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/runbookdev/runbook/internal/agevars"
+	"github.com/runbookdev/runbook/internal/lab"
+	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/tasks"
+)
+
+var agents = []string{"consul00", "consul01", "consul02", "fcs00", "fcc00"}
+
+// secret reads a secret the runbooks made, from the test's secrets file.
+func (w *walk) secret(name string) string {
+	w.t.Helper()
+	v, _, err := agevars.NewStore(filepath.Join(w.dir, "..", "secrets", "walkthrough.yaml"), true).Secret(name, "uuid")
+	if err != nil || strings.HasPrefix(v, "(") {
+		w.t.Fatalf("secret %s: %q %v", name, v, err)
+	}
+	return v
+}
+
+// tokenFile puts the management token in a root-only file on host (a
+// builtin writes it: it is in no process's arguments) and returns its
+// path, for CONSUL_HTTP_TOKEN_FILE.
+func (w *walk) tokenFile(host string) string {
+	w.t.Helper()
+	const p = "/root/.runbook-test-token"
+	if _, code := w.sh(host, fmt.Sprintf("umask 077; printf %%s %s > %s", w.secret("consul/management"), p)); code != 0 {
+		w.t.Fatalf("token file on %s", host)
+	}
+	return p
+}
+
+// tokenHeader is tokenFile as a header file for curl -H @FILE.
+func (w *walk) tokenHeader(host string) string {
+	w.t.Helper()
+	const p = "/root/.runbook-test-token.hdr"
+	if _, code := w.sh(host, fmt.Sprintf("umask 077; printf 'X-Consul-Token: %%s\\n' %s > %s", w.secret("consul/management"), p)); code != 0 {
+		w.t.Fatalf("token header on %s", host)
+	}
+	return p
+}
+
+// hardened checks what every agent runs with and how the secrets lie on
+// the hosts.
+func (w *walk) hardened() {
+	w.t.Helper()
+	for _, h := range agents {
+		info, code := w.sh(h, "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile(h)+" consul info")
+		if code != 0 || !strings.Contains(info, "encrypted = true") || strings.Contains(info, "encrypted = false") {
+			w.t.Errorf("%s: gossip not encrypted: %s", h, info)
+		}
+		if got, _ := w.sh(h, "curl -s -o /dev/null -w '%{http_code}' 127.0.0.1:8500/v1/agent/self"); got != "403" {
+			w.t.Errorf("%s: the agent API answers %s without a token, want 403", h, got)
+		}
+		if got, _ := w.sh(h, "stat -c '%a %U' /etc/consul.d/consul.hcl"); got != "600 consul" {
+			w.t.Errorf("%s: consul.hcl (it holds the agent's token and the gossip key) is %s", h, got)
+		}
+		if got, _ := w.sh(h, "grep -c 'disable_update_check = true' /etc/consul.d/consul.hcl"); got != "1" {
+			w.t.Errorf("%s: the agent phones home", h)
+		}
+	}
+	for _, h := range []string{"consul00", "consul01", "consul02"} {
+		if got, _ := w.sh(h, "stat -c '%a %U' /etc/consul.d/tls/server-key.pem"); got != "600 consul" {
+			w.t.Errorf("%s: server key is %s", h, got)
+		}
+	}
+	for _, h := range []string{"fcs00", "fcc00"} {
+		if got, code := w.sh(h, "ls /etc/consul.d/tls/"); code != 0 || got != "ca.pem" {
+			w.t.Errorf("%s: a client has %q in its TLS directory, want only ca.pem", h, got)
+		}
+		svc := strings.TrimSuffix(h, "00")
+		if got, _ := w.sh(h, "stat -c '%a %U' /etc/consul.d/tokens/"+svc+".token"); got != "600 root" {
+			w.t.Errorf("%s: %s's token file is %s", h, svc, got)
+		}
+		if user, _ := w.sh(h, "ps -o user= -p $(systemctl show -p MainPID --value "+svc+"-sidecar)"); user == "" || user == "root" {
+			w.t.Errorf("%s: the %s sidecar runs as %q", h, svc, user)
+		}
+	}
+	if user, _ := w.sh("fcs00", "ps -o user= -p $(systemctl show -p MainPID --value fcs)"); user == "" || user == "root" {
+		w.t.Errorf("fcs00: socat runs as %q", user)
+	}
+}
+
+// gossipNames captures the private network's gossip (8301) on consul00's
+// link for a few seconds and returns the agents' names seen in it.
+func (w *walk) gossipNames() []string {
+	w.t.Helper()
+	c00, err := w.lab.Host("consul00")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	pcap := filepath.Join(w.t.TempDir(), "gossip.pcap")
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "tcpdump", "-i", w.lab.PrivateLink(c00), "-Z", "root", "-U", "-s", "0", "-w", pcap, "port 8301").CombinedOutput()
+	if ctx.Err() == nil {
+		w.t.Fatalf("tcpdump ended early: %v %s", err, out)
+	}
+	data, err := os.ReadFile(pcap)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.lastCapture = fmt.Sprintf("%d bytes of gossip captured on %s", len(data), w.lab.PrivateLink(c00))
+	var seen []string
+	for _, h := range agents {
+		if bytes.Contains(data, []byte(h)) {
+			seen = append(seen, h)
+		}
+	}
+	return seen
+}
+
+// attacker plays a host on the private network that is not in the
+// inventory, with the Consul binary: without the gossip key it cannot
+// join; with the key and the CA but no token, the servers refuse it a
+// certificate, so it can neither register a service nor get a leaf for
+// fcc; and an RPC connection without a client certificate is refused.
+func (w *walk) attacker() {
+	w.t.Helper()
+	ctx := context.Background()
+	pub, err := os.ReadFile(w.key + ".pub")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	rogue, err := w.lab.Create(ctx, lab.Spec{Name: "rogue00", Kind: lab.Light, Authorized: []string{string(pub)}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { w.lab.Remove(context.Background(), "rogue00") })
+	// A pool of its own: the walk's has read the known hosts before the
+	// rogue host was made.
+	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{w.lab.KnownHostsFile()}}, KeyFiles: []string{w.key}, Timeout: 10 * time.Second}
+	defer pool.Close()
+	c, err := pool.Get(ctx, transport.Target{Name: "rogue00", Address: rogue.Public.String(), User: "root"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	consul, err := os.Open(w.consul)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer consul.Close()
+	if err := c.WriteFile(ctx, "/usr/local/bin/consul", consul, tasks.FileAttrs{Mode: 0o755, UID: -1, GID: -1, Size: -1}); err != nil {
+		w.t.Fatal(err)
+	}
+	c00, _ := w.lab.Host("consul00")
+	ca, _ := w.sh("consul00", "cat /etc/consul.d/tls/ca.pem")
+	if err := c.WriteFile(ctx, "/tmp/ca.pem", strings.NewReader(ca+"\n"), tasks.FileAttrs{Mode: 0o644, UID: -1, GID: -1, Size: -1}); err != nil {
+		w.t.Fatal(err)
+	}
+	members := func() string {
+		out, _ := w.sh("consul00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("consul00")+" consul members | awk 'NR > 1 {print $1}' | sort | tr '\\n' ' '")
+		return out
+	}
+	before := members()
+	start := func(name, config string) {
+		w.t.Helper()
+		cmd := fmt.Sprintf(`pkill -9 -x consul; while pgrep -x consul >/dev/null; do sleep 0.2; done; rm -rf /tmp/%[1]s; mkdir -p /tmp/%[1]s && cat > /tmp/%[1]s.hcl <<'EOF'
+datacenter = "dc1"
+node_name = "rogue00"
+data_dir = "/tmp/%[1]s"
+bind_addr = "%[2]s"
+client_addr = "127.0.0.1"
+retry_join = ["%[3]s"]
+disable_update_check = true
+ports { dns = -1 }
+%[4]s
+EOF
+(setsid /usr/local/bin/consul agent -config-file=/tmp/%[1]s.hcl >/tmp/%[1]s.log 2>&1 </dev/null &)`, name, rogue.Private, c00.Private, config)
+		if res, err := c.Run(ctx, cmd, nil); err != nil || res.Code != 0 {
+			w.t.Fatalf("start the rogue agent: %v %s", err, res.Stderr)
+		}
+	}
+	// waitLog waits until the rogue agent's log says want.
+	waitLog := func(name, want string) string {
+		w.t.Helper()
+		deadline := time.Now().Add(45 * time.Second)
+		for {
+			res, _ := c.Run(ctx, "cat /tmp/"+name+".log", nil)
+			if strings.Contains(string(res.Stdout), want) {
+				return string(res.Stdout)
+			}
+			if time.Now().After(deadline) {
+				w.t.Fatalf("the rogue agent's log never said %q:\n%s", want, tasks.LastLines(string(res.Stdout), 20))
+			}
+			time.Sleep(time.Second)
+		}
+	}
+
+	// No gossip key: the cluster does not let it in.
+	start("nokey", "")
+	waitLog("nokey", "Remote state is encrypted and encryption is not configured")
+	if after := members(); after != before {
+		w.t.Errorf("members changed: %q -> %q", before, after)
+	}
+
+	// The gossip key and the CA, no token: no certificate, no API.
+	start("notoken", fmt.Sprintf(`encrypt = "%s"
+tls {
+  defaults { ca_file = "/tmp/ca.pem" }
+  internal_rpc {
+    verify_outgoing = true
+    verify_server_hostname = true
+  }
+}
+auto_encrypt { tls = true }`, w.gossipKey()))
+	waitLog("notoken", "Permission denied: anonymous token lacks permission 'node:write'")
+	// Its agent never gets going: it has no certificate, so no leaf for
+	// fcc, and what it may take locally never reaches the catalog.
+	c.Run(ctx, `curl -s -m 5 -X PUT -d '{"Name":"fcc","Port":9}' 127.0.0.1:8500/v1/agent/service/register`, nil)
+	if res, _ := c.Run(ctx, "curl -s -m 5 -o /dev/null -w '%{http_code}' 127.0.0.1:8500/v1/agent/connect/ca/leaf/fcc", nil); string(res.Stdout) == "200" {
+		w.t.Error("the rogue agent got a Connect leaf certificate for fcc")
+	}
+	time.Sleep(3 * time.Second) // what anti-entropy would sync, it would have by now
+	if out, _ := w.sh("consul00", "curl -s -H @"+w.tokenHeader("consul00")+" 127.0.0.1:8500/v1/catalog/service/fcc"); strings.Contains(out, "rogue00") {
+		w.t.Errorf("the rogue agent registered fcc: %s", out)
+	}
+	if out, _ := w.sh("consul00", "curl -s -H @"+w.tokenHeader("consul00")+" 127.0.0.1:8500/v1/catalog/nodes"); strings.Contains(out, "rogue00") {
+		w.t.Errorf("the rogue agent is a node of the catalog: %s", out)
+	}
+	c.Run(ctx, "pkill -9 -x consul", nil)
+
+	// RPC (8300) without a client certificate: TLS refuses it.
+	probe := fmt.Sprintf(`python3 - <<'EOF'
+import socket, ssl
+s = socket.create_connection(("%s", 8300), timeout=5)
+s.sendall(b"\x03")  # Consul's RPC type for TLS
+ctx = ssl.create_default_context(cafile="/tmp/ca.pem")
+ctx.check_hostname = False
+try:
+    t = ctx.wrap_socket(s)
+    t.sendall(b"\x00")
+    print("answered", t.recv(1))
+except Exception as e:
+    print("refused", e)
+EOF`, c00.Private)
+	res, err := c.Run(ctx, probe, nil)
+	if err != nil || !strings.Contains(string(res.Stdout), "refused") || !strings.Contains(string(res.Stdout), "certificate required") {
+		w.t.Errorf("RPC without a client certificate: %v %s %s", err, res.Stdout, res.Stderr)
+	}
+}
+
+// gossipKey is the gossip key the runbooks made.
+func (w *walk) gossipKey() string {
+	w.t.Helper()
+	v, _, err := agevars.NewStore(filepath.Join(w.dir, "..", "secrets", "walkthrough.yaml"), true).Secret("consul/gossip_key", "base64:32")
+	if err != nil || strings.HasPrefix(v, "(") {
+		w.t.Fatalf("gossip key: %q %v", v, err)
+	}
+	return v
+}
