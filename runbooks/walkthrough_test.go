@@ -264,13 +264,15 @@ func TestWalkthrough(t *testing.T) {
 
 	// 4. Drift by hand, found and repaired.
 	w.sh("fcs00", "sed -i 's/bind=127.0.0.1/bind=0.0.0.0/' /etc/systemd/system/fcs.service && systemctl daemon-reload && systemctl restart fcs")
-	w.sh("consul01", "systemctl stop consul")
-	w.sh("fcc00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("fcc00")+" consul services deregister -id=fcc-sidecar-proxy")
-	// The intention that lets fcc reach fcs, deleted: the servers and
-	// fcs00's agent (which answers for its sidecar) now deny fcc.
-	if out, code := w.sh("consul00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("consul00")+" consul intention delete fcc fcs"); code != 0 {
+	// The intention that lets fcc reach fcs, deleted (before a server
+	// goes: the cluster keeps its leader): the servers and fcs00's agent,
+	// which answers for its sidecar, now deny fcc.
+	if out, code := w.sh("consul00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("consul00")+" consul intention delete fcc fcs 2>&1"); code != 0 {
 		t.Fatalf("delete the intention: %s", out)
 	}
+	w.sh("consul01", "systemctl stop consul")
+	w.sh("fcc00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("fcc00")+" consul services deregister -id=fcc-sidecar-proxy")
+
 	r = w.apply("secure.yaml", "--check")
 	drift := changedHosts(r)
 	if r.Exit != tasktest.ExitDrift {
