@@ -27,7 +27,7 @@ left readable (docs/secrets.md). runbook decrypts them as it reads them
 func newSecretsCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "secrets COMMAND [flags] FILE ...",
-		Short: "vars files whose values are encrypted with age: init, encrypt, decrypt, edit, set, rekey, show",
+		Short: "vars files whose values are encrypted with age: init, encrypt, decrypt, edit, set, rekey, show, rotate",
 		Long:  secretsLong,
 		Example: `  runbook secrets init
   runbook secrets encrypt -r age1... group_vars/all/secrets.yaml
@@ -58,6 +58,7 @@ func newSecretsCmd(e *env) *cobra.Command {
 	rekey.Flags().StringArray("remove", nil, "a recipient to remove: the key as written, or an SSH key's SHA256:... fingerprint; repeatable")
 	show := sub("show [--reveal] FILE", "the recipients and names, never the values (--reveal: them too)", secretsShow)
 	show.Flags().Bool("reveal", false, "print the values too, decrypted (as secrets decrypt does)")
+	sub("rotate FILE NAME...", "retire each NAME's value to NAME_previous, so that the next apply makes a new one", secretsRotate)
 	return cmd
 }
 
