@@ -2,6 +2,7 @@ package consul
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,8 +138,8 @@ func (in *Intentions) authorize(ctx context.Context, h *tasks.Host, id meshID, s
 	if err != nil {
 		return false, "", err
 	}
-	if in.Token != "" {
-		req.Header.Set("X-Consul-Token", in.Token)
+	if tok := cmp.Or(in.AuthorizeToken, in.Token); tok != "" {
+		req.Header.Set("X-Consul-Token", tok)
 	}
 	resp, err := httpClient(h).Do(req)
 	if err != nil {

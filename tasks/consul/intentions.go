@@ -38,6 +38,9 @@ type Intentions struct {
 	Default     string            `yaml:"default" doc:"what every source not listed gets: deny (default) or allow, written as the source *; none leaves * as it is"`
 	Exclusive   bool              `yaml:"exclusive" doc:"remove the sources the runbook does not list; default: keep them (others may manage them)"`
 	Timeout     time.Duration     `yaml:"timeout" doc:"after a change, how long to wait for the host's agent to agree; default 30s"`
+	// The agent keeps its view of the intentions per token: asked with
+	// the sidecar's own token, it answers from the view the sidecar gets.
+	AuthorizeToken string `yaml:"authorize_token" doc:"the token the host's agent is asked with whether each source may connect: the destination's sidecar's (a service identity of the destination), so that its view is what is checked; default: token (mark it !secret)"`
 }
 
 // IntentionSource is one calling service.
@@ -109,7 +112,7 @@ func (in *Intentions) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, 
 	}
 	bad, err := in.disagreements(ctx, h, id, entry)
 	if err != nil {
-		return nil, aclError(h, "ask the agent whether the sources may reach "+in.Destination, err, in.Token)
+		return nil, aclError(h, "ask the agent whether the sources may reach "+in.Destination, err, in.Token, in.AuthorizeToken)
 	}
 	for _, d := range bad {
 		summary = append(summary, "~ "+d.say(h.Name, ""))
@@ -121,10 +124,10 @@ func (in *Intentions) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, 
 	change.Apply = func(ctx context.Context) (tasks.Done, error) {
 		if next != nil {
 			if err := in.write(ctx, c, entry); err != nil {
-				return tasks.Done{}, hide(err, in.Token)
+				return tasks.Done{}, hide(err, in.Token, in.AuthorizeToken)
 			}
 		}
-		return tasks.Done{}, hide(in.waitAgent(ctx, h, c, id), in.Token)
+		return tasks.Done{}, hide(in.waitAgent(ctx, h, c, id), in.Token, in.AuthorizeToken)
 	}
 	return change, nil
 }

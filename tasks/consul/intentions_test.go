@@ -249,3 +249,45 @@ func TestIntentionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// The agent answers authorize from a view of the intentions it keeps per
+// token, so what matters is the view of the token the destination's
+// sidecar asks with: authorize_token is sent instead of token. A token
+// that may not ask fails the check, which shows it is the one sent.
+func TestIntentionsAuthorizeAsTheSidecar(t *testing.T) {
+	agent := consultest.Start(t, consultest.ACLs(management))
+	mk := func(tok *api.ACLToken) string {
+		out, _, err := agent.Client.ACL().TokenCreate(tok, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.SecretID
+	}
+	sidecar := mk(&api.ACLToken{Description: "fcs's sidecar", ServiceIdentities: []*api.ACLServiceIdentity{{ServiceName: "fcs"}}})
+	nobody := mk(&api.ACLToken{Description: "no policy"})
+	env := tasktest.New(t)
+	rb := func(authorize string) string {
+		return fmt.Sprintf(`
+steps:
+  - name: fcs
+    hosts: h1
+    task: consul_intentions
+    with: {agent: %s, token: !secret %s, authorize_token: !secret %s, destination: fcs, sources: [{name: fcc, action: allow}]}
+`, agent.Addr, operator(t, agent), authorize)
+	}
+	r := env.Apply(rb(nobody))
+	if r.Exit != tasktest.ExitError || !strings.Contains(r.Result("fcs").Message, "403") {
+		t.Fatalf("with a token that may not ask: %s", r)
+	}
+	if r = env.Apply(rb(sidecar)); r.Exit != tasktest.ExitOK {
+		t.Fatalf("with the sidecar's token: %s", r)
+	}
+	if r = env.Apply(rb(sidecar), "--check"); r.Exit != tasktest.ExitOK {
+		t.Fatalf("check with the sidecar's token: %s", r)
+	}
+	for _, tok := range []string{sidecar, nobody} {
+		if strings.Contains(r.String(), tok) {
+			t.Fatal("a token is in the output")
+		}
+	}
+}
