@@ -18,6 +18,7 @@ import (
 	"github.com/runbookdev/runbook/internal/lab"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/tasks"
+	"github.com/runbookdev/runbook/tasks/tasktest/labkit"
 )
 
 var agents = []string{"consul00", "consul01", "consul02", "fcs00", "fcc00"}
@@ -262,4 +263,101 @@ func (w *walk) gossipKey() string {
 		w.t.Fatalf("gossip key: %q %v", v, err)
 	}
 	return v
+}
+
+// rotate retires the gossip key and the Connect CA's signing key
+// (runbook secrets rotate) and applies the runbooks, which roll the new
+// ones out, while a reader on fcc00 reads a fortune through the mesh
+// every 200 ms: not one read may fail.
+func (w *walk) rotate() {
+	w.t.Helper()
+	secretsFile := filepath.Join(w.dir, "..", "secrets", "walkthrough.yaml")
+	oldKey := w.gossipKey()
+	oldRoot := w.activeRoot()
+
+	h, err := w.lab.Host("fcc00")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{w.lab.KnownHostsFile()}}, KeyFiles: []string{w.key}, Timeout: 10 * time.Second}
+	defer pool.Close()
+	reader, err := pool.Get(context.Background(), transport.Target{Name: "fcc00", Address: h.Public.String(), User: "root"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	var reads int
+	var failures []string
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			res, err := reader.Run(context.Background(), "socat -u TCP:127.0.0.1:9191,connect-timeout=5 -", nil)
+			reads++
+			if err != nil || res.Code != 0 || len(strings.TrimSpace(string(res.Stdout))) == 0 {
+				failures = append(failures, fmt.Sprintf("%s: %v exit %d %q", time.Since(start).Round(100*time.Millisecond), err, res.Code, tasks.LastLines(string(res.Stderr), 2)))
+			}
+		}
+	}()
+	r := labkit.CLI(w.t, "secrets", "rotate", secretsFile, "consul/gossip_key", "consul/connect_ca")
+	if r.Exit != 0 {
+		close(stop)
+		<-done
+		w.t.Fatalf("secrets rotate: %s", r)
+	}
+	r = w.apply("secure.yaml")
+	time.Sleep(2 * time.Second) // reads after the run too
+	close(stop)
+	<-done
+	if r.Exit != 0 {
+		w.t.Fatalf("apply after rotating: %s", r)
+	}
+	if len(failures) > 0 || reads < 20 {
+		w.t.Errorf("%d of %d reads through the mesh failed during the rotation: %s", len(failures), reads, strings.Join(failures, "; "))
+	}
+	w.t.Logf("%d reads through the mesh during the rotation, none failed", reads)
+
+	newKey := w.gossipKey()
+	if newKey == oldKey {
+		w.t.Fatal("the gossip key was not made anew")
+	}
+	keys, _ := w.sh("consul00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("consul00")+" consul keyring -list")
+	if strings.Contains(keys, oldKey) || !strings.Contains(keys, newKey) {
+		w.t.Errorf("the keyring after the rotation (want only the new key):\n%s", redactKeys(keys, oldKey, newKey))
+	}
+	if newRoot := w.activeRoot(); newRoot == oldRoot || newRoot == "" {
+		w.t.Errorf("the Connect CA's active root is still %s", oldRoot)
+	}
+	// fcc's sidecar has a leaf of the new root: its authority key is the
+	// active root's key.
+	leaf, _ := w.sh("fcc00", "curl -s -H @"+w.tokenHeader("fcc00")+" 127.0.0.1:8500/v1/agent/connect/ca/leaf/fcc | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"CertPEM\"])' | openssl x509 -noout -ext authorityKeyIdentifier 2>/dev/null | tail -1 | tr -d ' :' | tr a-f A-F")
+	rootKey, _ := w.sh("consul00", "curl -s -H @"+w.tokenHeader("consul00")+" 127.0.0.1:8500/v1/connect/ca/roots | python3 -c 'import json,sys; d=json.load(sys.stdin); print([r for r in d[\"Roots\"] if r[\"Active\"]][0][\"SigningKeyID\"])' | tr -d ':' | tr a-f A-F")
+	if leaf == "" || leaf != rootKey {
+		w.t.Errorf("fcc's leaf has authority key %q, the active root's key is %q", leaf, rootKey)
+	}
+	if r = w.apply("secure.yaml"); r.Exit != 0 || len(changedHosts(r)) != 0 {
+		w.t.Errorf("apply after the rotation changed %v: %s", changedHosts(r), r)
+	}
+}
+
+// activeRoot is the Connect CA's active root ID.
+func (w *walk) activeRoot() string {
+	w.t.Helper()
+	id, _ := w.sh("consul00", "curl -s -H @"+w.tokenHeader("consul00")+" 127.0.0.1:8500/v1/connect/ca/roots | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"ActiveRootID\"])'")
+	return id
+}
+
+// redactKeys hides keys in text that goes into a failure message.
+func redactKeys(text string, keys ...string) string {
+	for i, k := range keys {
+		text = strings.ReplaceAll(text, k, fmt.Sprintf("(key %d)", i))
+	}
+	return text
 }

@@ -292,7 +292,11 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("check after repair: %s", r)
 	}
 
-	// 5. Scale out, then lose an instance: the mesh routes around it.
+	// 5. Rotation of the gossip key and the Connect CA's root, with a
+	// reader through the mesh that must never fail.
+	w.rotate()
+
+	// 6. Scale out, then lose an instance: the mesh routes around it.
 	if r = w.apply("scale.yaml"); r.Exit != 0 {
 		t.Fatalf("scale: %s", r)
 	}
