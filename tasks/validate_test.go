@@ -1,6 +1,13 @@
 package tasks_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,6 +21,20 @@ import (
 // valid holds, for every module with a Validate, parameters it accepts:
 // typical ones, and those a Provision must prepare (a regexp, a hash to
 // normalise, a field implied by another).
+func init() {
+	// A CA signing key is made here: no key is kept in the repository.
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		panic(err)
+	}
+	pemText, _ := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})))
+	valid["consul_connect_ca"] = []string{`{private_key: ` + string(pemText) + `}`}
+}
+
 var valid = map[string][]string{
 	"assert":            {`{cmd: "true", stdout_matches: "^ok"}`},
 	"binary":            {`{url: "https://example.com/c.zip", member: c, sha256: "sha256:` + strings.Repeat("AB", 32) + `", dest: /usr/local/bin/c}`},
@@ -22,6 +43,7 @@ var valid = map[string][]string{
 	"consul_acl_token": {`{accessor_id: 3f0e6a52-1c2b-4d7e-8a9f-0b1c2d3e4f50, secret_id: 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d, policies: [p]}`,
 		`{accessor_id: 3f0e6a52-1c2b-4d7e-8a9f-0b1c2d3e4f50, state: absent}`},
 	"consul_health":     {`{services: [web]}`},
+	"consul_keyring":    {`{key: "` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`},
 	"consul_intention":  {`{source: a, destination: b, action: allow}`},
 	"consul_intentions": {`{destination: db, sources: [{name: web, action: allow}]}`, `{destination: db, default: none, sources: [{name: "*", action: deny}]}`},
 	"consul_service":    {`{name: web, sidecar_port: 21000, upstreams: [{service: db, local_port: 5432}]}`, `{name: web, sidecar: true}`},
