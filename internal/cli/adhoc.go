@@ -144,17 +144,7 @@ func runAdHoc(ctx context.Context, e *env, cmd *cobra.Command, f *adhocFlags, po
 		opts.Guard = guard
 	}
 	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose >= 3))
-	if err := eng.Preflight(ctx, rb); err != nil {
-		return f.fail(e, err, eng.Redact)
-	}
-	sum, err := eng.Run(ctx, rb)
-	switch {
-	case err != nil, sum.Failed():
-		return ExitError
-	case f.check && sum.Changed():
-		return ExitDrift
-	}
-	return ExitOK
+	return execute(ctx, e, &f.outFlags, eng, rb, f.check)
 }
 
 // printHosts prints the hosts the pattern matches, as ansible's

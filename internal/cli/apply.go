@@ -132,15 +132,21 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 	}
 	opts.Guard = guard
 	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose >= 3))
+	return execute(ctx, e, &f.outFlags, eng, rb, f.check)
+}
+
+// execute runs rb on eng after the checks before a run, and turns how it
+// went into the exit code.
+func execute(ctx context.Context, e *env, o *outFlags, eng *engine.Engine, rb *runbook.Runbook, check bool) int {
 	if err := eng.Preflight(ctx, rb); err != nil {
-		return f.fail(e, err, eng.Redact)
+		return o.fail(e, err, eng.Redact)
 	}
 	sum, err := eng.Run(ctx, rb)
 	switch {
 	case err != nil, sum.Failed():
 		// The recap has said what failed or why the run stopped.
 		return ExitError
-	case f.check && sum.Changed():
+	case check && sum.Changed():
 		return ExitDrift
 	}
 	return ExitOK
