@@ -77,5 +77,12 @@ func newRoot(e *env) *cobra.Command {
 			}),
 		},
 	)
+	// cobra's own completion command, said as the others are.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Short = "shell completion for bash, zsh or fish: runbook files, host patterns, tags, modules"
+		}
+	}
 	return root
 }
