@@ -23,7 +23,7 @@ func init() {
 
 // Package is the `package` task's parameters.
 type Package struct {
-	Name        []string `yaml:"name" required:"true" doc:"a package or a list of packages"`
+	Name        []string `yaml:"name" required:"true" doc:"a package or a list of packages; name=version pins a version, as apt writes it (installed in place of another version, up or down)"`
 	State       string   `yaml:"state" doc:"present (default), latest (upgrade to the newest available) or absent"`
 	UpdateCache bool     `yaml:"update_cache" doc:"refresh the package lists (apt-get update) before installing"`
 }
@@ -43,7 +43,22 @@ func (p *Package) Validate() error {
 	default:
 		return fmt.Errorf("state must be present, latest or absent, got %s", decode.Quote(p.State))
 	}
+	for _, n := range p.Name {
+		name, pin, pinned := strings.Cut(n, "=")
+		switch {
+		case pinned && (name == "" || pin == ""):
+			return fmt.Errorf("%s: write a pinned version as name=version", decode.Quote(n))
+		case pinned && p.State != "" && p.State != "present":
+			return fmt.Errorf("%s: a pinned version is for state present, not %s", decode.Quote(n), p.State)
+		}
+	}
 	return nil
+}
+
+// split is a package's name and the version it is pinned to, if any.
+func split(n string) (name, pin string) {
+	name, pin, _ = strings.Cut(n, "=")
+	return name, pin
 }
 
 // pkgState is what the database says of one package.
@@ -57,7 +72,8 @@ type pkgState struct {
 func (p *Package) probe() string {
 	names := make([]string, len(p.Name))
 	for i, n := range p.Name {
-		names[i] = tasks.Quote(n)
+		name, _ := split(n)
+		names[i] = tasks.Quote(name)
 	}
 	list := strings.Join(names, " ")
 	latest := p.State == "latest"
@@ -97,7 +113,8 @@ func (p *Package) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	var todo []string
 	c := &tasks.Change{}
 	versions := map[string]any{}
-	for _, n := range p.Name {
+	for _, full := range p.Name {
+		n, pin := split(full)
 		s := states[n]
 		versions[n] = s.installed
 		switch p.State {
@@ -118,9 +135,13 @@ func (p *Package) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 				todo = append(todo, n)
 			}
 		default:
-			if s.installed == "" {
-				c.Summary = append(c.Summary, "+ install "+n)
-				todo = append(todo, n)
+			switch {
+			case s.installed == "":
+				c.Summary = append(c.Summary, "+ install "+full)
+				todo = append(todo, full)
+			case pin != "" && !sameEpochless(s.installed, pin):
+				c.Summary = append(c.Summary, fmt.Sprintf("~ %s %s -> %s", n, s.installed, pin))
+				todo = append(todo, full)
 			}
 		}
 	}
@@ -144,7 +165,15 @@ func (p *Package) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 
 func (p *Package) command(manager string, names []string) string {
 	quoted := make([]string, len(names))
+	pinned := false
 	for i, n := range names {
+		name, pin := split(n)
+		switch {
+		case pin != "" && manager == "dnf":
+			n = name + "-" + strings.TrimPrefix(pin, "0:") // dnf's name-version
+		case pin != "":
+			pinned = true
+		}
 		quoted[i] = tasks.Quote(n)
 	}
 	list := strings.Join(quoted, " ")
@@ -167,6 +196,10 @@ func (p *Package) command(manager string, names []string) string {
 		return apt + " remove " + list
 	case "latest":
 		return prefix + apt + " install --no-install-recommends --only-upgrade " + list + " && " + apt + " install --no-install-recommends " + list
+	}
+	if pinned {
+		// A pin may be older than what is installed.
+		apt += " --allow-downgrades"
 	}
 	return prefix + apt + " install --no-install-recommends " + list
 }
@@ -199,7 +232,8 @@ func parse(out string) (string, map[string]pkgState) {
 	return manager, states
 }
 
-// sameEpochless compares rpm versions where one side may lack "0:".
+// sameEpochless compares versions where one side may lack the epoch "0:"
+// (rpm writes it, dpkg and a pin may not).
 func sameEpochless(a, b string) bool {
 	return strings.TrimPrefix(a, "0:") == strings.TrimPrefix(b, "0:")
 }

@@ -126,3 +126,48 @@ func TestPackageTimeline(t *testing.T) {
 		t.Fatalf("unknown package: %s", r)
 	}
 }
+
+// A version pinned as apt writes it (name=version) is compared with what
+// is installed: equal is no change (it was "would change" on every run),
+// another version is installed in its place, and an epoch the pin leaves
+// out matches as apt matches it.
+func TestPackagePinnedVersion(t *testing.T) {
+	env := labkit.New(t)
+	dir := t.TempDir()
+	v1, v2 := buildDeb(t, dir, "rbk-pin", "1.0-1"), buildDeb(t, dir, "rbk-pin", "2.0-1")
+	repo(t, dir, v1, v2)
+	publish(t, env, dir)
+
+	pin := func(v string) string {
+		return "steps:\n  - {name: pin, hosts: h1, task: package, with: {name: [rbk-pin=" + v + "]}}\n"
+	}
+	r := env.Apply(pin("1.0-1"), "--check")
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(strings.Join(r.Result("pin").Changes, ""), "+ install rbk-pin=1.0-1") {
+		t.Fatalf("first check: %s", r)
+	}
+	if r = env.Apply(pin("1.0-1")); r.Exit != tasktest.ExitOK {
+		t.Fatalf("apply: %s", r)
+	}
+	if got := env.Sh("dpkg-query -W -f='${Version}' rbk-pin"); got != "1.0-1" {
+		t.Fatalf("installed %q", got)
+	}
+	if r = env.Apply(pin("1.0-1"), "--check"); r.Exit != tasktest.ExitOK {
+		t.Fatalf("the pinned version is installed, yet: %s", r)
+	}
+	r = env.Apply(pin("2.0-1"), "--check")
+	if r.Exit != tasktest.ExitDrift || !strings.Contains(strings.Join(r.Result("pin").Changes, ""), "~ rbk-pin 1.0-1 -> 2.0-1") {
+		t.Fatalf("another pin, check: %s", r)
+	}
+	if r = env.Apply(pin("2.0-1")); r.Exit != tasktest.ExitOK {
+		t.Fatalf("another pin, apply: %s", r)
+	}
+	if got := env.Sh("dpkg-query -W -f='${Version}' rbk-pin"); got != "2.0-1" {
+		t.Fatalf("installed %q after the second pin", got)
+	}
+	if r = env.Apply(pin("0:2.0-1"), "--check"); r.Exit != tasktest.ExitOK {
+		t.Fatalf("the pin with the epoch apt leaves out: %s", r)
+	}
+	if r = env.Apply(pin("1.0-1"), "--check"); r.Exit != tasktest.ExitDrift {
+		t.Fatalf("a downgrade pin is drift too: %s", r)
+	}
+}
