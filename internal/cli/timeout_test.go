@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,4 +78,62 @@ steps:
 			t.Errorf("output lacks %q\n%s", want, &out)
 		}
 	}
+}
+
+// A step on the controller (hosts: local) that runs past its timeout is
+// stopped with everything it started, not only its shell: nothing of it
+// is left running once the run has said it failed.
+func TestLocalTimeoutStopsWhatTheCommandStarted(t *testing.T) {
+	marker := fmt.Sprintf("%d.%d", 700+time.Now().Nanosecond()%100, time.Now().UnixNano()%1e9)
+	rb := write(t, "site.yaml", fmt.Sprintf("steps:\n  - {name: slow, hosts: local, task: command, timeout: 1s, with: {cmd: 'sleep %[1]s & sh -c \"sleep %[1]s\" & sleep %[1]s'}}\n", marker))
+	t.Cleanup(func() {
+		for _, pid := range processesWith(marker) {
+			if n, err := strconv.Atoi(pid); err == nil {
+				syscall.Kill(n, syscall.SIGKILL)
+			}
+		}
+	})
+	type result struct {
+		code     int
+		out, err string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errOut := runCLI("apply", rb)
+		done <- result{code, out, errOut}
+	}()
+	select {
+	case r := <-done:
+		if r.code != cli.ExitError || !strings.Contains(r.out, "failed") {
+			t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+		}
+	case <-time.After(time.Minute):
+		// What the command started holds its output open: a run that
+		// stops only the shell waits for them.
+		t.Fatalf("the run did not end a minute after its step's 1s timeout: pids %v still run", processesWith(marker))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := processesWith(marker)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still running after the run ended: pids %v", left)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// processesWith lists the processes whose command line holds s.
+func processesWith(s string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(s)) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
 }
