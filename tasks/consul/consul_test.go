@@ -218,3 +218,16 @@ func TestClusterTimeline(t *testing.T) {
 		t.Fatalf("apply to a short cluster: %q\n%s", msg, r)
 	}
 }
+
+// Servers whose ACLs are on but not bootstrapped yet (bootstrap.yaml waits
+// for its servers before the bootstrap) let no token read the raft
+// configuration: the voters are counted from the raft peers, which need
+// none, and the wait ends.
+func TestClusterVotersBeforeTheACLBootstrap(t *testing.T) {
+	agent := consultest.Start(t, consultest.ACLs(""))
+	env := tasktest.New(t)
+	rb := fmt.Sprintf("steps:\n  - {name: ready, hosts: h1, task: consul_cluster, with: {agent: %s, voters: 1, token: !secret 6b2c9a55-2c3e-4f7b-9d0e-2f1c3a4b5c6d, timeout: 5s, interval: 100ms}}\n", agent.Addr)
+	if r := env.Apply(rb); r.Exit != tasktest.ExitOK || r.Result("ready").Status != engine.OK {
+		t.Fatalf("apply: %s", r)
+	}
+}
