@@ -23,15 +23,19 @@ import (
 
 var agents = []string{"consul00", "consul01", "consul02", "fcs00", "fcc00"}
 
-// secret reads a secret the runbooks made, from the test's secrets file.
-func (w *walk) secret(name string) string {
+// stored reads a secret the runbooks made, from the test's secrets file;
+// kind is the one the runbooks make it of.
+func (w *walk) stored(name, kind string) string {
 	w.t.Helper()
-	v, _, err := agevars.NewStore(filepath.Join(w.dir, "..", "secrets", "walkthrough.yaml"), true).Secret(name, "uuid")
-	if err != nil || strings.HasPrefix(v, "(") {
-		w.t.Fatalf("secret %s: %q %v", name, v, err)
+	v, pending, err := agevars.NewStore(filepath.Join(w.dir, "..", "secrets", "walkthrough.yaml"), true).Secret(name, kind)
+	if err != nil || pending {
+		w.t.Fatalf("secret %s: not made (%v)", name, err)
 	}
 	return v
 }
+
+// secret is a token the runbooks made.
+func (w *walk) secret(name string) string { return w.stored(name, "uuid") }
 
 // tokenFile puts the management token in a root-only file on host (a
 // builtin writes it: it is in no process's arguments) and returns its
@@ -256,14 +260,7 @@ EOF`, c00.Private)
 }
 
 // gossipKey is the gossip key the runbooks made.
-func (w *walk) gossipKey() string {
-	w.t.Helper()
-	v, _, err := agevars.NewStore(filepath.Join(w.dir, "..", "secrets", "walkthrough.yaml"), true).Secret("consul/gossip_key", "base64:32")
-	if err != nil || strings.HasPrefix(v, "(") {
-		w.t.Fatalf("gossip key: %q %v", v, err)
-	}
-	return v
-}
+func (w *walk) gossipKey() string { return w.stored("consul/gossip_key", "base64:32") }
 
 // rotate retires the gossip key and the Connect CA's signing key
 // (runbook secrets rotate) and applies the runbooks, which roll the new
