@@ -3,6 +3,7 @@ package agevars
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -189,4 +190,42 @@ func index(m *yaml.Node, key string, dropped map[*yaml.Node]bool) int {
 		}
 	}
 	return -1
+}
+
+// Retired returns the value name had before its last rotation: the one
+// under name_previous, or under a_previous/b when the mapping a holding
+// it was rotated whole; "" when it was never rotated. It never makes
+// anything: a rotation's last step (deleting the old token, removing the
+// old key) reads what to delete with it.
+func (s *Store) Retired(name string) (string, error) {
+	if !secretName.MatchString(name) {
+		return "", fmt.Errorf("retired %s: a name is a variable name (letters, digits and _, starting with a letter or _), then /names inside it", decode.Quote(name))
+	}
+	if strings.HasSuffix(name, PreviousSuffix) {
+		return "", fmt.Errorf("retired %s: name the secret, not its retired value: retired %s", decode.Quote(name), decode.Quote(strings.TrimSuffix(name, PreviousSuffix)))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ids == nil {
+		ids, err := LoadIdentities()
+		if err != nil {
+			return "", err
+		}
+		s.ids = ids
+	}
+	parts := strings.Split(name, "/")
+	// The name's own retired value first, then its mappings': the
+	// innermost is the one a rotation of exactly what was asked for left.
+	for i := len(parts) - 1; i >= 0; i-- {
+		p := slices.Clone(parts)
+		p[i] += PreviousSuffix
+		v, ok, err := s.read(strings.Join(p, "/"))
+		if err != nil {
+			return "", fmt.Errorf("retired %s: %w", decode.Quote(name), err)
+		}
+		if ok {
+			return v, nil
+		}
+	}
+	return "", nil
 }

@@ -210,3 +210,42 @@ func TestRotateTakesTurnsWithRuns(t *testing.T) {
 		old = must(agevars.NewStore(path, false).Secret("consul/gossip_key", "base64:32"))
 	}
 }
+
+// Retired finds the value a name had before its rotation, whether the
+// name itself or a mapping above it was rotated, and "" before any.
+func TestRetiredFindsThePreviousValue(t *testing.T) {
+	path, plain := rotateFile(t)
+	s := agevars.NewStore(path, false)
+	if v, err := s.Retired("consul/gossip_key"); v != "" || err != nil {
+		t.Fatalf("before a rotation: %q %v", v, err)
+	}
+	if _, err := agevars.Rotate(path, []string{"consul/gossip_key", "consul/ca"}); err != nil {
+		t.Fatal(err)
+	}
+	s = agevars.NewStore(path, true)
+	for name, want := range map[string]string{
+		"consul/gossip_key": plain["consul/gossip_key"], // rotated itself
+		"consul/ca/key":     plain["consul/ca/key"],     // its mapping rotated
+		"consul/acl_token":  "",                         // not rotated
+		"nothing/here":      "",
+	} {
+		if got, err := s.Retired(name); got != want || err != nil {
+			t.Errorf("Retired(%s) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if _, err := s.Retired("consul/gossip_key_previous"); err == nil {
+		t.Error("Retired of a _previous name: no error")
+	}
+	// Check mode does not make the new one; a real run does, and the
+	// retired value stays where it was.
+	if v, _, _ := s.Secret("consul/gossip_key", "base64:32"); v != agevars.Pending("consul/gossip_key") {
+		t.Errorf("check mode made a secret: %q", v)
+	}
+	s = agevars.NewStore(path, false)
+	if v := must(s.Secret("consul/gossip_key", "base64:32")); v == plain["consul/gossip_key"] {
+		t.Error("the new gossip key is the old one")
+	}
+	if got, _ := s.Retired("consul/gossip_key"); got != plain["consul/gossip_key"] {
+		t.Errorf("after the new one was made, Retired = %q", got)
+	}
+}

@@ -14,6 +14,9 @@ import (
 // the certificates of the tls_ functions too.
 type SecretSource interface {
 	Secret(name, kind string) (value string, pending bool, err error)
+	// Retired is the value name had before `runbook secrets rotate`
+	// retired it, "" when there is none.
+	Retired(name string) (string, error)
 	CertSource
 }
 
@@ -22,6 +25,9 @@ func init() {
 	// names a secrets_file (Taint.UseSecrets).
 	funcs["secret"] = func(name, kind string) (string, error) {
 		return "", fmt.Errorf("secret %s: the runbook names no secrets_file to keep it in: add `secrets_file: secrets.yaml` beside its steps", decode.Quote(name))
+	}
+	funcs["retired"] = func(name string) (string, error) {
+		return "", noSecretsFile("retired", name)
 	}
 }
 
@@ -47,5 +53,18 @@ func (t *Taint) secretFunc() func(name, kind string) (string, error) {
 			t.set.Add(v)
 		}
 		return v, nil
+	}
+}
+
+// retiredFunc is {{ retired "consul/tokens/fcs/secret" }}: what the
+// secret was before its rotation, to remove it once the new one is in
+// use; "" when it was never rotated. Secret, as the secret is.
+func (t *Taint) retiredFunc() func(name string) (string, error) {
+	return func(name string) (string, error) {
+		v, err := t.src.Retired(name)
+		if v != "" {
+			t.set.Add(v)
+		}
+		return v, err
 	}
 }

@@ -2,6 +2,7 @@ package tmpl_test
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/runbookdev/runbook/internal/agevars"
@@ -71,5 +72,44 @@ func TestWhatIsMadeOfAGeneratedSecretIsSecret(t *testing.T) {
 	tr = taint.Track(data)
 	if out, err := tmpl.Render(at, `{{ slice (secret "tok" "hex:32") 0 20 }}`, data); err != nil || set.Redact(out) != out || tr.Held() {
 		t.Errorf("the placeholder of check mode: %q %v, held %v", set.Redact(out), err, tr.Held())
+	}
+}
+
+// retired gives the value a secret had before `runbook secrets rotate`,
+// secret as the secret itself, and "" when there is none: the last step
+// of a rotation deletes the old token with it.
+func TestRetiredIsTheValueBeforeTheRotation(t *testing.T) {
+	path := secretsFile(t)
+	old, _, err := agevars.NewStore(path, false).Secret("tok", "hex:32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const in = `{{ with retired "tok" }}delete {{ . }}{{ else }}nothing to delete{{ end }}`
+	render := func(check bool) (string, *secret.Set) {
+		var set secret.Set
+		taint := tmpl.NewTaint(&set)
+		taint.UseSecrets(agevars.NewStore(path, check))
+		data := map[string]any{}
+		taint.Track(data)
+		out, err := tmpl.Render(at, in, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, &set
+	}
+	if out, _ := render(false); out != "nothing to delete" {
+		t.Errorf("before a rotation: %q", out)
+	}
+	if _, err := agevars.Rotate(path, []string{"tok"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []bool{true, false} {
+		out, set := render(check)
+		if out != "delete "+old || set.Redact(out) != secret.Mask {
+			t.Errorf("check %v: %q, shown as %q", check, out, set.Redact(out))
+		}
+	}
+	if _, err := tmpl.Render(at, `{{ retired "tok" }}`, map[string]any{}); err == nil || !strings.Contains(err.Error(), "secrets_file") {
+		t.Errorf("without a secrets file: %v", err)
 	}
 }

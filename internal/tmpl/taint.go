@@ -162,6 +162,7 @@ func (t *Taint) funcMap() template.FuncMap {
 		}
 		if t.src != nil {
 			t.funcs["secret"] = t.secretFunc()
+			t.funcs["retired"] = t.retiredFunc()
 			for name, fn := range t.tlsFuncs() {
 				t.funcs[name] = fn
 			}
@@ -174,7 +175,7 @@ func (t *Taint) funcMap() template.FuncMap {
 }
 
 // secretMakers are the functions whose value is a secret of the run.
-var secretMakers = map[string]bool{"secret": true, "vault": true, "tls_key": true}
+var secretMakers = map[string]bool{"secret": true, "retired": true, "vault": true, "tls_key": true}
 
 // renderFuncs is the function map for one rendering: the Tracker's, with
 // the functions that make secrets noting in *took that one gave one.
