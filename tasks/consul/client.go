@@ -1,7 +1,8 @@
 // Package consul holds the Consul task modules: consul_service,
 // consul_intention, consul_intentions, consul_health, consul_cluster and
 // the ACL modules consul_acl_bootstrap, consul_acl_policy and
-// consul_acl_token, and the rotations consul_keyring (gossip) and
+// consul_acl_token, consul_maintenance (drain an instance), and the
+// rotations consul_keyring (gossip) and
 // consul_connect_ca (the Connect CA's root key). They talk to each host's local agent with
 // github.com/hashicorp/consul/api through the SSH connection, so the
 // agent's HTTP API never needs to listen beyond the host's loopback.
