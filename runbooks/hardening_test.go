@@ -262,15 +262,22 @@ EOF`, c00.Private)
 // gossipKey is the gossip key the runbooks made.
 func (w *walk) gossipKey() string { return w.stored("consul/gossip_key", "base64:32") }
 
-// rotate retires the gossip key and the Connect CA's signing key
-// (runbook secrets rotate) and applies the runbooks, which roll the new
-// ones out, while a reader on fcc00 reads a fortune through the mesh
-// every 200 ms: not one read may fail.
-func (w *walk) rotate() {
+// rotate retires the gossip key, the Connect CA's signing key and the
+// service tokens of fcs and fcc (runbook secrets rotate) and applies
+// runbook (scale.yaml: fcs runs on more than one host, so each of its
+// sidecars can be drained while it restarts with its new token), which
+// rolls the new ones out and deletes the old tokens, while a reader on
+// fcc00 reads a fortune through the mesh every 200 ms: not one read may
+// fail.
+func (w *walk) rotate(runbook string) {
 	w.t.Helper()
 	secretsFile := filepath.Join(w.dir, "..", "secrets", "walkthrough.yaml")
 	oldKey := w.gossipKey()
 	oldRoot := w.activeRoot()
+	oldTokens := map[string]string{}
+	for _, svc := range []string{"fcs", "fcc"} {
+		oldTokens[svc] = w.secret("consul/tokens/service_" + svc + "/accessor")
+	}
 
 	h, err := w.lab.Host("fcc00")
 	if err != nil {
@@ -303,13 +310,13 @@ func (w *walk) rotate() {
 			}
 		}
 	}()
-	r := labkit.CLI(w.t, "secrets", "rotate", secretsFile, "consul/gossip_key", "consul/connect_ca")
+	r := labkit.CLI(w.t, "secrets", "rotate", secretsFile, "consul/gossip_key", "consul/connect_ca", "consul/tokens/service_fcs", "consul/tokens/service_fcc")
 	if r.Exit != 0 {
 		close(stop)
 		<-done
 		w.t.Fatalf("secrets rotate: %s", r)
 	}
-	r = w.apply("secure.yaml")
+	r = w.apply(runbook)
 	time.Sleep(2 * time.Second) // reads after the run too
 	close(stop)
 	<-done
@@ -339,7 +346,30 @@ func (w *walk) rotate() {
 	if leaf == "" || leaf != rootKey {
 		w.t.Errorf("fcc's leaf has authority key %q, the active root's key is %q", leaf, rootKey)
 	}
-	if r = w.apply("secure.yaml"); r.Exit != 0 || len(changedHosts(r)) != 0 {
+	// The old service tokens are gone; each sidecar runs with the new
+	// one (its credential is the token file) and is in service.
+	for svc, old := range oldTokens {
+		if out, code := w.sh("consul00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("consul00")+" consul acl token read -accessor-id "+old+" 2>&1"); code == 0 || !strings.Contains(out, "not found") {
+			w.t.Errorf("%s's old token %s after the rotation: exit %d: %s", svc, old, code, out)
+		}
+		if w.secret("consul/tokens/service_"+svc+"/accessor") == old {
+			w.t.Errorf("%s's token was not made anew", svc)
+		}
+	}
+	for _, host := range []string{"fcs00", "fcs01", "fcs02", "fcc00"} {
+		svc := host[:3]
+		file, _ := w.sh(host, "cat /etc/consul.d/tokens/"+svc+".token")
+		if file != w.secret("consul/tokens/service_"+svc+"/secret") {
+			w.t.Errorf("%s's token file does not hold %s's new token", host, svc)
+		}
+		if out, _ := w.sh(host, "systemctl show -p ActiveEnterTimestampMonotonic,ActiveState "+svc+"-sidecar"); !strings.Contains(out, "ActiveState=active") {
+			w.t.Errorf("%s's sidecar after the rotation: %s", host, out)
+		}
+		if checks, _ := w.sh(host, "curl -s -H @"+w.tokenHeader(host)+" 127.0.0.1:8500/v1/agent/checks"); strings.Contains(checks, "maintenance") {
+			w.t.Errorf("%s is left in maintenance: %s", host, checks)
+		}
+	}
+	if r = w.apply(runbook); r.Exit != 0 || len(changedHosts(r)) != 0 {
 		w.t.Errorf("apply after the rotation changed %v: %s", changedHosts(r), r)
 	}
 }

@@ -292,14 +292,17 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("check after repair: %s", r)
 	}
 
-	// 5. Rotation of the gossip key and the Connect CA's root, with a
-	// reader through the mesh that must never fail.
-	w.rotate()
-
-	// 6. Scale out, then lose an instance: the mesh routes around it.
+	// 5. Scale out.
 	if r = w.apply("scale.yaml"); r.Exit != 0 {
 		t.Fatalf("scale: %s", r)
 	}
+
+	// 6. Rotation of the gossip key, the Connect CA's root and the
+	// services' tokens, with a reader through the mesh that must never
+	// fail.
+	w.rotate("scale.yaml")
+
+	// 7. Lose an instance: the mesh routes around it.
 	devices, err := w.client.Devices(context.Background(), []string{"fcs"})
 	if err != nil || len(devices) != 3 {
 		t.Fatalf("fcs devices after scaling: %d %v", len(devices), err)
