@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
@@ -76,35 +75,13 @@ func (l *Line) Validate() error {
 	return nil
 }
 
-// Check reads the file (one command) and edits a copy in memory. Applying
-// does it again holding the host's lock on the file, so that another run
-// editing it meanwhile does not lose its lines, nor this run its own.
+// Check reads the file (one command) and edits a copy in memory; applying
+// does it again holding the host's lock on the file (hostfile.Edit).
 func (l *Line) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	if l.re == nil && l.Regexp != "" {
 		return nil, errors.New("regexp not compiled: Provision the task before Check")
 	}
-	c, err := l.plan(ctx, h)
-	if err != nil || c.Apply == nil {
-		return c, err
-	}
-	c.Apply = func(ctx context.Context) (tasks.Done, error) {
-		unlock, err := hostfile.Lock(ctx, h, l.Path)
-		if err != nil {
-			return tasks.Done{}, err
-		}
-		defer unlock()
-		locked := *h
-		locked.Diff = false // shown already
-		now, err := l.plan(ctx, &locked)
-		if err != nil {
-			return tasks.Done{}, err
-		}
-		if now.Apply == nil {
-			return tasks.Done{Summary: append(slices.Clone(c.Summary), "(made meanwhile by another run)")}, nil
-		}
-		return now.Apply(ctx)
-	}
-	return c, nil
+	return hostfile.Edit(ctx, h, l.Path, l.plan)
 }
 
 // plan reads the file and says how to edit it.
