@@ -51,7 +51,7 @@ var valid = map[string][]string{
 	"debug":             {`{msg: hello}`, `{var: out.stdout}`},
 	"file":              {`{path: /etc/x, content: x, mode: "0600"}`, `{path: /etc/d, state: directory}`},
 	"group":             {`{name: g}`},
-	"line":              {`{path: /etc/x, line: "a = 1", regexp: "^a ="}`, `{path: /etc/x, regexp: "^#", state: absent}`},
+	"line":              {`{path: /etc/x, line: "a = 1", regexp: "^a ="}`, `{path: /etc/x, line: "a = 1", insertafter: "^#a"}`, `{path: /etc/x, line: x, insertbefore: BOF}`, `{path: /etc/x, regexp: "^#", state: absent}`},
 	"metal":             {`{hostname: "c%02d", count: 3, plan: p, metro: sv, operating_system: os}`},
 	"package":           {`{name: [curl]}`},
 	"systemd":           {`{name: consul, state: started}`},
