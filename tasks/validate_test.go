@@ -38,6 +38,7 @@ func init() {
 var valid = map[string][]string{
 	"assert":            {`{cmd: "true", stdout_matches: "^ok"}`},
 	"binary":            {`{url: "https://example.com/c.zip", member: c, sha256: "sha256:` + strings.Repeat("AB", 32) + `", dest: /usr/local/bin/c}`},
+	"blockinfile":       {`{path: /etc/x, block: "a\nb"}`, `{path: /etc/x, block: x, marker: "; {mark} ntp", insertafter: "^\\[main\\]"}`, `{path: /etc/x, block: x, insertbefore: BOF, create: true, mode: "0640", owner: root}`, `{path: /etc/x, state: absent}`},
 	"command":           {`{cmd: "true", env: {A: b}, creates: /x}`},
 	"consul_acl_policy": {`{name: p, rules: "node_prefix \"\" { policy = \"read\" }"}`, `{name: p, state: absent}`},
 	"consul_acl_token": {`{accessor_id: 3f0e6a52-1c2b-4d7e-8a9f-0b1c2d3e4f50, secret_id: 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d, policies: [p]}`,
@@ -52,7 +53,7 @@ var valid = map[string][]string{
 	"debug":              {`{msg: hello}`, `{var: out.stdout}`},
 	"file":               {`{path: /etc/x, content: x, mode: "0600"}`, `{path: /etc/d, state: directory}`},
 	"group":              {`{name: g}`},
-	"line":               {`{path: /etc/x, line: "a = 1", regexp: "^a ="}`, `{path: /etc/x, regexp: "^#", state: absent}`},
+	"line":               {`{path: /etc/x, line: "a = 1", regexp: "^a ="}`, `{path: /etc/x, line: "a = 1", insertafter: "^#a"}`, `{path: /etc/x, line: x, insertbefore: BOF}`, `{path: /etc/x, regexp: "^#", state: absent}`},
 	"metal":              {`{hostname: "c%02d", count: 3, plan: p, metro: sv, operating_system: os}`},
 	"package":            {`{name: [curl]}`},
 	"systemd":            {`{name: consul, state: started}`},

@@ -4,6 +4,7 @@ package all
 import (
 	_ "github.com/runbookdev/runbook/tasks/assert"
 	_ "github.com/runbookdev/runbook/tasks/binary"
+	_ "github.com/runbookdev/runbook/tasks/blockinfile"
 	_ "github.com/runbookdev/runbook/tasks/command"
 	_ "github.com/runbookdev/runbook/tasks/consul"
 	_ "github.com/runbookdev/runbook/tasks/copy"

@@ -20,7 +20,8 @@ func init() {
 	tasks.Register(tasks.Module{
 		Name: "line",
 		Doc: "Ensures a line is present in (or absent from) a text file. With regexp, the last matching line is replaced " +
-			"(or every matching line removed); without a match the line is appended. The file keeps its owner and mode. " +
+			"(or every matching line removed); without a match the line is appended, or placed by insertafter or insertbefore. " +
+			"The file keeps its owner and mode. " +
 			"Runs editing one file at once take turns (a lock on the host), so none loses another's edit.",
 		New: func() tasks.Task { return new(Line) },
 	})
@@ -31,17 +32,24 @@ const maxSize = 4 << 20
 
 // Line is the `line` task's parameters.
 type Line struct {
-	Path   string         `yaml:"path" required:"true" doc:"absolute path on the host"`
-	Line   string         `yaml:"line" doc:"the whole line, without its newline; required with state: present"`
-	Regexp string         `yaml:"regexp" doc:"RE2 regular expression; present: replace the last matching line; absent: remove every matching line"`
-	State  string         `yaml:"state" doc:"present (default) or absent"`
-	Create bool           `yaml:"create" doc:"create the file when it is missing (default: it is an error)"`
-	Mode   *hostfile.Mode `yaml:"mode" doc:"permissions for a created file; default 0644"`
-	re     *regexp.Regexp
+	Path         string         `yaml:"path" required:"true" doc:"absolute path on the host"`
+	Line         string         `yaml:"line" doc:"the whole line, without its newline; required with state: present"`
+	Regexp       string         `yaml:"regexp" doc:"RE2 regular expression; present: replace the last matching line; absent: remove every matching line"`
+	InsertAfter  string         `yaml:"insertafter" doc:"where a new line goes (one that regexp finds nowhere): after the last line this RE2 regexp matches (as Ansible's lineinfile), or EOF (the default); at the end when none matches"`
+	InsertBefore string         `yaml:"insertbefore" doc:"where a new line goes instead: before the last line this RE2 regexp matches (as Ansible's lineinfile), or BOF for the top; at the end when none matches. Not with insertafter"`
+	State        string         `yaml:"state" doc:"present (default) or absent"`
+	Create       bool           `yaml:"create" doc:"create the file when it is missing (default: it is an error)"`
+	Mode         *hostfile.Mode `yaml:"mode" doc:"permissions for a created file; default 0644"`
+	re           *regexp.Regexp
+	where        hostfile.Where
 }
 
-// Provision compiles the regexp.
+// Provision compiles the regexps.
 func (l *Line) Provision() error {
+	var err error
+	if l.where, err = hostfile.CompileWhere(l.InsertAfter, l.InsertBefore); err != nil {
+		return err
+	}
 	if l.Regexp == "" {
 		return nil
 	}
@@ -70,41 +78,25 @@ func (l *Line) Validate() error {
 		if l.Line == "" && l.Regexp == "" {
 			return errors.New("state: absent needs line or regexp")
 		}
+		if l.InsertAfter != "" {
+			return errors.New("insertafter is used only with state: present: remove it")
+		}
+		if l.InsertBefore != "" {
+			return errors.New("insertbefore is used only with state: present: remove it")
+		}
 	default:
 		return fmt.Errorf("state must be present or absent, got %s", decode.Quote(l.State))
 	}
-	return nil
+	return hostfile.CheckWhere(l.InsertAfter, l.InsertBefore)
 }
 
-// Check reads the file (one command) and edits a copy in memory. Applying
-// does it again holding the host's lock on the file, so that another run
-// editing it meanwhile does not lose its lines, nor this run its own.
+// Check reads the file (one command) and edits a copy in memory; applying
+// does it again holding the host's lock on the file (hostfile.Edit).
 func (l *Line) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	if l.re == nil && l.Regexp != "" {
 		return nil, errors.New("regexp not compiled: Provision the task before Check")
 	}
-	c, err := l.plan(ctx, h)
-	if err != nil || c.Apply == nil {
-		return c, err
-	}
-	c.Apply = func(ctx context.Context) (tasks.Done, error) {
-		unlock, err := hostfile.Lock(ctx, h, l.Path)
-		if err != nil {
-			return tasks.Done{}, err
-		}
-		defer unlock()
-		locked := *h
-		locked.Diff = false // shown already
-		now, err := l.plan(ctx, &locked)
-		if err != nil {
-			return tasks.Done{}, err
-		}
-		if now.Apply == nil {
-			return tasks.Done{Summary: append(slices.Clone(c.Summary), "(made meanwhile by another run)")}, nil
-		}
-		return now.Apply(ctx)
-	}
-	return c, nil
+	return hostfile.Edit(ctx, h, l.Path, l.plan)
 }
 
 // plan reads the file and says how to edit it.
@@ -130,10 +122,7 @@ func (l *Line) plan(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 }
 
 func (l *Line) edit(text string) string {
-	lines := strings.SplitAfter(text, "\n")
-	if len(lines) > 0 && lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
-	}
+	lines := hostfile.Lines(text)
 	matches := func(s string) bool {
 		s = strings.TrimSuffix(s, "\n")
 		if l.re != nil {
@@ -161,8 +150,8 @@ func (l *Line) edit(text string) string {
 			return strings.Join(lines, "")
 		}
 	}
-	if text != "" && !strings.HasSuffix(text, "\n") {
-		text += "\n"
+	if n := len(lines); n > 0 && !strings.HasSuffix(lines[n-1], "\n") {
+		lines[n-1] += "\n"
 	}
-	return text + l.Line + "\n"
+	return strings.Join(slices.Insert(lines, l.where.Index(lines), l.Line+"\n"), "")
 }

@@ -64,3 +64,61 @@ func TestLineMissingFile(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 }
+
+// insertafter and insertbefore place a line that regexp finds nowhere, as
+// Ansible's lineinfile does: after or before the last matching line, at
+// the end when none matches, at the top for insertbefore: BOF.
+func TestLineInsertAfterBefore(t *testing.T) {
+	env := tasktest.New(t)
+	const text = "a\nx1\nb\nx2\nc\n"
+	cases := []struct {
+		name, with, text, want string
+	}{
+		{"after", `line: new, insertafter: "^x"`, text, "a\nx1\nb\nx2\nnew\nc\n"},
+		{"before", `line: new, insertbefore: "^x"`, text, "a\nx1\nb\nnew\nx2\nc\n"},
+		{"bof", `line: new, insertbefore: BOF`, text, "new\n" + text},
+		{"eof", `line: new, insertafter: EOF`, text, text + "new\n"},
+		{"nomatch_after", `line: new, insertafter: "^y"`, text, text + "new\n"},
+		{"nomatch_before", `line: new, insertbefore: "^y"`, text, text + "new\n"},
+		{"regexp_wins", `line: b = 2, regexp: "^b", insertbefore: BOF`, text, "a\nx1\nb = 2\nx2\nc\n"},
+		{"regexp_misses", `line: d = 1, regexp: "^d", insertafter: "^a"`, text, "a\nd = 1\nx1\nb\nx2\nc\n"},
+		{"present", `line: b, insertbefore: BOF`, text, text},
+		{"no_newline", `line: new, insertafter: "^x"`, "a\nx", "a\nx\nnew\n"},
+	}
+	var rb strings.Builder
+	rb.WriteString("steps:\n")
+	for _, c := range cases {
+		p := filepath.Join(env.Dir, c.name)
+		os.WriteFile(p, []byte(c.text), 0o644)
+		fmt.Fprintf(&rb, "  - {name: %s, hosts: h1, task: line, with: {path: %s, %s}}\n", c.name, p, c.with)
+	}
+	r := env.Apply(rb.String(), "--check", "--diff")
+	if r.Exit != tasktest.ExitDrift || r.Statuses()["present"] != engine.OK || !strings.Contains(r.Result("before").Diff, "+new") {
+		t.Fatalf("check: %s", r)
+	}
+	if r = env.Apply(rb.String()); r.Exit != 0 {
+		t.Fatalf("apply: %s", r)
+	}
+	for _, c := range cases {
+		if got, _ := os.ReadFile(filepath.Join(env.Dir, c.name)); string(got) != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+	if r = env.Apply(rb.String(), "--check"); r.Exit != 0 {
+		t.Fatalf("second check: %s", r)
+	}
+}
+
+func TestLineInsertParamsAreValidated(t *testing.T) {
+	env := tasktest.New(t)
+	for with, want := range map[string]string{
+		`line: x, insertafter: "^a", insertbefore: BOF`: "insertafter or insertbefore, not both",
+		`line: x, insertafter: "("`:                     "insertafter: error parsing regexp",
+		`regexp: x, state: absent, insertbefore: BOF`:   "insertbefore is used only with state: present",
+	} {
+		r := env.Apply(fmt.Sprintf("steps:\n  - {name: l, hosts: h1, task: line, with: {path: %s/f, %s}}\n", env.Dir, with))
+		if r.Exit != tasktest.ExitError || !strings.Contains(r.Stderr, want) || r.Result("l").Step != "" {
+			t.Errorf("%s: want a validation error saying %q, got %s", with, want, r)
+		}
+	}
+}
