@@ -54,6 +54,7 @@ var valid = map[string][]string{
 	"line":              {`{path: /etc/x, line: "a = 1", regexp: "^a ="}`, `{path: /etc/x, regexp: "^#", state: absent}`},
 	"metal":             {`{hostname: "c%02d", count: 3, plan: p, metro: sv, operating_system: os}`},
 	"package":           {`{name: [curl]}`},
+	"stat":              {`{path: /etc/x, follow: true, checksum: true}`},
 	"systemd":           {`{name: consul, state: started}`},
 	"template":          {`{src: t.tmpl, dest: /etc/x}`},
 	"user":              {`{name: u, groups: [g]}`},
