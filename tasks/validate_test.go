@@ -37,6 +37,7 @@ func init() {
 
 var valid = map[string][]string{
 	"assert":            {`{cmd: "true", stdout_matches: "^ok"}`},
+	"authorized_key":    {`{user: u, key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFx2ZN8Fz9v8bQ4gXGmVhY5m7LdvVdWDN0F0Lw4Z7lQH me", options: "from=\"10.0.0.0/8\",no-pty", exclusive: true}`},
 	"binary":            {`{url: "https://example.com/c.zip", member: c, sha256: "sha256:` + strings.Repeat("AB", 32) + `", dest: /usr/local/bin/c}`},
 	"command":           {`{cmd: "true", env: {A: b}, creates: /x}`},
 	"consul_acl_policy": {`{name: p, rules: "node_prefix \"\" { policy = \"read\" }"}`, `{name: p, state: absent}`},

@@ -3,6 +3,7 @@ package all
 
 import (
 	_ "github.com/runbookdev/runbook/tasks/assert"
+	_ "github.com/runbookdev/runbook/tasks/authorizedkey"
 	_ "github.com/runbookdev/runbook/tasks/binary"
 	_ "github.com/runbookdev/runbook/tasks/command"
 	_ "github.com/runbookdev/runbook/tasks/consul"
