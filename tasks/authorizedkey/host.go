@@ -54,6 +54,7 @@ type state struct {
 // then a line for each of home, dir and file that exists, then "content"
 // and the file's content when it may be read.
 const readScript = `u=$1 p=$2 max=$3
+command -v getent >/dev/null 2>&1 || { echo "getent is needed to find the home directory of $u" >&2; exit 1; }
 pw=$(getent passwd -- "$u") || { echo nouser; exit 0; }
 uid=$(printf %s "$pw" | cut -d: -f3) gid=$(printf %s "$pw" | cut -d: -f4) h=$(printf %s "$pw" | cut -d: -f6)
 printf 'user|%s|%s|%s\n' "$uid" "$gid" "$h"
@@ -200,16 +201,20 @@ func (st *state) usable() error {
 
 // writeScript replaces the file with stdin, as whoever runs it: a new
 // file beside it, given its mode, renamed over it. Run as the user, it
-// can do nothing the user could not.
-const writeScript = `d=$1 p=$2 mode=$3 mk=$4
+// can do nothing the user could not. Input that ends early (a lost
+// connection) is not all of the content: the size is checked before the
+// rename.
+const writeScript = `d=$1 p=$2 mode=$3 mk=$4 size=$5
 umask 077
 if [ "$mk" = 1 ]; then mkdir -m 0700 -- "$d" || exit 1; fi
 { [ -d "$d" ] && [ ! -L "$d" ]; } || { echo "$d is not a directory" >&2; exit 1; }
 if [ -L "$p" ] || { [ -e "$p" ] && [ ! -f "$p" ]; }; then echo "$p is not a regular file" >&2; exit 1; fi
 t=$(mktemp "$d/.runbook-XXXXXXXXXX") || exit 1
-if cat >"$t" && chmod "$mode" -- "$t" && mv -f -- "$t" "$p"; then exit 0; fi
-rm -f -- "$t"
-exit 1`
+trap 'rm -f -- "$t"' EXIT
+cat >"$t" || exit 1
+n=$(wc -c <"$t") || exit 1
+[ "$n" -eq "$size" ] || { echo "got $n bytes of the $size sent" >&2; exit 1; }
+chmod "$mode" -- "$t" && mv -f -- "$t" "$p"`
 
 // asUser runs a script given as $1, with the rest as its arguments, as
 // the user $U (uid) and $G (gid).
@@ -245,7 +250,7 @@ func write(ctx context.Context, c tasks.Conn, st *state, content string) error {
 			mk = "0"
 		}
 	}
-	cmd := fmt.Sprintf("U=%d G=%d\n", st.uid, st.gid) + script(asUser, writeScript, st.dir, st.file, fmt.Sprintf("%04o", mode), mk)
+	cmd := fmt.Sprintf("U=%d G=%d\n", st.uid, st.gid) + script(asUser, writeScript, st.dir, st.file, fmt.Sprintf("%04o", mode), mk, strconv.Itoa(len(content)))
 	res, err := c.Run(ctx, cmd, strings.NewReader(content))
 	if err != nil {
 		return fmt.Errorf("write %s as %s: %w", st.file, st.user, err)
