@@ -37,6 +37,7 @@ func init() {
 
 var valid = map[string][]string{
 	"assert":            {`{cmd: "true", stdout_matches: "^ok"}`},
+	"authorized_key":    {`{user: u, key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFx2ZN8Fz9v8bQ4gXGmVhY5m7LdvVdWDN0F0Lw4Z7lQH me", options: "from=\"10.0.0.0/8\",no-pty", exclusive: true}`},
 	"binary":            {`{url: "https://example.com/c.zip", member: c, sha256: "sha256:` + strings.Repeat("AB", 32) + `", dest: /usr/local/bin/c}`},
 	"blockinfile":       {`{path: /etc/x, block: "a\nb"}`, `{path: /etc/x, block: x, marker: "; {mark} ntp", insertafter: "^\\[main\\]"}`, `{path: /etc/x, block: x, insertbefore: BOF, create: true, mode: "0640", owner: root}`, `{path: /etc/x, state: absent}`},
 	"command":           {`{cmd: "true", env: {A: b}, creates: /x}`},
@@ -60,6 +61,7 @@ var valid = map[string][]string{
 	"template":           {`{src: t.tmpl, dest: /etc/x}`},
 	"user":               {`{name: u, groups: [g]}`},
 	"wait":               {`{port: 80}`},
+	"stat":               {`{path: /etc/x, follow: true, checksum: true}`},
 }
 
 // Validate judges; it must not change the task (Provision prepares it).

@@ -3,6 +3,7 @@ package all
 
 import (
 	_ "github.com/runbookdev/runbook/tasks/assert"
+	_ "github.com/runbookdev/runbook/tasks/authorizedkey"
 	_ "github.com/runbookdev/runbook/tasks/binary"
 	_ "github.com/runbookdev/runbook/tasks/blockinfile"
 	_ "github.com/runbookdev/runbook/tasks/command"
@@ -14,6 +15,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/line"
 	_ "github.com/runbookdev/runbook/tasks/metal"
 	_ "github.com/runbookdev/runbook/tasks/pkg"
+	_ "github.com/runbookdev/runbook/tasks/stat"
 	_ "github.com/runbookdev/runbook/tasks/systemd"
 	_ "github.com/runbookdev/runbook/tasks/template"
 	_ "github.com/runbookdev/runbook/tasks/user"
