@@ -3,6 +3,7 @@ package agevars
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -41,6 +42,57 @@ func Rotate(path string, names []string) ([]Retired, error) {
 		return nil, err
 	}
 	return retired, nil
+}
+
+// RotateHeld is Rotate of the names the file holds; absent are those
+// it does not hold yet (a first run makes them: nothing to retire). A
+// runbook's `rotate:` retires with it when its run starts.
+func RotateHeld(path string, names []string) (retired []Retired, absent []string, err error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, names, nil // no secret made yet
+	}
+	unlock, err := Lock(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlock()
+	f, err := Read(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, names, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var held []string
+	for _, name := range names {
+		if f.holds(name) {
+			held = append(held, name)
+		} else {
+			absent = append(absent, name)
+		}
+	}
+	if len(held) == 0 {
+		return nil, absent, nil
+	}
+	out, retired, err := f.Rotate(held)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := WriteFile(path, out); err != nil {
+		return nil, nil, err
+	}
+	return retired, absent, nil
+}
+
+// holds says whether the file has a value (or a mapping) at name.
+func (f *File) holds(name string) bool {
+	n := f.top()
+	for _, p := range strings.Split(name, "/") {
+		if n = lookup(n, p); n == nil {
+			return false
+		}
+	}
+	return !isNull(n)
 }
 
 // Rotate returns the file with the value of each name (a/b: b inside
@@ -213,13 +265,19 @@ func (s *Store) Retired(name string) (string, error) {
 		}
 		s.ids = ids
 	}
+	if s.retiring(name) {
+		// A check of a run that retires it: what it holds now is what
+		// would be retired.
+		v, _, err := s.readFile(name)
+		return v, err
+	}
 	parts := strings.Split(name, "/")
 	// The name's own retired value first, then its mappings': the
 	// innermost is the one a rotation of exactly what was asked for left.
 	for i := len(parts) - 1; i >= 0; i-- {
 		p := slices.Clone(parts)
 		p[i] += PreviousSuffix
-		v, ok, err := s.read(strings.Join(p, "/"))
+		v, ok, err := s.readFile(strings.Join(p, "/"))
 		if err != nil {
 			return "", fmt.Errorf("retired %s: %w", decode.Quote(name), err)
 		}
@@ -228,4 +286,34 @@ func (s *Store) Retired(name string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// Retiring makes a check see names as a run that rotates them (a
+// runbook's `rotate:`) would, once it has retired them: each is not made
+// yet (Pending), and Retired gives what it holds now. Nothing is
+// written. Only for a check: a real run retires them with Rotate.
+func (s *Store) Retiring(names []string) error {
+	if !s.check {
+		return errors.New("retiring: only a check sees secrets as retired; a run retires them with Rotate")
+	}
+	for _, n := range names {
+		if err := CheckRotateName(n); err != nil {
+			return fmt.Errorf("rotate %w", err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retire = append(s.retire, names...)
+	return nil
+}
+
+// CheckRotateName says what is wrong with name as one to rotate.
+func CheckRotateName(name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("%s: %w", decode.Quote(name), err)
+	}
+	if strings.HasSuffix(name, PreviousSuffix) {
+		return fmt.Errorf("%s is a retired value: rotate %s", decode.Quote(name), decode.Quote(strings.TrimSuffix(name, PreviousSuffix)))
+	}
+	return nil
 }

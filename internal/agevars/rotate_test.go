@@ -249,3 +249,38 @@ func TestRetiredFindsThePreviousValue(t *testing.T) {
 		t.Errorf("after the new one was made, Retired = %q", got)
 	}
 }
+
+// A check of a run that would rotate secrets sees them as a real run
+// would after retiring them: not made yet (pending), their current
+// values as the retired ones. The file is not changed.
+func TestRetiringInCheckMode(t *testing.T) {
+	path, plain := rotateFile(t)
+	before := read(t, path)
+	s := agevars.NewStore(path, true)
+	if err := s.Retiring([]string{"consul/gossip_key", "consul/ca"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, pending, err := s.Secret("consul/gossip_key", "base64:32"); !pending || err != nil || v != agevars.Pending("consul/gossip_key") {
+		t.Errorf("a retiring secret in check mode: %q pending %v %v", v, pending, err)
+	}
+	if _, pending, _ := s.Key("consul/ca"); !pending {
+		t.Error("a retiring CA's key in check mode is not pending")
+	}
+	if v, pending, _ := s.Secret("consul/acl_token", "uuid"); pending || v != plain["consul/acl_token"] {
+		t.Errorf("a secret not rotated: %q pending %v", v, pending)
+	}
+	if v, _ := s.Retired("consul/gossip_key"); v != plain["consul/gossip_key"] {
+		t.Errorf("Retired of a retiring secret: %q", v)
+	}
+	if v, _ := s.Retired("consul/ca/key"); v != plain["consul/ca/key"] {
+		t.Errorf("Retired inside a retiring mapping: %q", v)
+	}
+	if read(t, path) != before {
+		t.Error("check mode changed the secrets file")
+	}
+	for _, bad := range [][]string{{"consul/gossip_key_previous"}, {"no such name!"}} {
+		if err := s.Retiring(bad); err == nil {
+			t.Errorf("Retiring(%q): no error", bad)
+		}
+	}
+}

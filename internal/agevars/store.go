@@ -27,6 +27,7 @@ type Store struct {
 	check bool
 
 	mu     sync.Mutex
+	retire []string // names a check sees as retired (Retiring)
 	ids    *Identities
 	values map[string]string // what was read or made, by name
 	certs  map[string]issued // leaf certificates returned, by name (tls.go)
@@ -129,8 +130,27 @@ func (s *Store) file() (*File, error) {
 	return f, err
 }
 
-// read finds name's value in the file.
+// read finds name's value in the file; one a check treats as retired
+// (Retiring) is not there.
 func (s *Store) read(name string) (string, bool, error) {
+	if s.retiring(name) {
+		return "", false, nil
+	}
+	return s.readFile(name)
+}
+
+// retiring says whether name is, or is inside, a name given to Retiring.
+func (s *Store) retiring(name string) bool {
+	for _, r := range s.retire {
+		if name == r || strings.HasPrefix(name, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// readFile finds name's value in the file.
+func (s *Store) readFile(name string) (string, bool, error) {
 	f, err := s.file()
 	if err != nil {
 		return "", false, err

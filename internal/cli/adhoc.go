@@ -144,7 +144,7 @@ func runAdHoc(ctx context.Context, e *env, cmd *cobra.Command, f *adhocFlags, po
 		opts.Guard = guard
 	}
 	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose >= 3))
-	return execute(ctx, e, &f.outFlags, eng, rb, f.check)
+	return execute(ctx, e, &f.outFlags, eng, rb, f.check, nil)
 }
 
 // printHosts prints the hosts the pattern matches, as ansible's

@@ -105,7 +105,14 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 		Tags: f.tags, SkipTags: f.skipTags, StartAt: f.startAt, ExtraVars: extra,
 	}
 	if rb.SecretsFile != "" {
-		opts.SecretStore = agevars.NewStore(rb.SecretsFile, f.check)
+		store := agevars.NewStore(rb.SecretsFile, f.check)
+		if f.check && len(rb.Rotate) > 0 {
+			// The check sees the rollout of new ones, as the run would.
+			if err := store.Retiring(rb.Rotate); err != nil {
+				return f.fail(e, err, nil)
+			}
+		}
+		opts.SecretStore = store
 	}
 	if f.listHosts || f.listTasks {
 		return listRun(ctx, e, rb, sources, opts, f.listHosts, f.listTasks, f.format)
@@ -132,14 +139,41 @@ func runApply(ctx context.Context, e *env, cmd *cobra.Command, f *applyFlags, po
 	}
 	opts.Guard = guard
 	eng := engine.New(opts, sources, pool, out, logger(e.stderr, f.verbose >= 3))
-	return execute(ctx, e, &f.outFlags, eng, rb, f.check)
+	var start func() error
+	if !f.check && len(rb.Rotate) > 0 {
+		start = func() error { return retire(e, rb) }
+	}
+	return execute(ctx, e, &f.outFlags, eng, rb, f.check, start)
 }
 
-// execute runs rb on eng after the checks before a run, and turns how it
-// went into the exit code.
-func execute(ctx context.Context, e *env, o *outFlags, eng *engine.Engine, rb *runbook.Runbook, check bool) int {
+// retire retires the secrets a rotation runbook names, once the checks
+// before its run have passed and under its run lock: its steps then make
+// and roll out new ones. A name the file does not hold yet is made by the
+// run, as in any run.
+func retire(e *env, rb *runbook.Runbook) error {
+	retired, absent, err := agevars.RotateHeld(rb.SecretsFile, rb.Rotate)
+	if err != nil {
+		return fmt.Errorf("rotate the secrets of %s: %w", rb.File, err)
+	}
+	for _, r := range retired {
+		fmt.Fprintf(e.stderr, "%s: retired to %s; this run makes and rolls out a new one\n", r.Name, r.Previous)
+	}
+	for _, name := range absent {
+		fmt.Fprintf(e.stderr, "%s: nothing to retire yet; this run makes it\n", name)
+	}
+	return nil
+}
+
+// execute runs rb on eng after the checks before a run (and start, when
+// given, after them), and turns how it went into the exit code.
+func execute(ctx context.Context, e *env, o *outFlags, eng *engine.Engine, rb *runbook.Runbook, check bool, start func() error) int {
 	if err := eng.Preflight(ctx, rb); err != nil {
 		return o.fail(e, err, eng.Redact)
+	}
+	if start != nil {
+		if err := start(); err != nil {
+			return o.fail(e, err, eng.Redact)
+		}
 	}
 	sum, err := eng.Run(ctx, rb)
 	switch {

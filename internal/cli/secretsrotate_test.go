@@ -160,3 +160,59 @@ func TestSecretsRotateWhileARunMakesSecrets(t *testing.T) {
 		}
 	}
 }
+
+// A runbook whose `rotate:` names secrets rotates them on each apply: it
+// retires them when the run starts (under the run's lock), then its steps
+// make and roll out new ones and can revoke the old (retired). Its check
+// shows that rollout as drift and changes nothing.
+func TestRunbookRotates(t *testing.T) {
+	ageHome(t)
+	f := newFleet(t, "")
+	dir, out := t.TempDir(), t.TempDir()
+	secretsFile := filepath.Join(dir, "secrets.yaml")
+	files(t, dir, map[string]string{"rotate.yaml": `secrets_file: secrets.yaml
+rotate: [consul/gossip_key]
+steps:
+  - name: gossip key
+    hosts: web01
+    task: file
+    with: {path: "` + out + `/key", content: '{{ secret "consul/gossip_key" "base64:32" }}', mode: "0600"}
+  - name: old key
+    hosts: web01
+    when: ne (retired "consul/gossip_key") ""
+    task: file
+    with: {path: "` + out + `/old", content: '{{ retired "consul/gossip_key" }}', mode: "0600"}
+`})
+	rb := filepath.Join(dir, "rotate.yaml")
+	// The first run has nothing to retire yet: it makes the key.
+	code, stdout, errOut := f.apply(rb)
+	if code != cli.ExitOK || !strings.Contains(errOut, "consul/gossip_key: nothing to retire yet") {
+		t.Fatalf("first apply: exit %d\n%s%s", code, stdout, errOut)
+	}
+	key1 := read(t, filepath.Join(out, "key"))
+	before := read(t, secretsFile)
+	code, stdout, errOut = f.apply(rb, "--check")
+	if code != cli.ExitDrift || !strings.Contains(stdout, "gossip key") || read(t, secretsFile) != before || read(t, filepath.Join(out, "key")) != key1 {
+		t.Fatalf("check: exit %d\n%s%s", code, stdout, errOut)
+	}
+	if strings.Contains(stdout+errOut, key1) {
+		t.Fatal("the check printed the key")
+	}
+	code, stdout, errOut = f.apply(rb)
+	if code != cli.ExitOK || !strings.Contains(errOut, "consul/gossip_key: retired to consul/gossip_key_previous") {
+		t.Fatalf("rotating apply: exit %d\n%s%s", code, stdout, errOut)
+	}
+	key2 := read(t, filepath.Join(out, "key"))
+	if key2 == key1 || read(t, filepath.Join(out, "old")) != key1 {
+		t.Errorf("after the rotation: the key changed %v, the old one is the first %v", key2 != key1, read(t, filepath.Join(out, "old")) == key1)
+	}
+	if strings.Contains(stdout+errOut, key1) || strings.Contains(stdout+errOut, key2) {
+		t.Fatal("the run printed a key")
+	}
+
+	// Where a name comes from is checked before anything runs.
+	files(t, dir, map[string]string{"bad.yaml": "rotate: [consul/gossip_key]\nsteps:\n  - {name: x, hosts: web01, task: debug, with: {msg: hi}}\n"})
+	if code, stdout, errOut = f.apply(filepath.Join(dir, "bad.yaml")); code == cli.ExitOK || !strings.Contains(stdout+errOut, "bad.yaml:1:") || !strings.Contains(stdout+errOut, "secrets_file") {
+		t.Errorf("rotate without a secrets_file: exit %d\n%s%s", code, stdout, errOut)
+	}
+}

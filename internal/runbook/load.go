@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runbookdev/runbook/internal/agevars"
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/internal/tmpl"
@@ -24,8 +25,9 @@ type rawRunbook struct {
 	VarsFiles []string    `yaml:"vars_files"`
 	Steps     []yaml.Node `yaml:"steps" required:"true"`
 	Handlers  []yaml.Node `yaml:"handlers"`
-	// SecretsFile: see Runbook.
-	SecretsFile string `yaml:"secrets_file"`
+	// SecretsFile, Rotate: see Runbook.
+	SecretsFile string   `yaml:"secrets_file"`
+	Rotate      []string `yaml:"rotate"`
 }
 
 type rawStep struct {
@@ -160,6 +162,20 @@ func (l *loader) parseDoc(rb *Runbook, doc *yaml.Node, stack []string) {
 			f = filepath.Join(rb.Dir, f)
 		}
 		rb.SecretsFile = f
+	}
+	if len(raw.Rotate) > 0 {
+		at := decode.At(rb.File, decode.Value(root, "rotate"))
+		switch {
+		case raw.SecretsFile == "":
+			l.errs.Add(decode.Errorf(at, "rotate: the runbook names no secrets_file whose secrets it would rotate: add `secrets_file: secrets.yaml`"))
+		default:
+			for _, name := range raw.Rotate {
+				if err := agevars.CheckRotateName(name); err != nil {
+					l.errs.Add(decode.Errorf(at, "rotate: %v", err))
+				}
+			}
+		}
+		rb.Rotate = raw.Rotate
 	}
 	vars, err := tmpl.ParseVars(rb.File, &raw.Vars)
 	l.errs.Add(err)

@@ -28,6 +28,11 @@ type Runbook struct {
 	// (agevars.Store); relative to the runbook. As with Inventory, the
 	// runbook given to apply names it, not those it imports.
 	SecretsFile string
+	// Rotate names secrets of SecretsFile that each apply retires when
+	// its run starts (agevars.RotateHeld), for the steps to make and roll
+	// out anew: a rotation runbook. As SecretsFile, the runbook given to
+	// apply's.
+	Rotate []string
 }
 
 // Step is one entry of `steps:` or `handlers:`.

@@ -13,6 +13,7 @@ var runbookDocs = map[string]string{
 	"steps":        "the ordered steps",
 	"handlers":     "steps that run once per host at the end of this runbook, on the hosts where a step that notified them changed something",
 	"secrets_file": "a vars file, relative to the runbook, where the secret template function keeps the secrets it makes, encrypted with age (docs/secrets.md)",
+	"rotate":       "secrets of the secrets_file (names as for `runbook secrets rotate`) that each apply retires when its run starts, for its steps to make and roll out anew: a rotation runbook (docs/secrets.md)",
 }
 
 var stepDocs = map[string]string{
