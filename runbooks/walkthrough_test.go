@@ -112,6 +112,13 @@ func (w *walk) apply(runbook string, args ...string) tasktest.Run {
 	return labkit.CLI(w.t, append(argv, filepath.Join(w.dir, runbook))...)
 }
 
+// reconnect makes the pool of sh anew, reading the known hosts file
+// again: the hosts a run created since are in it now.
+func (w *walk) reconnect() {
+	w.pool.Close()
+	w.pool = &transport.Pool{Keys: &transport.HostKeys{Files: []string{w.lab.KnownHostsFile()}}, KeyFiles: []string{w.key}, Timeout: 10 * time.Second}
+}
+
 // sh runs a command on a lab host as root.
 func (w *walk) sh(host, cmd string) (string, int) {
 	w.t.Helper()
@@ -296,6 +303,7 @@ func TestWalkthrough(t *testing.T) {
 	if r = w.apply("scale.yaml"); r.Exit != 0 {
 		t.Fatalf("scale: %s", r)
 	}
+	w.reconnect()
 
 	// 6. Rotation of the gossip key, the Connect CA's root and the
 	// services' tokens, with a reader through the mesh that must never
