@@ -51,7 +51,7 @@ var valid = map[string][]string{
 	"consul_service":     {`{name: web, sidecar_port: 21000, upstreams: [{service: db, local_port: 5432}]}`, `{name: web, sidecar: true}`},
 	"copy":               {`{content: x, dest: /etc/x}`},
 	"debug":              {`{msg: hello}`, `{var: out.stdout}`},
-	"file":               {`{path: /etc/x, content: x, mode: "0600"}`, `{path: /etc/d, state: directory}`, `{path: /etc/l, state: link, src: ../x, force: true}`, `{path: /run/x, state: touch, mode: "0600"}`},
+	"file":               {`{path: /etc/x, content: x, mode: "0600"}`, `{path: /etc/d, state: directory}`, `{path: /etc/l, state: link, src: ../x, force: true}`, `{path: /run/x, state: touch, mode: "0600"}`, `{path: /srv/app, state: directory, recurse: true, owner: app}`},
 	"group":              {`{name: g}`},
 	"line":               {`{path: /etc/x, line: "a = 1", regexp: "^a ="}`, `{path: /etc/x, line: "a = 1", insertafter: "^#a"}`, `{path: /etc/x, line: x, insertbefore: BOF}`, `{path: /etc/x, regexp: "^#", state: absent}`},
 	"metal":              {`{hostname: "c%02d", count: 3, plan: p, metro: sv, operating_system: os}`},

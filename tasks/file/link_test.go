@@ -145,12 +145,15 @@ func TestFileLinkInTheWay(t *testing.T) {
 func TestFileParamErrors(t *testing.T) {
 	env := tasktest.New(t)
 	for with, want := range map[string]string{
-		"{path: /x, state: link}":                      "state: link needs src",
-		"{path: /x, state: link, src: /y, mode: 0644}": "mode, owner and group do not apply to state: link",
-		"{path: /x, src: /y}":                          "src goes with state: link, not present",
-		"{path: /x, state: directory, force: true}":    "force goes with state: link, not directory",
-		"{path: /x, state: touch, content: x}":         "content goes with state: present, not touch",
-		"{path: /x, state: linked, src: /y}":           "state must be present, directory, link, touch or absent",
+		"{path: /x, state: link}":                           "state: link needs src",
+		"{path: /x, state: link, src: /y, mode: 0644}":      "mode, owner and group do not apply to state: link",
+		"{path: /x, src: /y}":                               "src goes with state: link, not present",
+		"{path: /x, state: directory, force: true}":         "force goes with state: link, not directory",
+		"{path: /x, state: touch, content: x}":              "content goes with state: present, not touch",
+		"{path: /x, recurse: true, mode: 0644}":             "recurse goes with state: directory, not present",
+		"{path: /x, state: directory, recurse: true}":       "recurse needs owner, group or mode",
+		"{path: /x, state: linked, src: /y}":                "state must be present, directory, link, touch or absent",
+		"{path: /x, state: absent, recurse: true, mode: 1}": "mode, owner and group do not apply to state: absent",
 	} {
 		r := env.Apply("steps:\n  - {name: f, hosts: h1, task: file, with: " + with + "}\n")
 		if r.Exit != tasktest.ExitError || !strings.Contains(r.Stderr, want) {
