@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
@@ -77,9 +78,34 @@ func (c *Content) open() (io.ReadCloser, error) {
 		if err != nil {
 			return nil, err
 		}
-		return f, nil
+		return &verified{File: f, hash: sha256.New(), want: c.sum}, nil
 	}
 	return io.NopCloser(bytes.NewReader(c.data)), nil
+}
+
+// verified reads a controller file and fails at its end when it is not
+// what was hashed: the content written must be the content that was
+// compared with the host's (and validated), not what an editor or a
+// build left in the file meanwhile. The writer then removes its
+// temporary file, leaving the host's alone.
+type verified struct {
+	*os.File
+	hash hash.Hash
+	want string
+}
+
+func (v *verified) Read(p []byte) (int, error) {
+	n, err := v.File.Read(p)
+	v.hash.Write(p[:n])
+	if err == io.EOF && hex.EncodeToString(v.hash.Sum(nil)) != v.want {
+		return n, fmt.Errorf("%s changed since it was compared with the host's file: run again", v.Name())
+	}
+	return n, err
+}
+
+// WriteTo hides the file's own, which would read past Read.
+func (v *verified) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, struct{ io.Reader }{v})
 }
 
 // small returns the content for a diff, or nil when it is too large.
