@@ -49,7 +49,7 @@ var valid = map[string][]string{
 	"consul_intention":   {`{source: a, destination: b, action: allow}`},
 	"consul_intentions":  {`{destination: db, sources: [{name: web, action: allow}]}`, `{destination: db, default: none, sources: [{name: "*", action: deny}]}`},
 	"consul_service":     {`{name: web, sidecar_port: 21000, upstreams: [{service: db, local_port: 5432}]}`, `{name: web, sidecar: true}`},
-	"copy":               {`{content: x, dest: /etc/x}`, `{src: sshd_config, dest: /etc/ssh/sshd_config, validate: "sshd -t -f %s", backup: true}`},
+	"copy":               {`{content: x, dest: /etc/x}`, `{src: sshd_config, dest: /etc/ssh/sshd_config, validate: "sshd -t -f %s", backup: true}`, `{src: files/, dest: /etc/app, mode: "0640", directory_mode: "0750"}`},
 	"debug":              {`{msg: hello}`, `{var: out.stdout}`},
 	"file":               {`{path: /etc/x, content: x, mode: "0600"}`, `{path: /etc/d, state: directory}`, `{path: /etc/l, state: link, src: ../x, force: true}`, `{path: /run/x, state: touch, mode: "0600"}`, `{path: /srv/app, state: directory, recurse: true, owner: app}`},
 	"group":              {`{name: g}`},
