@@ -26,7 +26,7 @@ func init() {
 
 // Copy is the `copy` task's parameters.
 type Copy struct {
-	Src           string         `yaml:"src" doc:"file on the controller, relative to the runbook's directory; or a directory, written with a trailing slash (files/), whose files and directories are copied under dest, each file as a copy of its own; or give content"`
+	Src           string         `yaml:"src" doc:"file on the controller, relative to the runbook's directory; or a directory, written with a trailing slash (files/), whose files and directories are copied under dest, each file as a copy of its own (a symlink in it is copied as the regular file it points to; to a directory, it is an error); or give content"`
 	Content       *string        `yaml:"content" doc:"the file's content, instead of src"`
 	Dest          string         `yaml:"dest" required:"true" doc:"absolute path on the host; for a directory src, the directory the files go in (created when missing; what it holds beyond src is left alone)"`
 	Mode          *hostfile.Mode `yaml:"mode" doc:"permissions in octal; default: left alone, 0644 for a new file. For a directory src, of every file"`
@@ -34,7 +34,7 @@ type Copy struct {
 	Group         string         `yaml:"group" doc:"owning group; default: left alone. For a directory src, as owner"`
 	DirectoryMode *hostfile.Mode `yaml:"directory_mode" doc:"for a directory src: the permissions of the directories it creates (default 0755); those there already are left alone"`
 	ValidateCmd   string         `yaml:"validate" doc:"a command that checks new content before it replaces the file, %s its path, e.g. sshd -t -f %s or visudo -cf %s; it runs on a copy in a private temporary directory on the host (not beside dest), and when it fails the file is left as it was and the step fails with its output. Not run in check mode"`
-	Backup        bool           `yaml:"backup" doc:"before new content replaces the file, keep the old one beside it as DEST.<time>~ (UTC), with its mode and owner; its path is registered as backup_file"`
+	Backup        bool           `yaml:"backup" doc:"before new content replaces the file, keep the old one beside it as DEST.<time>~ (UTC), with its mode and owner; its path is registered as backup_file (for a directory src, the list backup_files)"`
 }
 
 // Validate checks the parameters.
