@@ -72,6 +72,9 @@ type ControllerFile struct {
 	Param    string // the parameter that names it
 	Path     string // as given: relative to the runbook's directory
 	Template bool   // rendered with the host's variables
+	// Dir says a directory is taken too, when Path says so with a
+	// trailing slash (copy's src: files/).
+	Dir bool
 }
 
 // ControllerReader is implemented by tasks that read files on the controller,

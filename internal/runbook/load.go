@@ -439,15 +439,19 @@ func CheckControllerFile(pos decode.Pos, dir, module string, f tasks.ControllerF
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dir, p)
 	}
-	info, err := os.Stat(p)
+	info, err := os.Stat(filepath.Clean(p)) // a file named with a trailing slash is told below
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return decode.Errorf(pos, "task %s: %s: %s does not exist (%s is relative to the runbook's directory)", module, f.Param, p, f.Param)
 	case err != nil:
 		return decode.Errorf(pos, "task %s: %s: %w", module, f.Param, err)
-	case info.IsDir():
+	case info.IsDir() && f.Dir && !strings.HasSuffix(f.Path, "/"):
+		return decode.Errorf(pos, "task %s: %s: %s is a directory: write %s/ to take the directory, or name a file", module, f.Param, p, f.Path)
+	case info.IsDir() && !f.Dir:
 		return decode.Errorf(pos, "task %s: %s: %s is a directory: name a file", module, f.Param, p)
-	case !f.Template:
+	case !info.IsDir() && f.Dir && strings.HasSuffix(f.Path, "/"):
+		return decode.Errorf(pos, "task %s: %s: %s is not a directory: name it without the trailing /", module, f.Param, p)
+	case !f.Template || info.IsDir():
 		return nil
 	}
 	text, err := decode.ReadFile(p)

@@ -17,19 +17,23 @@ import (
 func init() {
 	tasks.Register(tasks.Module{
 		Name: "file",
-		Doc:  "A file with the given content, mode and owner; a directory; or nothing at a path. Content is compared by SHA-256 and written atomically (temporary file, then rename).",
-		New:  func() tasks.Task { return new(File) },
+		Doc: "A file with the given content, mode and owner; a directory (with recurse, everything under it too); a symlink; or nothing at a path. Content is compared by SHA-256 and written atomically (temporary file, then rename). " +
+			"Symlinks are read (readlink), never followed.",
+		New: func() tasks.Task { return new(File) },
 	})
 }
 
 // File is the `file` task's parameters.
 type File struct {
 	Path    string         `yaml:"path" required:"true" doc:"absolute path on the host"`
-	State   string         `yaml:"state" doc:"present (default): a regular file; directory; or absent (a directory is removed with its contents)"`
+	State   string         `yaml:"state" doc:"present (default): a regular file; directory; link: a symlink to src; touch: a regular file, created empty when missing (its content and times are left alone, so a second run reports ok; present without content does the same); or absent (a directory is removed with its contents)"`
 	Content *string        `yaml:"content" doc:"the file's whole content; when not given an existing file's content is left alone and a missing file is created empty"`
 	Mode    *hostfile.Mode `yaml:"mode" doc:"permissions in octal, e.g. 0644; default: left alone, 0644 for a new file, 0755 for a new directory"`
 	Owner   string         `yaml:"owner" doc:"owning user, by name or number; default: left alone"`
 	Group   string         `yaml:"group" doc:"owning group, by name or number; default: left alone"`
+	Src     string         `yaml:"src" doc:"state: link: what the link points to, stored as written (absolute, or relative to the link's directory); it need not exist. The link's own mode and owner are not managed (nobody's access depends on them)"`
+	Force   bool           `yaml:"force" doc:"state: link: replace a file (not a directory) that is in the way; without it that is an error. A link to elsewhere is always replaced"`
+	Recurse bool           `yaml:"recurse" doc:"state: directory: give owner, group and mode to every directory and regular file under it too (mode alike to both, as chmod -R does); symlinks under it are neither followed nor changed, nor are special files"`
 }
 
 // Validate checks the parameters against each other.
@@ -40,17 +44,32 @@ func (f *File) Validate() error {
 	if path.Clean(f.Path) == "/" {
 		return errors.New(`path "/" cannot be managed`)
 	}
-	switch f.state() {
+	st := f.state()
+	switch st {
 	case "present":
-	case "directory", "absent":
+	case "touch", "directory", "absent", "link":
 		if f.Content != nil {
-			return fmt.Errorf("content goes with state: present, not %s", f.State)
-		}
-		if f.state() == "absent" && (f.Mode != nil || f.Owner != "" || f.Group != "") {
-			return errors.New("mode, owner and group do not apply to state: absent")
+			return fmt.Errorf("content goes with state: present, not %s", st)
 		}
 	default:
-		return fmt.Errorf("state must be present, directory or absent, got %s", decode.Quote(f.State))
+		return fmt.Errorf("state must be present, directory, link, touch or absent, got %s", decode.Quote(f.State))
+	}
+	switch {
+	case st == "absent" && (f.Mode != nil || f.Owner != "" || f.Group != ""):
+		return errors.New("mode, owner and group do not apply to state: absent")
+	case st == "link" && f.Src == "":
+		return errors.New("state: link needs src, the path the link points to")
+	case st == "link" && (f.Mode != nil || f.Owner != "" || f.Group != ""):
+		// Nobody's access depends on a symlink's own: the target's count.
+		return errors.New("mode, owner and group do not apply to state: link; set them on the link's target")
+	case st != "link" && f.Src != "":
+		return fmt.Errorf("src goes with state: link, not %s (to copy a file from the controller, use the copy task)", st)
+	case st != "link" && f.Force:
+		return fmt.Errorf("force goes with state: link, not %s", st)
+	case st != "directory" && f.Recurse:
+		return fmt.Errorf("recurse goes with state: directory, not %s", st)
+	case f.Recurse && f.Mode == nil && f.Owner == "" && f.Group == "":
+		return errors.New("recurse needs owner, group or mode to give to everything under the directory")
 	}
 	return nil
 }
@@ -66,7 +85,10 @@ func (f *File) state() string {
 // reading the old content only when a diff is asked for and it differs.
 func (f *File) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
 	p := path.Clean(f.Path)
-	if f.state() == "present" {
+	switch f.state() {
+	case "link":
+		return f.link(ctx, h, p)
+	case "present", "touch":
 		spec := hostfile.Spec{Path: p, Mode: f.Mode, Owner: f.Owner, Group: f.Group}
 		if f.Content != nil {
 			spec.Content = hostfile.Bytes([]byte(*f.Content))
@@ -89,15 +111,16 @@ func (f *File) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) 
 			},
 		}, nil
 	}
-	return f.directory(h, p, fi)
+	return f.directory(ctx, h, p, fi)
 }
 
-func (f *File) directory(h *tasks.Host, p string, fi *hostfile.Info) (*tasks.Change, error) {
+func (f *File) directory(ctx context.Context, h *tasks.Host, p string, fi *hostfile.Info) (*tasks.Change, error) {
 	if fi.Exists && fi.Type != "directory" {
 		return nil, tasks.DependsOnEarlier(fmt.Errorf("%s is a %s, not a directory: remove it first (state: absent)", p, fi.Type))
 	}
 	c := &tasks.Change{}
 	var cmds []string
+	walk := "" // the command that changes what is under p
 	owner, group := hostfile.Ownership(c, p, fi, f.Owner, f.Group)
 	if !fi.Exists {
 		mode := hostfile.Mode(0o755)
@@ -121,10 +144,36 @@ func (f *File) directory(h *tasks.Host, p string, fi *hostfile.Info) (*tasks.Cha
 		if cmd := hostfile.AttrsCommand(p, fi, owner, group, mode); cmd != "" {
 			cmds = append(cmds, cmd)
 		}
+		if f.Recurse {
+			summary, cmd, err := f.recurse(ctx, h, p)
+			if err != nil {
+				return nil, err
+			}
+			if cmd != "" {
+				c.Summary = append(c.Summary, summary)
+				walk = cmd
+			}
+		}
 	}
-	if len(cmds) > 0 {
+	if len(cmds) > 0 || walk != "" {
 		c.Apply = func(ctx context.Context) (tasks.Done, error) {
-			return tasks.Done{}, tasks.RunOK(ctx, h.Conn, "set -e\n"+strings.Join(cmds, "\n"))
+			// Each on its own: AttrsCommand may end in exec.
+			if len(cmds) > 0 {
+				if err := tasks.RunOK(ctx, h.Conn, "set -e\n"+strings.Join(cmds, "\n")); err != nil {
+					return tasks.Done{}, err
+				}
+			}
+			if walk == "" {
+				return tasks.Done{}, nil
+			}
+			res, err := h.Conn.Run(ctx, walk, nil)
+			if err == nil && !res.OK() {
+				err = errors.New(res.Failure())
+			}
+			if err != nil {
+				return tasks.Done{}, fmt.Errorf("change what is under %s: %w", p, err)
+			}
+			return tasks.Done{}, nil
 		}
 	}
 	return c, nil

@@ -2,16 +2,18 @@ package file_test
 
 import (
 	"fmt"
-	"github.com/runbookdev/runbook/internal/sshtest"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/runbookdev/runbook/internal/engine"
+	"github.com/runbookdev/runbook/internal/sshtest"
 	_ "github.com/runbookdev/runbook/tasks/file"
 	"github.com/runbookdev/runbook/tasks/tasktest"
 )
@@ -235,5 +237,45 @@ func TestFileSpecialBits(t *testing.T) {
 	}
 	if r := env.Apply(rb, "--check"); r.Exit != 0 {
 		t.Fatalf("second check: %s", r)
+	}
+}
+
+// touch creates a missing file and then leaves its content and times
+// alone: only its mode and owner are kept as asked.
+func TestFileTouchTimeline(t *testing.T) {
+	env := tasktest.New(t)
+	p := filepath.Join(env.Dir, "ready")
+	rb := fmt.Sprintf("steps:\n  - {name: t, hosts: h1, task: file, with: {path: %s, state: touch, mode: \"0600\"}}\n", p)
+	if r := env.Apply(rb, "--check"); r.Exit != tasktest.ExitDrift || !slices.Contains(r.Result("t").Changes, "+ create empty "+p+" (0600)") {
+		t.Fatalf("first check: %s", r)
+	}
+	if _, err := os.Lstat(p); !os.IsNotExist(err) {
+		t.Fatalf("check mode created the file: %v", err)
+	}
+	if r := env.Apply(rb); r.Exit != tasktest.ExitOK {
+		t.Fatalf("apply: %s", r)
+	}
+	assertFile(t, p, "", 0o600)
+	if r := env.Apply(rb, "--check"); r.Exit != tasktest.ExitOK {
+		t.Fatalf("second check: %s", r)
+	}
+	// Content written by whoever uses the file is theirs; its mode is not.
+	os.WriteFile(p, []byte("written by the app"), 0o600)
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	os.Chtimes(p, old, old)
+	if r := env.Apply(rb, "--check"); r.Exit != tasktest.ExitOK {
+		t.Fatalf("content is not touch's: %s", r)
+	}
+	os.Chmod(p, 0o644)
+	r := env.Apply(rb, "--check")
+	if r.Exit != tasktest.ExitDrift || !slices.Contains(r.Result("t").Changes, "~ mode 0644 -> 0600") {
+		t.Fatalf("drift check: %s", r)
+	}
+	if r = env.Apply(rb); r.Exit != tasktest.ExitOK {
+		t.Fatalf("repair: %s", r)
+	}
+	assertFile(t, p, "written by the app", 0o600)
+	if st, _ := os.Stat(p); !st.ModTime().Equal(old) {
+		t.Errorf("touch changed the file's mtime: %v, was %v", st.ModTime(), old)
 	}
 }

@@ -6,13 +6,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/runbookdev/runbook/tasks"
 )
@@ -77,9 +81,34 @@ func (c *Content) open() (io.ReadCloser, error) {
 		if err != nil {
 			return nil, err
 		}
-		return f, nil
+		return &verified{File: f, hash: sha256.New(), want: c.sum}, nil
 	}
 	return io.NopCloser(bytes.NewReader(c.data)), nil
+}
+
+// verified reads a controller file and fails at its end when it is not
+// what was hashed: the content written must be the content that was
+// compared with the host's (and validated), not what an editor or a
+// build left in the file meanwhile. The writer then removes its
+// temporary file, leaving the host's alone.
+type verified struct {
+	*os.File
+	hash hash.Hash
+	want string
+}
+
+func (v *verified) Read(p []byte) (int, error) {
+	n, err := v.File.Read(p)
+	v.hash.Write(p[:n])
+	if err == io.EOF && hex.EncodeToString(v.hash.Sum(nil)) != v.want {
+		return n, fmt.Errorf("%s changed since it was compared with the host's file: run again", v.Name())
+	}
+	return n, err
+}
+
+// WriteTo hides the file's own, which would read past Read.
+func (v *verified) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, struct{ io.Reader }{v})
 }
 
 // small returns the content for a diff, or nil when it is too large.
@@ -100,6 +129,13 @@ type Spec struct {
 	Mode    *Mode    // nil: leave alone; 0644 for a new file
 	Owner   string   // "": leave alone
 	Group   string
+	// Validate is a command that judges new content before it replaces
+	// the file, %s the path of a private copy (see CheckValidate): when
+	// it fails the file is left as it was.
+	Validate string
+	// Backup keeps the file that new content replaces beside it, as
+	// PATH.<time>~, with its mode and owner.
+	Backup bool
 }
 
 // Plan compares the file at spec.Path with spec and returns the change
@@ -162,6 +198,11 @@ func PlanAt(ctx context.Context, h *tasks.Host, spec Spec, fi *Info) (*tasks.Cha
 		c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, mode))
 	}
 	if write {
+		keep := spec.Backup && fi.Exists
+		line := len(c.Summary) // the backup's, which only applying can name
+		if keep {
+			c.Summary = append(c.Summary, fmt.Sprintf("+ back up the old %s as %s.<time>~", p, p))
+		}
 		c.Apply = func(ctx context.Context) (tasks.Done, error) {
 			// The new content is a new file: it keeps the old one's owner
 			// and group unless told otherwise.
@@ -169,13 +210,32 @@ func PlanAt(ctx context.Context, h *tasks.Host, spec Spec, fi *Info) (*tasks.Cha
 			if err != nil {
 				return tasks.Done{}, err
 			}
+			if spec.Validate != "" {
+				if err := validate(ctx, h.Conn, p, content, spec.Validate); err != nil {
+					var v *ValidationError
+					if errors.As(err, &v) {
+						return tasks.Done{Result: map[string]any{"rc": v.Result.Code, "stdout": string(v.Result.Stdout), "stderr": string(v.Result.Stderr)}}, err
+					}
+					return tasks.Done{}, err
+				}
+			}
+			var done tasks.Done
+			if keep {
+				b, err := backup(ctx, h.Conn, p, time.Now())
+				if err != nil {
+					return tasks.Done{}, err
+				}
+				done.Summary = slices.Clone(c.Summary)
+				done.Summary[line] = fmt.Sprintf("+ back up the old %s as %s", p, b)
+				done.Result = map[string]any{"backup_file": b}
+			}
 			r, err := content.open()
 			if err != nil {
-				return tasks.Done{}, err
+				return done, err
 			}
 			defer r.Close()
 			attrs := tasks.FileAttrs{Mode: mode.FileMode(), UID: uid, GID: gid, Size: content.Size()}
-			return tasks.Done{}, h.Conn.WriteFile(ctx, p, r, attrs)
+			return done, h.Conn.WriteFile(ctx, p, r, attrs)
 		}
 		return c, nil
 	}
