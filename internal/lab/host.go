@@ -179,8 +179,14 @@ func (l *Lab) boot(ctx context.Context, h *Host) error {
 	if h.Running() {
 		return nil
 	}
+	// The host's network namespace is its own, as a bare-metal host's
+	// network is: it may configure it (CAP_NET_ADMIN: nftables, routes;
+	// /proc/sys/net writable: net.* sysctls), which nspawn allows only
+	// for networks it made itself unless told. The rest of /proc/sys,
+	// shared with this machine, stays read-only.
 	args := []string{"-q", "-D", h.root(), "--register=no", "--keep-unit",
-		"--network-namespace-path=/run/netns/" + l.netns(h), "--machine=" + h.Name}
+		"--network-namespace-path=/run/netns/" + l.netns(h), "--machine=" + h.Name,
+		"--capability=CAP_NET_ADMIN"}
 	if h.Kind == Full {
 		args = append(args, "-b")
 	} else {
@@ -192,6 +198,7 @@ func (l *Lab) boot(ctx context.Context, h *Host) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command("systemd-nspawn", args...)
+	cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_API_VFS_WRITABLE=network")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

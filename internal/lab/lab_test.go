@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,28 @@ func TestFullHostLifecycle(t *testing.T) {
 	}
 	if a.HostKey == b.HostKey {
 		t.Error("two hosts share a host key")
+	}
+
+	// Its network is its own, to configure as a bare-metal host's:
+	// net.* sysctls and an nftables ruleset, in its own network
+	// namespace, leaving this machine's alone; the kernel's other
+	// settings stay read-only.
+	forward, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	flip := "1"
+	if strings.TrimSpace(string(forward)) == "1" {
+		flip = "0"
+	}
+	if got := sh(t, c, "sysctl -w net.ipv4.ip_forward="+flip+" >/dev/null && sysctl -n net.ipv4.ip_forward"); got != flip {
+		t.Errorf("net.ipv4.ip_forward on the host = %q, want %s", got, flip)
+	}
+	if now, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(now) != string(forward) {
+		t.Fatalf("a lab host changed this machine's ip_forward: %q -> %q", forward, now)
+	}
+	if res, err := c.Run(context.Background(), "sysctl -w kernel.pid_max=65536", nil); err != nil || res.OK() {
+		t.Errorf("a lab host may write kernel.pid_max: %v", err)
+	}
+	if got := sh(t, c, "nft add table inet labprobe && nft -j list tables"); !strings.Contains(got, `"labprobe"`) {
+		t.Errorf("nft on the host: %s", got)
 	}
 
 	// Power off: really off; power on: the disk is as it was.

@@ -19,7 +19,8 @@ const Suite = "bookworm"
 var Packages = []string{
 	"systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "ca-certificates", "curl",
 	"procps", "iproute2", "iputils-ping", "socat", "fortune-mod", "fortunes-min", "less", "netbase",
-	"python3", // Ansible's modules run on the target: the benchmark's peer needs it
+	"python3",          // Ansible's modules run on the target: the benchmark's peer needs it
+	"nftables", "cron", // a bare-metal Debian host's firewall and scheduler
 }
 
 // Mirror is the Debian mirror debootstrap uses: $RUNBOOK_DEBIAN_MIRROR or
