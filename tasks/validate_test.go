@@ -61,6 +61,7 @@ var valid = map[string][]string{
 	"template":           {`{src: t.tmpl, dest: /etc/x}`},
 	"user":               {`{name: u, groups: [g]}`},
 	"wait":               {`{port: 80}`},
+	"sysctl":             {`{name: net.ipv4.ip_forward, value: "1"}`, `{name: net/ipv4/ip_forward, state: absent}`},
 	"stat":               {`{path: /etc/x, follow: true, checksum: true}`},
 }
 
