@@ -62,6 +62,7 @@ var valid = map[string][]string{
 	"user":               {`{name: u, groups: [g]}`},
 	"wait":               {`{port: 80}`},
 	"sysctl":             {`{name: net.ipv4.ip_forward, value: "1"}`, `{name: net/ipv4/ip_forward, state: absent}`},
+	"nftables":           {`{table: runbook, content: "chain input { type filter hook input priority 0; policy drop; }", file: /etc/nftables.d/runbook.nft}`, `{table: runbook, state: absent}`},
 	"stat":               {`{path: /etc/x, follow: true, checksum: true}`},
 }
 
