@@ -393,3 +393,31 @@ func redactKeys(text string, keys ...string) string {
 	}
 	return text
 }
+
+// firewalled checks the host firewall from other lab hosts: a port opened
+// on fcs00 outside the list is unreachable from fcc00 (on both networks)
+// though it answers on fcs00 itself; Consul's gossip port answers a
+// cluster host and not the rogue host on the same private network.
+func (w *walk) firewalled() {
+	w.t.Helper()
+	w.reconnect() // the rogue host's key is known since attacker made it
+	fcs00, _ := w.lab.Host("fcs00")
+	c00, _ := w.lab.Host("consul00")
+	w.sh("fcs00", "(setsid socat TCP-LISTEN:7777,fork,reuseaddr SYSTEM:'echo open' </dev/null >/dev/null 2>&1 &); sleep 0.5")
+	defer w.sh("fcs00", "pkill -f TCP-LISTEN:7777")
+	if out, _ := w.sh("fcs00", "socat -u TCP:127.0.0.1:7777,connect-timeout=3 -"); out != "open" {
+		w.t.Fatalf("the listener on fcs00:7777 does not answer on fcs00 itself: %q", out)
+	}
+	for _, addr := range []string{fcs00.Private.String(), fcs00.Public.String()} {
+		if out, code := w.sh("fcc00", "socat -u TCP:"+addr+":7777,connect-timeout=3 - 2>&1"); code == 0 || strings.Contains(out, "open") {
+			w.t.Errorf("fcs00's port 7777 is reachable from fcc00 on %s: %s", addr, out)
+		}
+	}
+	probe := "socat -u TCP:" + c00.Private.String() + ":8301,connect-timeout=3 - </dev/null 2>&1; echo rc=$?"
+	if out, _ := w.sh("fcc00", "timeout 5 "+probe); strings.Contains(out, "timed out") {
+		w.t.Errorf("consul00's gossip port is not reachable from fcc00: %s", out)
+	}
+	if out, _ := w.sh("rogue00", "timeout 5 "+probe); !strings.Contains(out, "timed out") {
+		w.t.Errorf("consul00's gossip port answers the rogue host: %s", out)
+	}
+}

@@ -229,7 +229,10 @@ func TestWalkthrough(t *testing.T) {
 	// 1. The walkthrough as the seed ends it: the fortune behind the mesh,
 	// the mesh's own control plane open (gossip, RPC and API in clear,
 	// no ACLs).
-	open := []string{"-e", "gossip_encryption=false", "-e", "tls=false", "-e", "acl=false"}
+	// The host firewall comes last (5.): the attacker (3.) meets the
+	// control plane's own defences first.
+	nofw := []string{"-e", "firewall=false"}
+	open := append([]string{"-e", "gossip_encryption=false", "-e", "tls=false", "-e", "acl=false"}, nofw...)
 	r := w.apply("secure.yaml", open...)
 	if r.Exit != 0 {
 		t.Fatalf("secure, control plane open: %s", r)
@@ -247,7 +250,7 @@ func TestWalkthrough(t *testing.T) {
 
 	// 2. Hardened in place: gossip encryption, TLS and ACLs turned on by
 	// rolling passes over the running cluster.
-	if r = w.apply("secure.yaml"); r.Exit != 0 {
+	if r = w.apply("secure.yaml", nofw...); r.Exit != 0 {
 		t.Fatalf("secure, hardened: %s", r)
 	}
 	w.hardened()
@@ -259,10 +262,10 @@ func TestWalkthrough(t *testing.T) {
 	}
 
 	// Nothing to do a second time.
-	if r = w.apply("secure.yaml"); r.Exit != 0 || len(changedHosts(r)) != 0 {
+	if r = w.apply("secure.yaml", nofw...); r.Exit != 0 || len(changedHosts(r)) != 0 {
 		t.Fatalf("second apply changed %v: %s", changedHosts(r), r)
 	}
-	if r = w.apply("secure.yaml", "--check"); r.Exit != 0 {
+	if r = w.apply("secure.yaml", append(nofw, "--check")...); r.Exit != 0 {
 		t.Fatalf("check after converging: %s", r)
 	}
 
@@ -280,7 +283,7 @@ func TestWalkthrough(t *testing.T) {
 	w.sh("consul01", "systemctl stop consul")
 	w.sh("fcc00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("fcc00")+" consul services deregister -id=fcc-sidecar-proxy")
 
-	r = w.apply("secure.yaml", "--check")
+	r = w.apply("secure.yaml", append(nofw, "--check")...)
 	drift := changedHosts(r)
 	if r.Exit != tasktest.ExitDrift {
 		t.Fatalf("drift check: %s", r)
@@ -292,25 +295,34 @@ func TestWalkthrough(t *testing.T) {
 			}
 		}
 	}
-	if r = w.apply("secure.yaml"); r.Exit != 0 {
+	if r = w.apply("secure.yaml", nofw...); r.Exit != 0 {
 		t.Fatalf("repair: %s", r)
 	}
-	if r = w.apply("secure.yaml", "--check"); r.Exit != 0 {
+	if r = w.apply("secure.yaml", append(nofw, "--check")...); r.Exit != 0 {
 		t.Fatalf("check after repair: %s", r)
 	}
 
-	// 5. Scale out.
+	// 5. A host firewall on every host, beside the mesh.
+	if r = w.apply("secure.yaml"); r.Exit != 0 {
+		t.Fatalf("firewall: %s", r)
+	}
+	w.firewalled()
+	if r = w.apply("secure.yaml", "--check"); r.Exit != 0 {
+		t.Fatalf("check with the firewall: %s", r)
+	}
+
+	// 6. Scale out.
 	if r = w.apply("scale.yaml"); r.Exit != 0 {
 		t.Fatalf("scale: %s", r)
 	}
 	w.reconnect()
 
-	// 6. Rotation of the gossip key, the Connect CA's root and the
+	// 7. Rotation of the gossip key, the Connect CA's root and the
 	// services' tokens, with a reader through the mesh that must never
 	// fail.
 	w.rotate("scale.yaml")
 
-	// 7. Lose an instance: the mesh routes around it.
+	// 8. Lose an instance: the mesh routes around it.
 	devices, err := w.client.Devices(context.Background(), []string{"fcs"})
 	if err != nil || len(devices) != 3 {
 		t.Fatalf("fcs devices after scaling: %d %v", len(devices), err)
