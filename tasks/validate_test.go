@@ -62,6 +62,7 @@ var valid = map[string][]string{
 	"user":               {`{name: u, groups: [g]}`},
 	"wait":               {`{port: 80}`},
 	"stat":               {`{path: /etc/x, follow: true, checksum: true}`},
+	"uri":                {`{url: "https://example.com/api", method: post, body_format: json, body: {a: 1}, status_code: [200, 201]}`, `{url: "http://127.0.0.1:8080/health", url_username: u, url_password: p, ca_path: /etc/ssl/ca.pem}`},
 }
 
 // Validate judges; it must not change the task (Provision prepares it).
