@@ -20,6 +20,8 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/sysctl"
 	_ "github.com/runbookdev/runbook/tasks/systemd"
 	_ "github.com/runbookdev/runbook/tasks/template"
+	_ "github.com/runbookdev/runbook/tasks/unarchive"
+	_ "github.com/runbookdev/runbook/tasks/uri"
 	_ "github.com/runbookdev/runbook/tasks/user"
 	_ "github.com/runbookdev/runbook/tasks/wait"
 )
