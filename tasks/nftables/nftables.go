@@ -48,7 +48,12 @@ type Table struct {
 	AllowSSHCut bool `yaml:"allow_ssh_cut" doc:"apply a ruleset even if it cuts SSH from the controller; default false"`
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+var (
+	nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+	// tableStatement is a statement about tables, which content (what is
+	// inside one table) must not hold.
+	tableStatement = regexp.MustCompile(`(?m)^\s*(table|flush|delete|add\s+table)\b`)
+)
 
 // Provision sets the defaults.
 func (t *Table) Provision() error {
@@ -85,7 +90,7 @@ func (t *Table) Validate() error {
 		return fmt.Errorf("state must be present or absent, got %s", decode.Quote(t.State))
 	}
 	// A table of its own inside the content would be loaded beside ours.
-	if regexp.MustCompile(`(?m)^\s*(table|flush|delete|add\s+table)\b`).MatchString(t.Content) {
+	if tableStatement.MatchString(t.Content) {
 		return errors.New("content: give what is inside the table (chains, sets, rules), not table, flush or delete statements")
 	}
 	if t.File != "" && !path.IsAbs(t.File) {

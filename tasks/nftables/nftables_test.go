@@ -2,6 +2,8 @@ package nftables_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -120,5 +122,24 @@ func TestNftablesRefusesToCutSSH(t *testing.T) {
 	}
 	if got := env.Sh("nft list table inet runbook"); !strings.Contains(got, "2222") {
 		t.Fatalf("allow_ssh_cut did not apply it: %s", got)
+	}
+}
+
+// Bad parameters are refused before any host is contacted.
+func TestNftablesRefusesBadInput(t *testing.T) {
+	for with, want := range map[string]string{
+		`{table: "fw; reboot", content: "chain c { }"}`:    "a name is letters",
+		`{table: fw, family: ipx, content: "chain c { }"}`: "family",
+		`{table: fw}`:                                              "content",
+		`{table: fw, content: "flush ruleset"}`:                    "not table, flush or delete",
+		`{table: fw, content: "chain c { }", file: rel.nft}`:       "absolute",
+		`{table: fw, content: "chain c { }", confirm_timeout: 1s}`: "at least 5s",
+		`{table: fw, state: absent, content: "chain c { }"}`:       "remove content",
+	} {
+		f := filepath.Join(t.TempDir(), "site.yaml")
+		os.WriteFile(f, []byte("steps:\n  - {name: s, hosts: local, task: nftables, with: "+with+"}\n"), 0o644)
+		if r := labkit.CLI(t, "validate", f); r.Exit != tasktest.ExitError || !strings.Contains(r.String(), want) {
+			t.Errorf("%s: want an error saying %q: %s", with, want, r)
+		}
 	}
 }
