@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,7 +30,7 @@ func init() {
 
 // Systemd is the `systemd` task's parameters.
 type Systemd struct {
-	Name    string  `yaml:"name" required:"true" doc:"the unit, e.g. consul or consul.service"`
+	Name    string  `yaml:"name" required:"true" doc:"the unit, e.g. consul or consul.service; a template unit is named with its empty instance (getty@ or getty@.service), one of its instances in full (getty@tty2)"`
 	Content *string `yaml:"content" doc:"the unit file's content, written to /etc/systemd/system/NAME"`
 	Enabled *bool   `yaml:"enabled" doc:"start at boot (true) or not (false); default: left alone"`
 	State   string  `yaml:"state" doc:"started, stopped, restarted (always, so: for handlers) or reloaded; default: left alone"`
@@ -45,7 +46,18 @@ func (s *Systemd) Validate() error {
 	default:
 		return fmt.Errorf("state must be started, stopped, restarted or reloaded, got %s", decode.Quote(s.State))
 	}
+	if s.template() && s.State != "" {
+		prefix, _, _ := strings.Cut(s.unit(), "@")
+		return fmt.Errorf("%s is a template unit, which never runs itself: give state to one of its instances, e.g. name: %s@one", s.unit(), prefix)
+	}
 	return nil
+}
+
+// template reports whether the unit is a template (getty@.service), which
+// systemd knows only as a file: `systemctl show` refuses its name.
+func (s *Systemd) template() bool {
+	base, _, _ := strings.Cut(s.unit(), ".")
+	return strings.HasSuffix(base, "@")
 }
 
 func (s *Systemd) unit() string {
@@ -95,7 +107,9 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 		return nil, tasks.DependsOnEarlier(fmt.Errorf("unit %s is not installed: give its content, or install the package that has it first", s.unit()))
 	}
 	if s.Enabled != nil {
-		enabled := st.unitFile == "enabled" || st.unitFile == "enabled-runtime" || st.unitFile == "static" || st.unitFile == "alias"
+		// As `systemctl is-enabled` exits 0: indirect is a template with
+		// an instance enabled, or a unit enabled through another (Also=).
+		enabled := slices.Contains([]string{"enabled", "enabled-runtime", "static", "alias", "indirect", "generated"}, st.unitFile)
 		switch {
 		case *s.Enabled && !enabled:
 			c.Summary = append(c.Summary, fmt.Sprintf("~ enable (is %s)", orNone(st.unitFile)))
@@ -203,6 +217,13 @@ func restartsAfter(v string) int {
 
 func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {
 	script := fmt.Sprintf("systemctl show %s -p LoadState,ActiveState,UnitFileState\n", tasks.Quote(s.unit()))
+	if s.template() {
+		// A template never loads nor runs; is-enabled reads its file's
+		// state, and prints nothing when there is no such file.
+		script = fmt.Sprintf("f=$(systemctl is-enabled %s 2>/dev/null)\n"+
+			"case $f in '') echo LoadState=not-found;; masked*) echo LoadState=masked;; *) echo LoadState=loaded;; esac\n"+
+			"echo UnitFileState=$f\n", tasks.Quote(s.unit()))
+	}
 	if s.Content != nil {
 		script += fmt.Sprintf("[ -f %[1]s ] && echo sha=$(sha256sum <%[1]s | cut -d' ' -f1)\ntrue\n", tasks.Quote(s.path()))
 	}

@@ -1,0 +1,32 @@
+package systemd
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/runbookdev/runbook/internal/decode"
+	"github.com/runbookdev/runbook/tasks"
+	"gopkg.in/yaml.v3"
+)
+
+// Parameters that cannot work together are refused before any host is
+// contacted, with what to write instead.
+func TestValidateRefuses(t *testing.T) {
+	for _, tc := range []struct{ with, want string }{
+		{`{name: rb-echo@, state: started}`, "give state to one of its instances, e.g. name: rb-echo@one"},
+		{`{name: rb-echo@.service, state: stopped}`, "rb-echo@.service is a template unit"},
+	} {
+		var doc yaml.Node
+		if err := yaml.Unmarshal([]byte(tc.with), &doc); err != nil {
+			t.Fatal(err)
+		}
+		s := new(Systemd)
+		if err := decode.Node("test.yaml", doc.Content[0], s, decode.Options{}); err != nil {
+			t.Fatalf("%s: %v", tc.with, err)
+		}
+		err := tasks.Prepare(s)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error saying %q", tc.with, err, tc.want)
+		}
+	}
+}
