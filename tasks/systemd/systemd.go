@@ -34,6 +34,7 @@ type Systemd struct {
 	Content *string `yaml:"content" doc:"the unit file's content, written to /etc/systemd/system/NAME"`
 	Enabled *bool   `yaml:"enabled" doc:"start at boot (true) or not (false); default: left alone"`
 	State   string  `yaml:"state" doc:"started, stopped, restarted (always, so: for handlers) or reloaded; default: left alone"`
+	Masked  *bool   `yaml:"masked" doc:"masked (true: /etc/systemd/system/NAME is a link to /dev/null, as systemctl mask makes it, and nothing can start the unit; with state: stopped a running unit is stopped too) or not (false: its mask removed, a runtime one in /run too); default: left alone"`
 }
 
 // Validate checks the parameters.
@@ -45,6 +46,16 @@ func (s *Systemd) Validate() error {
 	case "", "started", "stopped", "restarted", "reloaded":
 	default:
 		return fmt.Errorf("state must be started, stopped, restarted or reloaded, got %s", decode.Quote(s.State))
+	}
+	if s.Masked != nil && *s.Masked {
+		switch {
+		case s.Content != nil:
+			return fmt.Errorf("a unit given content cannot be masked in the same step: the mask is a link to /dev/null at %s, where its content would go; drop content, or masked", s.path())
+		case s.State != "" && s.State != "stopped":
+			return fmt.Errorf("a masked unit cannot be %s: write state: stopped, or leave state out", s.State)
+		case s.Enabled != nil && *s.Enabled:
+			return errors.New("a masked unit cannot be enabled: write enabled: false, or leave enabled out")
+		}
 	}
 	if s.template() && s.State != "" {
 		prefix, _, _ := strings.Cut(s.unit(), "@")
@@ -73,6 +84,7 @@ func (s *Systemd) path() string { return "/etc/systemd/system/" + s.unit() }
 type status struct {
 	load, active, unitFile string
 	sha                    string // of the unit file we manage, "" if missing
+	etc                    string // what is at path(): "file", "link:TARGET" or ""
 }
 
 // Check asks systemd (one command) and compares.
@@ -103,8 +115,25 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 				}
 			}
 		}
-	} else if st.load == "not-found" {
+	} else if st.load == "not-found" && (s.Masked == nil || !*s.Masked) {
+		// A unit not installed can be masked, before a package brings it.
 		return nil, tasks.DependsOnEarlier(fmt.Errorf("unit %s is not installed: give its content, or install the package that has it first", s.unit()))
+	}
+	masking, unmasking := false, false
+	if s.Masked != nil {
+		// masked-runtime goes at reboot: only a mask in /etc (or one a
+		// package ships) is a mask. With both, systemd says masked.
+		switch isMasked := strings.HasPrefix(st.unitFile, "masked"); {
+		case *s.Masked && st.unitFile != "masked":
+			if st.etc != "" && st.etc != "link:/dev/null" {
+				return nil, tasks.DependsOnEarlier(fmt.Errorf("%s is a unit file (or a link to one) where the mask would go: systemctl mask refuses to replace it; remove it first (a file step with state: absent), then mask", s.path()))
+			}
+			c.Summary = append(c.Summary, fmt.Sprintf("~ mask (is %s)", orNone(st.unitFile)))
+			masking = true
+		case !*s.Masked && isMasked:
+			c.Summary = append(c.Summary, fmt.Sprintf("~ unmask (is %s)", st.unitFile))
+			unmasking = true
+		}
 	}
 	if s.Enabled != nil {
 		// As `systemctl is-enabled` exits 0: indirect is a template with
@@ -114,6 +143,10 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 		case *s.Enabled && !enabled:
 			c.Summary = append(c.Summary, fmt.Sprintf("~ enable (is %s)", orNone(st.unitFile)))
 			steps = append(steps, "systemctl enable -q "+tasks.Quote(s.unit()))
+		case !*s.Enabled && unmasking:
+			// What the mask hid is known only once it is gone.
+			c.Summary = append(c.Summary, "~ disable (is masked)")
+			steps = append(steps, "systemctl disable -q "+tasks.Quote(s.unit()))
 		case !*s.Enabled && st.unitFile == "enabled":
 			c.Summary = append(c.Summary, "~ disable")
 			steps = append(steps, "systemctl disable -q "+tasks.Quote(s.unit()))
@@ -148,10 +181,19 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if start && !running && s.State == "started" {
 		steps = append(steps, "systemctl start "+tasks.Quote(s.unit()))
 	}
-	if !fileChanged && len(steps) == 0 {
+	if masking {
+		// After a stop: systemctl mask leaves a running unit running.
+		steps = append(steps, "systemctl mask -q "+tasks.Quote(s.unit()))
+	}
+	if !fileChanged && !unmasking && len(steps) == 0 {
 		return c, nil
 	}
 	c.Apply = func(ctx context.Context) (tasks.Done, error) {
+		if unmasking {
+			if err := s.unmask(ctx, h); err != nil {
+				return tasks.Done{}, err
+			}
+		}
 		if fileChanged {
 			if err := h.Conn.WriteFile(ctx, s.path(), strings.NewReader(*s.Content), hostfile.Attrs(0o644)); err != nil {
 				return tasks.Done{}, err
@@ -206,6 +248,23 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	return c, nil
 }
 
+// unmask removes the unit's masks in /etc and /run, and makes sure no
+// other is left (a package's own, which systemctl cannot remove).
+func (s *Systemd) unmask(ctx context.Context, h *tasks.Host) error {
+	q := tasks.Quote(s.unit())
+	if err := tasks.RunOK(ctx, h.Conn, fmt.Sprintf("systemctl unmask -q %[1]s && systemctl unmask -q --runtime %[1]s", q)); err != nil {
+		return fmt.Errorf("unmask %s: %w", s.unit(), err)
+	}
+	res, err := h.Conn.Run(ctx, "systemctl is-enabled "+q+" 2>/dev/null; true", nil)
+	if err != nil {
+		return fmt.Errorf("unmask %s: %w", s.unit(), err)
+	}
+	if state := strings.TrimSpace(string(res.Stdout)); strings.HasPrefix(state, "masked") {
+		return fmt.Errorf("unmask %s: still %s: its link to /dev/null is outside /etc/systemd/system and /run/systemd/system, where systemctl unmask does not look", s.unit(), state)
+	}
+	return nil
+}
+
 // restartsAfter reads NRestarts; what cannot be read counts as a crash.
 func restartsAfter(v string) int {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -223,6 +282,9 @@ func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {
 		script = fmt.Sprintf("f=$(systemctl is-enabled %s 2>/dev/null)\n"+
 			"case $f in '') echo LoadState=not-found;; masked*) echo LoadState=masked;; *) echo LoadState=loaded;; esac\n"+
 			"echo UnitFileState=$f\n", tasks.Quote(s.unit()))
+	}
+	if s.Masked != nil && *s.Masked {
+		script += fmt.Sprintf("if [ -L %[1]s ]; then echo etc=link:$(readlink %[1]s); elif [ -e %[1]s ]; then echo etc=file; fi\n", tasks.Quote(s.path()))
 	}
 	if s.Content != nil {
 		script += fmt.Sprintf("[ -f %[1]s ] && echo sha=$(sha256sum <%[1]s | cut -d' ' -f1)\ntrue\n", tasks.Quote(s.path()))
@@ -246,6 +308,8 @@ func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {
 			st.unitFile = v
 		case "sha":
 			st.sha = v
+		case "etc":
+			st.etc = v
 		}
 	}
 	if st.load == "" {
