@@ -57,7 +57,7 @@ var valid = map[string][]string{
 	"line":               {`{path: /etc/x, line: "a = 1", regexp: "^a ="}`, `{path: /etc/x, line: "a = 1", insertafter: "^#a"}`, `{path: /etc/x, line: x, insertbefore: BOF}`, `{path: /etc/x, regexp: "^#", state: absent}`},
 	"metal":              {`{hostname: "c%02d", count: 3, plan: p, metro: sv, operating_system: os}`},
 	"package":            {`{name: [curl]}`},
-	"systemd":            {`{name: consul, state: started}`, `{name: cups, masked: true, state: stopped}`, `{name: getty@tty2, enabled: true, state: started}`},
+	"systemd":            {`{name: consul, state: started}`, `{name: cups, masked: true, state: stopped}`, `{name: getty@tty2, enabled: true, state: started}`, `{name: app, src: units/app.service.tmpl, enabled: true}`},
 	"template":           {`{src: t.tmpl, dest: /etc/x}`},
 	"user":               {`{name: u, groups: [g]}`},
 	"wait":               {`{port: 80}`},

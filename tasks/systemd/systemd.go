@@ -3,6 +3,7 @@
 package systemd
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,13 +17,15 @@ import (
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 	"github.com/runbookdev/runbook/tasks/hostfile"
+	"github.com/runbookdev/runbook/tasks/template"
 )
 
 func init() {
 	tasks.Register(tasks.Module{
 		Name: "systemd",
-		Doc: "A systemd unit: its file (optional, in /etc/systemd/system, with daemon-reload when it changes), " +
-			"enabled or disabled at boot, and started, stopped, restarted or reloaded. A running unit whose file changed is restarted. " +
+		Doc: "A systemd unit: its file (optional, in /etc/systemd/system, given as content or rendered from a template file on the controller, with daemon-reload when it changes), " +
+			"enabled or disabled at boot, started, stopped, restarted or reloaded, and masked or not. A running unit whose file changed is restarted. " +
+			"A template unit (getty@) takes a file and enabled; its instances (getty@tty2) are enabled and started by name. " +
 			"When a unit does not start, the step fails with the end of its journal.",
 		New: func() tasks.Task { return new(Systemd) },
 	})
@@ -32,6 +35,7 @@ func init() {
 type Systemd struct {
 	Name    string  `yaml:"name" required:"true" doc:"the unit, e.g. consul or consul.service; a template unit is named with its empty instance (getty@ or getty@.service), one of its instances in full (getty@tty2)"`
 	Content *string `yaml:"content" doc:"the unit file's content, written to /etc/systemd/system/NAME"`
+	Src     string  `yaml:"src" doc:"a template file on the controller (relative to the runbook's directory) rendered with the host's variables, as template renders it, for the unit file's content; instead of content"`
 	Enabled *bool   `yaml:"enabled" doc:"start at boot (true) or not (false); default: left alone"`
 	State   string  `yaml:"state" doc:"started, stopped, restarted (always, so: for handlers) or reloaded; default: left alone"`
 	Masked  *bool   `yaml:"masked" doc:"masked (true: /etc/systemd/system/NAME is a link to /dev/null, as systemctl mask makes it, and nothing can start the unit; with state: stopped a running unit is stopped too) or not (false: its mask removed, a runtime one in /run too); default: left alone"`
@@ -49,13 +53,16 @@ func (s *Systemd) Validate() error {
 	}
 	if s.Masked != nil && *s.Masked {
 		switch {
-		case s.Content != nil:
-			return fmt.Errorf("a unit given content cannot be masked in the same step: the mask is a link to /dev/null at %s, where its content would go; drop content, or masked", s.path())
+		case s.Content != nil || s.Src != "":
+			return fmt.Errorf("a unit given its file (content or src) cannot be masked in the same step: the mask is a link to /dev/null at %s, where the file would go; drop content or src, or masked", s.path())
 		case s.State != "" && s.State != "stopped":
 			return fmt.Errorf("a masked unit cannot be %s: write state: stopped, or leave state out", s.State)
 		case s.Enabled != nil && *s.Enabled:
 			return errors.New("a masked unit cannot be enabled: write enabled: false, or leave enabled out")
 		}
+	}
+	if s.Content != nil && s.Src != "" {
+		return errors.New("src and content are two ways to give the unit file: keep one")
 	}
 	if s.template() && s.State != "" {
 		prefix, _, _ := strings.Cut(s.unit(), "@")
@@ -80,6 +87,25 @@ func (s *Systemd) unit() string {
 
 func (s *Systemd) path() string { return "/etc/systemd/system/" + s.unit() }
 
+// ControllerFiles is src, when given.
+func (s *Systemd) ControllerFiles() []tasks.ControllerFile {
+	if s.Src == "" {
+		return nil
+	}
+	return []tasks.ControllerFile{{Param: "src", Path: s.Src, Template: true}}
+}
+
+// content is the unit file asked for, nil when it is left alone.
+func (s *Systemd) content(ctx context.Context, h *tasks.Host) ([]byte, error) {
+	switch {
+	case s.Src != "":
+		return template.Render(ctx, h, s.Src)
+	case s.Content != nil:
+		return []byte(*s.Content), nil
+	}
+	return nil, nil
+}
+
 // status is what the host says of the unit.
 type status struct {
 	load, active, unitFile string
@@ -89,15 +115,19 @@ type status struct {
 
 // Check asks systemd (one command) and compares.
 func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
-	st, err := s.status(ctx, h)
+	content, err := s.content(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.status(ctx, h, content != nil)
 	if err != nil {
 		return nil, err
 	}
 	c := &tasks.Change{Result: map[string]any{"active_state": st.active, "unit_file_state": st.unitFile}}
 	var steps []string // shell commands, in order
 	fileChanged := false
-	if s.Content != nil {
-		sum := sha256.Sum256([]byte(*s.Content))
+	if content != nil {
+		sum := sha256.Sum256(content)
 		if want := hex.EncodeToString(sum[:]); st.sha != want {
 			fileChanged = true
 			if st.sha == "" {
@@ -110,14 +140,14 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 				if fi.Exists {
 					fi.Size = 1 // read it for the diff
 				}
-				if c.Diff, err = hostfile.Diff(ctx, h.Conn, s.path(), fi, []byte(*s.Content)); err != nil {
+				if c.Diff, err = hostfile.Diff(ctx, h.Conn, s.path(), fi, content); err != nil {
 					return nil, err
 				}
 			}
 		}
 	} else if st.load == "not-found" && (s.Masked == nil || !*s.Masked) {
 		// A unit not installed can be masked, before a package brings it.
-		return nil, tasks.DependsOnEarlier(fmt.Errorf("unit %s is not installed: give its content, or install the package that has it first", s.unit()))
+		return nil, tasks.DependsOnEarlier(fmt.Errorf("unit %s is not installed: give its content (or src), or install the package that has it first", s.unit()))
 	}
 	masking, unmasking := false, false
 	if s.Masked != nil {
@@ -195,7 +225,7 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 			}
 		}
 		if fileChanged {
-			if err := h.Conn.WriteFile(ctx, s.path(), strings.NewReader(*s.Content), hostfile.Attrs(0o644)); err != nil {
+			if err := h.Conn.WriteFile(ctx, s.path(), bytes.NewReader(content), hostfile.Attrs(0o644)); err != nil {
 				return tasks.Done{}, err
 			}
 			if err := tasks.RunOK(ctx, h.Conn, "systemctl daemon-reload"); err != nil {
@@ -274,7 +304,7 @@ func restartsAfter(v string) int {
 	return n
 }
 
-func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {
+func (s *Systemd) status(ctx context.Context, h *tasks.Host, managed bool) (*status, error) {
 	script := fmt.Sprintf("systemctl show %s -p LoadState,ActiveState,UnitFileState\n", tasks.Quote(s.unit()))
 	if s.template() {
 		// A template never loads nor runs; is-enabled reads its file's
@@ -286,7 +316,7 @@ func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {
 	if s.Masked != nil && *s.Masked {
 		script += fmt.Sprintf("if [ -L %[1]s ]; then echo etc=link:$(readlink %[1]s); elif [ -e %[1]s ]; then echo etc=file; fi\n", tasks.Quote(s.path()))
 	}
-	if s.Content != nil {
+	if managed {
 		script += fmt.Sprintf("[ -f %[1]s ] && echo sha=$(sha256sum <%[1]s | cut -d' ' -f1)\ntrue\n", tasks.Quote(s.path()))
 	}
 	res, err := h.Conn.Run(ctx, script, nil)

@@ -15,7 +15,9 @@ func TestValidateRefuses(t *testing.T) {
 	for _, tc := range []struct{ with, want string }{
 		{`{name: rb-echo@, state: started}`, "give state to one of its instances, e.g. name: rb-echo@one"},
 		{`{name: rb-echo@.service, state: stopped}`, "rb-echo@.service is a template unit"},
-		{`{name: a, masked: true, content: "[Service]"}`, "content cannot be masked"},
+		{`{name: a, masked: true, content: "[Service]"}`, "cannot be masked in the same step"},
+		{`{name: a, masked: true, src: a.service}`, "cannot be masked in the same step"},
+		{`{name: a, src: a.service, content: "[Service]"}`, "src and content are two ways to give the unit file: keep one"},
 		{`{name: a, masked: true, state: started}`, "a masked unit cannot be started"},
 		{`{name: a, masked: true, state: restarted}`, "a masked unit cannot be restarted"},
 		{`{name: a, masked: true, enabled: true}`, "a masked unit cannot be enabled"},
