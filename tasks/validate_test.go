@@ -59,7 +59,7 @@ var valid = map[string][]string{
 	"package":            {`{name: [curl]}`},
 	"systemd":            {`{name: consul, state: started}`, `{name: cups, masked: true, state: stopped}`, `{name: getty@tty2, enabled: true, state: started}`, `{name: app, src: units/app.service.tmpl, enabled: true}`},
 	"template":           {`{src: t.tmpl, dest: /etc/x}`},
-	"user":               {`{name: u, groups: [g]}`},
+	"user":               {`{name: u, groups: [g]}`, `{name: u, groups: [docker], append: true, authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFx2ZN8Fz9v8bQ4gXGmVhY5m7LdvVdWDN0F0Lw4Z7lQH u@h"], authorized_keys_exclusive: true}`},
 	"wait":               {`{port: 80}`},
 	"stat":               {`{path: /etc/x, follow: true, checksum: true}`},
 }
