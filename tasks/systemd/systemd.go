@@ -74,12 +74,16 @@ func (s *Systemd) Validate() error {
 // template reports whether the unit is a template (getty@.service), which
 // systemd knows only as a file: `systemctl show` refuses its name.
 func (s *Systemd) template() bool {
-	base, _, _ := strings.Cut(s.unit(), ".")
-	return strings.HasSuffix(base, "@")
+	u := s.unit()
+	return strings.HasSuffix(u[:strings.LastIndex(u, ".")], "@")
 }
 
+// unitTypes are the suffixes systemd knows; a name without one is a
+// service, as systemctl takes it (openvpn@client.conf is a service).
+var unitTypes = []string{".service", ".socket", ".timer", ".target", ".mount", ".automount", ".swap", ".path", ".slice", ".scope", ".device"}
+
 func (s *Systemd) unit() string {
-	if strings.Contains(s.Name, ".") {
+	if slices.ContainsFunc(unitTypes, func(t string) bool { return strings.HasSuffix(s.Name, t) }) {
 		return s.Name
 	}
 	return s.Name + ".service"

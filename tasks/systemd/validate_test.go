@@ -36,3 +36,26 @@ func TestValidateRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A name without a unit type is a service, as systemctl takes it, even
+// with a dot in its instance (openvpn@client.conf).
+func TestUnitName(t *testing.T) {
+	for _, tc := range []struct{ name, unit string }{
+		{"consul", "consul.service"},
+		{"consul.service", "consul.service"},
+		{"fstrim.timer", "fstrim.timer"},
+		{"getty@tty2", "getty@tty2.service"},
+		{"getty@", "getty@.service"},
+		{"openvpn@client.conf", "openvpn@client.conf.service"},
+		{"vpn.conf@.socket", "vpn.conf@.socket"},
+	} {
+		if got := (&Systemd{Name: tc.name}).unit(); got != tc.unit {
+			t.Errorf("%s: unit %s, want %s", tc.name, got, tc.unit)
+		}
+	}
+	for name, template := range map[string]bool{"getty@": true, "getty@.service": true, "getty@tty2": false, "openvpn@client.conf": false, "a@.b@": true, "consul": false} {
+		if got := (&Systemd{Name: name}).template(); got != template {
+			t.Errorf("%s: template() = %v, want %v", name, got, template)
+		}
+	}
+}
