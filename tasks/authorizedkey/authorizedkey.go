@@ -102,11 +102,27 @@ func (a *AuthorizedKey) want() (entry, error) {
 	return e, nil
 }
 
-// Check reads the file as the user and edits a copy in memory. Applying
+// Check reads the file as the user and edits a copy in memory.
+func (a *AuthorizedKey) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	want, err := a.want()
+	if err != nil {
+		return nil, err
+	}
+	return keySet{user: a.User, path: a.Path, wants: []entry{want}, absent: a.State == "absent", exclusive: a.Exclusive}.check(ctx, h)
+}
+
+// keySet is the keys a step manages in one user's file.
+type keySet struct {
+	user, path        string // path "" is ~/.ssh/authorized_keys
+	wants             []entry
+	absent, exclusive bool
+}
+
+// check reads the file as the user and edits a copy in memory. Applying
 // does it again holding the host's lock on the file, so that another run
 // editing it meanwhile does not lose its keys, nor this run its own.
-func (a *AuthorizedKey) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
-	c, p, err := a.plan(ctx, h)
+func (k keySet) check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
+	c, p, err := k.plan(ctx, h)
 	if err != nil || c.Apply == nil {
 		return c, err
 	}
@@ -118,7 +134,7 @@ func (a *AuthorizedKey) Check(ctx context.Context, h *tasks.Host) (*tasks.Change
 		defer unlock()
 		locked := *h
 		locked.Diff = false // shown already
-		now, _, err := a.plan(ctx, &locked)
+		now, _, err := k.plan(ctx, &locked)
 		if err != nil {
 			return tasks.Done{}, err
 		}
@@ -131,32 +147,27 @@ func (a *AuthorizedKey) Check(ctx context.Context, h *tasks.Host) (*tasks.Change
 }
 
 // plan reads the file and says how to edit it; it returns the file's path.
-func (a *AuthorizedKey) plan(ctx context.Context, h *tasks.Host) (*tasks.Change, string, error) {
-	want, err := a.want()
-	if err != nil {
-		return nil, "", err
-	}
-	st, err := read(ctx, h.Conn, a.User, a.Path)
+func (k keySet) plan(ctx context.Context, h *tasks.Host) (*tasks.Change, string, error) {
+	st, err := read(ctx, h.Conn, k.user, k.path)
 	if err != nil {
 		return nil, "", err
 	}
 	if err := st.usable(); err != nil {
 		return nil, st.file, err
 	}
-	absent := a.State == "absent"
-	if !st.fileExists && absent {
+	if !st.fileExists && k.absent {
 		return tasks.NoChange(), st.file, nil
 	}
-	edited, summary := edit(st.content, want, absent, a.Exclusive)
+	edited, summary := edit(st.content, k.wants, k.absent, k.exclusive)
 	if len(summary) == 0 && st.fileExists {
 		return tasks.NoChange(), st.file, nil
 	}
 	c := &tasks.Change{}
 	if !st.dirExists {
-		c.Summary = append(c.Summary, fmt.Sprintf("+ create directory %s (0700, %s's)", st.dir, a.User))
+		c.Summary = append(c.Summary, fmt.Sprintf("+ create directory %s (0700, %s's)", st.dir, k.user))
 	}
 	if !st.fileExists {
-		c.Summary = append(c.Summary, fmt.Sprintf("+ create %s (0600, %s's)", st.file, a.User))
+		c.Summary = append(c.Summary, fmt.Sprintf("+ create %s (0600, %s's)", st.file, k.user))
 	}
 	for _, s := range summary {
 		c.Summary = append(c.Summary, s+" in "+st.file)

@@ -48,37 +48,43 @@ func (e entry) line() string {
 	return s
 }
 
-// edit is what the file holds once want is present (or absent), with the
-// summary of what differs. Lines are edited in place: a key's line keeps
-// its place when its options or comment change, and every other line
-// (comments included) is kept, but for other keys when exclusive.
-func edit(old string, want entry, absent, exclusive bool) (string, []string) {
+// edit is what the file holds once the keys wanted are present (or
+// absent), with the summary of what differs. Lines are edited in place: a
+// key's line keeps its place when its options or comment change, and
+// every other line (comments included) is kept, but for other keys when
+// exclusive. Keys not in the file are added in the order wanted.
+func edit(old string, wants []entry, absent, exclusive bool) (string, []string) {
 	lines := strings.SplitAfter(old, "\n")
 	if lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
 	}
+	byID := make(map[string]entry, len(wants))
+	for _, w := range wants {
+		byID[w.id] = w
+	}
 	var out, summary []string
-	found := false
+	found := map[string]bool{}
 	for _, raw := range lines {
 		text := strings.TrimRight(raw, "\r\n")
 		e, isKey := parseLine(text)
+		want, wanted := byID[e.id]
 		switch {
 		case !isKey && (exclusive && !comment(text)):
 			summary = append(summary, fmt.Sprintf("- line %q (exclusive: not a key of this step)", text))
 			continue
 		case !isKey:
-		case e.id != want.id && exclusive:
+		case !wanted && exclusive:
 			summary = append(summary, "- key "+e.label+" (exclusive: not this step's)")
 			continue
-		case e.id != want.id:
+		case !wanted:
 		case absent:
 			summary = append(summary, "- key "+e.label)
 			continue
-		case found:
+		case found[e.id]:
 			summary = append(summary, "- key "+e.label+" (a second line for the same key)")
 			continue
 		default:
-			found = true
+			found[e.id] = true
 			if e.options != want.options {
 				summary = append(summary, fmt.Sprintf("~ options of key %s: %q -> %q", want.label, e.options, want.options))
 			}
@@ -94,9 +100,12 @@ func edit(old string, want entry, absent, exclusive bool) (string, []string) {
 		}
 		out = append(out, raw)
 	}
-	if !found && !absent {
-		summary = append(summary, "+ key "+want.label)
-		out = append(out, want.line()+"\n")
+	for _, w := range wants {
+		if !found[w.id] && !absent {
+			found[w.id] = true
+			summary = append(summary, "+ key "+w.label)
+			out = append(out, w.line()+"\n")
+		}
 	}
 	if len(summary) == 0 {
 		return old, nil

@@ -54,7 +54,7 @@ func TestEdit(t *testing.T) {
 			out: "# mine\n" + a + " alice\n", changes: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, summary := edit(tc.old, tc.want, tc.absent, tc.excl)
+			out, summary := edit(tc.old, []entry{tc.want}, tc.absent, tc.excl)
 			if d := cmp.Diff(tc.out, out); d != "" {
 				t.Errorf("content (-want +got):\n%s", d)
 			}

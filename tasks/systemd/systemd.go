@@ -3,25 +3,29 @@
 package systemd
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 	"github.com/runbookdev/runbook/tasks/hostfile"
+	"github.com/runbookdev/runbook/tasks/template"
 )
 
 func init() {
 	tasks.Register(tasks.Module{
 		Name: "systemd",
-		Doc: "A systemd unit: its file (optional, in /etc/systemd/system, with daemon-reload when it changes), " +
-			"enabled or disabled at boot, and started, stopped, restarted or reloaded. A running unit whose file changed is restarted. " +
+		Doc: "A systemd unit: its file (optional, in /etc/systemd/system, given as content or rendered from a template file on the controller, with daemon-reload when it changes), " +
+			"enabled or disabled at boot, started, stopped, restarted or reloaded, and masked or not. A running unit whose file changed is restarted. " +
+			"A template unit (getty@) takes a file and enabled; its instances (getty@tty2) are enabled and started by name. " +
 			"When a unit does not start, the step fails with the end of its journal.",
 		New: func() tasks.Task { return new(Systemd) },
 	})
@@ -29,10 +33,12 @@ func init() {
 
 // Systemd is the `systemd` task's parameters.
 type Systemd struct {
-	Name    string  `yaml:"name" required:"true" doc:"the unit, e.g. consul or consul.service"`
+	Name    string  `yaml:"name" required:"true" doc:"the unit, e.g. consul or consul.service; a template unit is named with its empty instance (getty@ or getty@.service), one of its instances in full (getty@tty2)"`
 	Content *string `yaml:"content" doc:"the unit file's content, written to /etc/systemd/system/NAME"`
+	Src     string  `yaml:"src" doc:"a template file on the controller (relative to the runbook's directory) rendered with the host's variables, as template renders it, for the unit file's content; instead of content"`
 	Enabled *bool   `yaml:"enabled" doc:"start at boot (true) or not (false); default: left alone"`
 	State   string  `yaml:"state" doc:"started, stopped, restarted (always, so: for handlers) or reloaded; default: left alone"`
+	Masked  *bool   `yaml:"masked" doc:"masked (true: /etc/systemd/system/NAME is a link to /dev/null, as systemctl mask makes it, and nothing can start the unit; with state: stopped a running unit is stopped too) or not (false: its mask removed, a runtime one in /run too); default: left alone"`
 }
 
 // Validate checks the parameters.
@@ -45,11 +51,39 @@ func (s *Systemd) Validate() error {
 	default:
 		return fmt.Errorf("state must be started, stopped, restarted or reloaded, got %s", decode.Quote(s.State))
 	}
+	if s.Masked != nil && *s.Masked {
+		switch {
+		case s.Content != nil || s.Src != "":
+			return fmt.Errorf("a unit given its file (content or src) cannot be masked in the same step: the mask is a link to /dev/null at %s, where the file would go; drop content or src, or masked", s.path())
+		case s.State != "" && s.State != "stopped":
+			return fmt.Errorf("a masked unit cannot be %s: write state: stopped, or leave state out", s.State)
+		case s.Enabled != nil && *s.Enabled:
+			return errors.New("a masked unit cannot be enabled: write enabled: false, or leave enabled out")
+		}
+	}
+	if s.Content != nil && s.Src != "" {
+		return errors.New("src and content are two ways to give the unit file: keep one")
+	}
+	if s.template() && s.State != "" {
+		prefix, _, _ := strings.Cut(s.unit(), "@")
+		return fmt.Errorf("%s is a template unit, which never runs itself: give state to one of its instances, e.g. name: %s@one", s.unit(), prefix)
+	}
 	return nil
 }
 
+// template reports whether the unit is a template (getty@.service), which
+// systemd knows only as a file: `systemctl show` refuses its name.
+func (s *Systemd) template() bool {
+	u := s.unit()
+	return strings.HasSuffix(u[:strings.LastIndex(u, ".")], "@")
+}
+
+// unitTypes are the suffixes systemd knows; a name without one is a
+// service, as systemctl takes it (openvpn@client.conf is a service).
+var unitTypes = []string{".service", ".socket", ".timer", ".target", ".mount", ".automount", ".swap", ".path", ".slice", ".scope", ".device"}
+
 func (s *Systemd) unit() string {
-	if strings.Contains(s.Name, ".") {
+	if slices.ContainsFunc(unitTypes, func(t string) bool { return strings.HasSuffix(s.Name, t) }) {
 		return s.Name
 	}
 	return s.Name + ".service"
@@ -57,23 +91,47 @@ func (s *Systemd) unit() string {
 
 func (s *Systemd) path() string { return "/etc/systemd/system/" + s.unit() }
 
+// ControllerFiles is src, when given.
+func (s *Systemd) ControllerFiles() []tasks.ControllerFile {
+	if s.Src == "" {
+		return nil
+	}
+	return []tasks.ControllerFile{{Param: "src", Path: s.Src, Template: true}}
+}
+
+// content is the unit file asked for, nil when it is left alone.
+func (s *Systemd) content(ctx context.Context, h *tasks.Host) ([]byte, error) {
+	switch {
+	case s.Src != "":
+		return template.Render(ctx, h, s.Src)
+	case s.Content != nil:
+		return []byte(*s.Content), nil
+	}
+	return nil, nil
+}
+
 // status is what the host says of the unit.
 type status struct {
 	load, active, unitFile string
 	sha                    string // of the unit file we manage, "" if missing
+	etc                    string // what is at path(): "file", "link:TARGET" or ""
 }
 
 // Check asks systemd (one command) and compares.
 func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
-	st, err := s.status(ctx, h)
+	content, err := s.content(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.status(ctx, h, content != nil)
 	if err != nil {
 		return nil, err
 	}
 	c := &tasks.Change{Result: map[string]any{"active_state": st.active, "unit_file_state": st.unitFile}}
 	var steps []string // shell commands, in order
 	fileChanged := false
-	if s.Content != nil {
-		sum := sha256.Sum256([]byte(*s.Content))
+	if content != nil {
+		sum := sha256.Sum256(content)
 		if want := hex.EncodeToString(sum[:]); st.sha != want {
 			fileChanged = true
 			if st.sha == "" {
@@ -86,20 +144,43 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 				if fi.Exists {
 					fi.Size = 1 // read it for the diff
 				}
-				if c.Diff, err = hostfile.Diff(ctx, h.Conn, s.path(), fi, []byte(*s.Content)); err != nil {
+				if c.Diff, err = hostfile.Diff(ctx, h.Conn, s.path(), fi, content); err != nil {
 					return nil, err
 				}
 			}
 		}
-	} else if st.load == "not-found" {
-		return nil, tasks.DependsOnEarlier(fmt.Errorf("unit %s is not installed: give its content, or install the package that has it first", s.unit()))
+	} else if st.load == "not-found" && (s.Masked == nil || !*s.Masked) {
+		// A unit not installed can be masked, before a package brings it.
+		return nil, tasks.DependsOnEarlier(fmt.Errorf("unit %s is not installed: give its content (or src), or install the package that has it first", s.unit()))
+	}
+	masking, unmasking := false, false
+	if s.Masked != nil {
+		// masked-runtime goes at reboot: only a mask in /etc (or one a
+		// package ships) is a mask. With both, systemd says masked.
+		switch isMasked := strings.HasPrefix(st.unitFile, "masked"); {
+		case *s.Masked && st.unitFile != "masked":
+			if st.etc != "" && st.etc != "link:/dev/null" {
+				return nil, tasks.DependsOnEarlier(fmt.Errorf("%s is a unit file (or a link to one) where the mask would go: systemctl mask refuses to replace it; remove it first (a file step with state: absent), then mask", s.path()))
+			}
+			c.Summary = append(c.Summary, fmt.Sprintf("~ mask (is %s)", orNone(st.unitFile)))
+			masking = true
+		case !*s.Masked && isMasked:
+			c.Summary = append(c.Summary, fmt.Sprintf("~ unmask (is %s)", st.unitFile))
+			unmasking = true
+		}
 	}
 	if s.Enabled != nil {
-		enabled := st.unitFile == "enabled" || st.unitFile == "enabled-runtime" || st.unitFile == "static" || st.unitFile == "alias"
+		// As `systemctl is-enabled` exits 0: indirect is a template with
+		// an instance enabled, or a unit enabled through another (Also=).
+		enabled := slices.Contains([]string{"enabled", "enabled-runtime", "static", "alias", "indirect", "generated"}, st.unitFile)
 		switch {
 		case *s.Enabled && !enabled:
 			c.Summary = append(c.Summary, fmt.Sprintf("~ enable (is %s)", orNone(st.unitFile)))
 			steps = append(steps, "systemctl enable -q "+tasks.Quote(s.unit()))
+		case !*s.Enabled && unmasking:
+			// What the mask hid is known only once it is gone.
+			c.Summary = append(c.Summary, "~ disable (is masked)")
+			steps = append(steps, "systemctl disable -q "+tasks.Quote(s.unit()))
 		case !*s.Enabled && st.unitFile == "enabled":
 			c.Summary = append(c.Summary, "~ disable")
 			steps = append(steps, "systemctl disable -q "+tasks.Quote(s.unit()))
@@ -134,12 +215,21 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if start && !running && s.State == "started" {
 		steps = append(steps, "systemctl start "+tasks.Quote(s.unit()))
 	}
-	if !fileChanged && len(steps) == 0 {
+	if masking {
+		// After a stop: systemctl mask leaves a running unit running.
+		steps = append(steps, "systemctl mask -q "+tasks.Quote(s.unit()))
+	}
+	if !fileChanged && !unmasking && len(steps) == 0 {
 		return c, nil
 	}
 	c.Apply = func(ctx context.Context) (tasks.Done, error) {
+		if unmasking {
+			if err := s.unmask(ctx, h); err != nil {
+				return tasks.Done{}, err
+			}
+		}
 		if fileChanged {
-			if err := h.Conn.WriteFile(ctx, s.path(), strings.NewReader(*s.Content), hostfile.Attrs(0o644)); err != nil {
+			if err := h.Conn.WriteFile(ctx, s.path(), bytes.NewReader(content), hostfile.Attrs(0o644)); err != nil {
 				return tasks.Done{}, err
 			}
 			if err := tasks.RunOK(ctx, h.Conn, "systemctl daemon-reload"); err != nil {
@@ -192,6 +282,23 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	return c, nil
 }
 
+// unmask removes the unit's masks in /etc and /run, and makes sure no
+// other is left (a package's own, which systemctl cannot remove).
+func (s *Systemd) unmask(ctx context.Context, h *tasks.Host) error {
+	q := tasks.Quote(s.unit())
+	if err := tasks.RunOK(ctx, h.Conn, fmt.Sprintf("systemctl unmask -q %[1]s && systemctl unmask -q --runtime %[1]s", q)); err != nil {
+		return fmt.Errorf("unmask %s: %w", s.unit(), err)
+	}
+	res, err := h.Conn.Run(ctx, "systemctl is-enabled "+q+" 2>/dev/null; true", nil)
+	if err != nil {
+		return fmt.Errorf("unmask %s: %w", s.unit(), err)
+	}
+	if state := strings.TrimSpace(string(res.Stdout)); strings.HasPrefix(state, "masked") {
+		return fmt.Errorf("unmask %s: still %s: its link to /dev/null is outside /etc/systemd/system and /run/systemd/system, where systemctl unmask does not look", s.unit(), state)
+	}
+	return nil
+}
+
 // restartsAfter reads NRestarts; what cannot be read counts as a crash.
 func restartsAfter(v string) int {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -201,9 +308,19 @@ func restartsAfter(v string) int {
 	return n
 }
 
-func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {
+func (s *Systemd) status(ctx context.Context, h *tasks.Host, managed bool) (*status, error) {
 	script := fmt.Sprintf("systemctl show %s -p LoadState,ActiveState,UnitFileState\n", tasks.Quote(s.unit()))
-	if s.Content != nil {
+	if s.template() {
+		// A template never loads nor runs; is-enabled reads its file's
+		// state, and prints nothing when there is no such file.
+		script = fmt.Sprintf("f=$(systemctl is-enabled %s 2>/dev/null)\n"+
+			"case $f in '') echo LoadState=not-found;; masked*) echo LoadState=masked;; *) echo LoadState=loaded;; esac\n"+
+			"echo UnitFileState=$f\n", tasks.Quote(s.unit()))
+	}
+	if s.Masked != nil && *s.Masked {
+		script += fmt.Sprintf("if [ -L %[1]s ]; then echo etc=link:$(readlink %[1]s); elif [ -e %[1]s ]; then echo etc=file; fi\n", tasks.Quote(s.path()))
+	}
+	if managed {
 		script += fmt.Sprintf("[ -f %[1]s ] && echo sha=$(sha256sum <%[1]s | cut -d' ' -f1)\ntrue\n", tasks.Quote(s.path()))
 	}
 	res, err := h.Conn.Run(ctx, script, nil)
@@ -225,6 +342,8 @@ func (s *Systemd) status(ctx context.Context, h *tasks.Host) (*status, error) {
 			st.unitFile = v
 		case "sha":
 			st.sha = v
+		case "etc":
+			st.etc = v
 		}
 	}
 	if st.load == "" {

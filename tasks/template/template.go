@@ -6,11 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"path/filepath"
-	"strings"
 
-	"github.com/runbookdev/runbook/internal/decode"
-	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/tasks"
 	"github.com/runbookdev/runbook/tasks/hostfile"
 )
@@ -48,34 +44,9 @@ func (t *Template) ControllerFiles() []tasks.ControllerFile {
 
 // Check renders the template and compares the result with the host's file.
 func (t *Template) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error) {
-	src := t.Src
-	if !filepath.IsAbs(src) {
-		src = filepath.Join(h.Dir, src)
-	}
-	text, err := decode.ReadFile(src)
-	if err != nil {
-		return nil, fmt.Errorf("template source: %w", err)
-	}
-	data := h.Vars
-	if strings.Contains(string(text), ".facts") && h.Facts != nil {
-		facts, err := h.Facts(ctx)
-		if err != nil {
-			return nil, err
-		}
-		data = with(h.Vars, "facts", facts)
-	}
-	out, err := tmpl.RenderFile(src, string(text), data)
+	out, err := Render(ctx, h, t.Src)
 	if err != nil {
 		return nil, err
 	}
-	return hostfile.Plan(ctx, h, hostfile.Spec{Path: t.Dest, Content: hostfile.Bytes([]byte(out)), Mode: t.Mode, Owner: t.Owner, Group: t.Group})
-}
-
-func with(m map[string]any, k string, v any) map[string]any {
-	out := make(map[string]any, len(m)+1)
-	for key, val := range m {
-		out[key] = val
-	}
-	out[k] = v
-	return out
+	return hostfile.Plan(ctx, h, hostfile.Spec{Path: t.Dest, Content: hostfile.Bytes(out), Mode: t.Mode, Owner: t.Owner, Group: t.Group})
 }
