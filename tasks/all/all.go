@@ -2,6 +2,7 @@
 package all
 
 import (
+	_ "github.com/runbookdev/runbook/tasks/aptrepository"
 	_ "github.com/runbookdev/runbook/tasks/assert"
 	_ "github.com/runbookdev/runbook/tasks/authorizedkey"
 	_ "github.com/runbookdev/runbook/tasks/binary"
