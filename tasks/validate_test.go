@@ -63,6 +63,7 @@ var valid = map[string][]string{
 	"user":               {`{name: u, groups: [g]}`},
 	"wait":               {`{port: 80}`, `{path: /var/log/app.log, search_regex: "(?m)^ready$"}`, `{path: /var/lib/dpkg/lock, state: absent}`, `{port: 25, search_regex: "^220 "}`},
 	"sysctl":             {`{name: net.ipv4.ip_forward, value: "1"}`, `{name: net/ipv4/ip_forward, state: absent}`},
+	"modprobe":           {`{name: br-netfilter, params: "a=1 b", persistent: true}`, `{name: dummy, state: absent}`},
 	"mount":              {`{path: /mnt/data, src: tmpfs, fstype: tmpfs, opts: size=8m, state: mounted}`, `{path: /mnt/data/, state: absent}`},
 	"nftables":           {`{table: runbook, content: "chain input { type filter hook input priority 0; policy drop; }", file: /etc/nftables.d/runbook.nft}`, `{table: runbook, state: absent}`},
 	"stat":               {`{path: /etc/x, follow: true, checksum: true}`},

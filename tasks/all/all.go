@@ -15,6 +15,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/group"
 	_ "github.com/runbookdev/runbook/tasks/line"
 	_ "github.com/runbookdev/runbook/tasks/metal"
+	_ "github.com/runbookdev/runbook/tasks/modprobe"
 	_ "github.com/runbookdev/runbook/tasks/mount"
 	_ "github.com/runbookdev/runbook/tasks/nftables"
 	_ "github.com/runbookdev/runbook/tasks/pkg"
