@@ -37,6 +37,7 @@ func init() {
 
 var valid = map[string][]string{
 	"assert":            {`{cmd: "true", stdout_matches: "^ok"}`},
+	"apt_repository":    {`{name: example, uris: [https://deb.example.com/debian], suites: [bookworm], components: [main], key: "` + strings.ReplaceAll(exampleKey, "\n", `\n`) + `"}`, `{name: example, state: absent}`},
 	"authorized_key":    {`{user: u, key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFx2ZN8Fz9v8bQ4gXGmVhY5m7LdvVdWDN0F0Lw4Z7lQH me", options: "from=\"10.0.0.0/8\",no-pty", exclusive: true}`},
 	"binary":            {`{url: "https://example.com/c.zip", member: c, sha256: "sha256:` + strings.Repeat("AB", 32) + `", dest: /usr/local/bin/c}`},
 	"blockinfile":       {`{path: /etc/x, block: "a\nb"}`, `{path: /etc/x, block: x, marker: "; {mark} ntp", insertafter: "^\\[main\\]"}`, `{path: /etc/x, block: x, insertbefore: BOF, create: true, mode: "0640", owner: root}`, `{path: /etc/x, state: absent}`},
@@ -62,6 +63,8 @@ var valid = map[string][]string{
 	"user":               {`{name: u, groups: [g]}`, `{name: u, groups: [docker], append: true, authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFx2ZN8Fz9v8bQ4gXGmVhY5m7LdvVdWDN0F0Lw4Z7lQH u@h"], authorized_keys_exclusive: true}`},
 	"wait":               {`{port: 80}`, `{path: /var/log/app.log, search_regex: "(?m)^ready$"}`, `{path: /var/lib/dpkg/lock, state: absent}`, `{port: 25, search_regex: "^220 "}`},
 	"sysctl":             {`{name: net.ipv4.ip_forward, value: "1"}`, `{name: net/ipv4/ip_forward, state: absent}`},
+	"modprobe":           {`{name: br-netfilter, params: "a=1 b", persistent: true}`, `{name: dummy, state: absent}`},
+	"mount":              {`{path: /mnt/data, src: tmpfs, fstype: tmpfs, opts: size=8m, state: mounted}`, `{path: /mnt/data/, state: absent}`},
 	"nftables":           {`{table: runbook, content: "chain input { type filter hook input priority 0; policy drop; }", file: /etc/nftables.d/runbook.nft}`, `{table: runbook, state: absent}`},
 	"stat":               {`{path: /etc/x, follow: true, checksum: true}`},
 	"unarchive":          {`{src: release.tar.gz, dest: /srv/app, owner: app, group: app, creates: /srv/app/bin}`, `{src: /tmp/r.zip, remote_src: true, dest: /srv/app}`},
@@ -111,3 +114,20 @@ func prepared(t *testing.T, mod tasks.Module, with string) tasks.Task {
 	}
 	return task
 }
+
+// exampleKey is an OpenPGP public key (EdDSA) for apt_repository's key.
+const exampleKey = `-----BEGIN PGP PUBLIC KEY BLOCK-----
+
+xjMEaxJDiRYJKwYBBAHaRw8BAQdALnHgJs+PkNX1tuOgupHbMppebSzXlWi+pMlc
+WQMWXArNInJ1bmJvb2sgZXhhbXBsZSA8cmVwb0BleGFtcGxlLmNvbT7CvQQTFggA
+bwWCaxJDiQILBwkQtmHZH3r3iD41FAAAAAAAHAAQc2FsdEBub3RhdGlvbnMub3Bl
+bnBncGpzLm9yZ4WYFXWXLNY8ljSWl/OHSukCFQgCFgACGQECmwMCHgEWIQR6KcLn
+IlVNBXeqqDe2YdkfeveIPgAAiHMA/ixzM4a9FeJgVoASwlnCZddXWsJjy2AehItJ
+HBEzrKUdAP90LOlSQo3Wu28Mxm9oUOpTq771Z8vWhFmmSPPMUioLDc44BGsSQ4kS
+CisGAQQBl1UBBQEBB0CMsvlWlKqbHeSeOeesC4O1nN7ACrUbh22RpBJrxgp2TwMB
+CgnCrgQYFggAYAWCaxJDiQkQtmHZH3r3iD41FAAAAAAAHAAQc2FsdEBub3RhdGlv
+bnMub3BlbnBncGpzLm9yZ5sklIxTftamKFBSUWdBnekCmwwWIQR6KcLnIlVNBXeq
+qDe2YdkfeveIPgAAH70A+wTjTjK9bGgh5ktOSIxJGKW9NKwcgeXl2a2WrlqlcqH9
+AP9QJi65Exb3j5DSYM+p0jAlhIT0aC0veenzROSel7QeDA==
+-----END PGP PUBLIC KEY BLOCK-----
+`

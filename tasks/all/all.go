@@ -2,6 +2,7 @@
 package all
 
 import (
+	_ "github.com/runbookdev/runbook/tasks/aptrepository"
 	_ "github.com/runbookdev/runbook/tasks/assert"
 	_ "github.com/runbookdev/runbook/tasks/authorizedkey"
 	_ "github.com/runbookdev/runbook/tasks/binary"
@@ -14,6 +15,8 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/group"
 	_ "github.com/runbookdev/runbook/tasks/line"
 	_ "github.com/runbookdev/runbook/tasks/metal"
+	_ "github.com/runbookdev/runbook/tasks/modprobe"
+	_ "github.com/runbookdev/runbook/tasks/mount"
 	_ "github.com/runbookdev/runbook/tasks/nftables"
 	_ "github.com/runbookdev/runbook/tasks/pkg"
 	_ "github.com/runbookdev/runbook/tasks/stat"
