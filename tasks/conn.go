@@ -48,6 +48,14 @@ type Conn interface {
 	User() string
 }
 
+// Reconnecter is a Conn that can drop its connection to the host and dial
+// it again the same way (a module that rebooted the host waits for it with
+// this): the engine's later steps on the host then use the new one. It
+// fails as dialing does while the host is not back.
+type Reconnecter interface {
+	Reconnect(ctx context.Context) error
+}
+
 // ErrNotSupported is what a Conn returns for a capability it lacks.
 var ErrNotSupported = errors.New("not supported by this connection")
 
