@@ -105,6 +105,9 @@ func addSecrets(opts Options) {
 	}
 }
 
+// CanReconnect says whether the connection under it can (see Reconnect).
+func (c *printedConn) CanReconnect() bool { return tasks.CanReconnect(c.Conn) }
+
 // Reconnect reconnects the connection under it (see tasks.Reconnecter):
 // a module that rebooted the host needs it through this wrapper too.
 func (c *printedConn) Reconnect(ctx context.Context) error {

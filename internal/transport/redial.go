@@ -47,6 +47,9 @@ func (r *redialer) Reconnect(ctx context.Context) error {
 	return nil
 }
 
+// CanReconnect is true: see tasks.Reconnecter.
+func (r *redialer) CanReconnect() bool { return true }
+
 // Close ends the current connection.
 func (r *redialer) Close() error { return r.conn().Close() }
 
@@ -89,6 +92,9 @@ func (r *redialer) lockAs(ctx context.Context, key string, as *Escalation, waiti
 func (r *redialer) fileServer(ctx context.Context, as *Escalation) (*fileServer, func(), error) {
 	return r.conn().fileServer(ctx, as)
 }
+
+// CanReconnect says whether the connection under the become view can.
+func (b becomeConn) CanReconnect() bool { return tasks.CanReconnect(b.c) }
 
 // Reconnect reconnects the connection under the become view.
 func (b becomeConn) Reconnect(ctx context.Context) error {

@@ -38,8 +38,11 @@ func TestReconnectAfterTheHostDroppedTheConnection(t *testing.T) {
 		t.Fatalf("Run on a dropped connection = %v, want a ConnError", err)
 	}
 	r, ok := as.(tasks.Reconnecter)
-	if !ok {
-		t.Fatalf("%T (become over the pool's connection) is no tasks.Reconnecter", as)
+	if !ok || !tasks.CanReconnect(as) {
+		t.Fatalf("%T (become over the pool's connection) cannot reconnect", as)
+	}
+	if tasks.CanReconnect(transport.Become(transport.Local{}, transport.Escalation{User: "nobody"})) {
+		t.Error("become on the controller says it can reconnect")
 	}
 	if err := r.Reconnect(ctx); err != nil {
 		t.Fatal(err)
