@@ -36,16 +36,9 @@ type Reboot struct {
 	RebootCommand   string        `yaml:"reboot_command" doc:"command that reboots the host, run detached from the connection; default systemctl reboot where systemd runs, else shutdown -r now"`
 }
 
-// Validate checks the durations and that msg goes with the default command.
+// Validate checks that msg goes with the default command and that the
+// commands and delay can be run. (The decoder refuses negative durations.)
 func (r *Reboot) Validate() error {
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"reboot_timeout", r.RebootTimeout}, {"connect_timeout", r.ConnectTimeout}, {"pre_reboot_delay", r.PreRebootDelay}, {"post_reboot_delay", r.PostRebootDelay}} {
-		if d.v < 0 {
-			return fmt.Errorf("%s must not be negative, got %s", d.name, d.v)
-		}
-	}
 	if r.RebootCommand != "" && r.Msg != "" {
 		return errors.New("msg is for the default reboot command: put the message in reboot_command, or leave reboot_command out")
 	}
