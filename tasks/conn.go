@@ -48,6 +48,25 @@ type Conn interface {
 	User() string
 }
 
+// Reconnecter is a Conn that can drop its connection to the host and dial
+// it again the same way (a module that rebooted the host waits for it with
+// this): the engine's later steps on the host then use the new one.
+// Reconnect fails as dialing does while the host is not back. A wrapper
+// (become, the engine's) forwards both methods to what it wraps.
+type Reconnecter interface {
+	Reconnect(ctx context.Context) error
+	// CanReconnect says whether Reconnect can work at all (the
+	// controller itself has no connection to make again): asked before
+	// doing what only a reconnect recovers from.
+	CanReconnect() bool
+}
+
+// CanReconnect reports whether c can reconnect (see Reconnecter).
+func CanReconnect(c Conn) bool {
+	r, ok := c.(Reconnecter)
+	return ok && r.CanReconnect()
+}
+
 // ErrNotSupported is what a Conn returns for a capability it lacks.
 var ErrNotSupported = errors.New("not supported by this connection")
 

@@ -66,6 +66,7 @@ var valid = map[string][]string{
 	"modprobe":           {`{name: br-netfilter, params: "a=1 b", persistent: true}`, `{name: dummy, state: absent}`},
 	"mount":              {`{path: /mnt/data, src: tmpfs, fstype: tmpfs, opts: size=8m, state: mounted}`, `{path: /mnt/data/, state: absent}`},
 	"nftables":           {`{table: runbook, content: "chain input { type filter hook input priority 0; policy drop; }", file: /etc/nftables.d/runbook.nft}`, `{table: runbook, state: absent}`},
+	"reboot":             {`{reboot_timeout: 5m, connect_timeout: 10s, pre_reboot_delay: 2s, post_reboot_delay: 5s, msg: "kernel update", test_command: "systemctl is-system-running --wait"}`, `{reboot_command: "shutdown -r now"}`},
 	"stat":               {`{path: /etc/x, follow: true, checksum: true}`},
 	"unarchive":          {`{src: release.tar.gz, dest: /srv/app, owner: app, group: app, creates: /srv/app/bin}`, `{src: /tmp/r.zip, remote_src: true, dest: /srv/app}`},
 	"uri":                {`{url: "https://example.com/api", method: post, body_format: json, body: {a: 1}, status_code: [200, 201]}`, `{url: "http://127.0.0.1:8080/health", url_username: u, url_password: p, ca_path: /etc/ssl/ca.pem}`},

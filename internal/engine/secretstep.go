@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/runbookdev/runbook/internal/secret"
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/tasks"
 )
 
 // A step whose renderings read a secret (its parameters, a template file
@@ -101,4 +103,17 @@ func addSecrets(opts Options) {
 			opts.Secrets.Add(v.Value)
 		}
 	}
+}
+
+// CanReconnect says whether the connection under it can (see Reconnect).
+func (c *printedConn) CanReconnect() bool { return tasks.CanReconnect(c.Conn) }
+
+// Reconnect reconnects the connection under it (see tasks.Reconnecter):
+// a module that rebooted the host needs it through this wrapper too.
+func (c *printedConn) Reconnect(ctx context.Context) error {
+	r, ok := c.Conn.(tasks.Reconnecter)
+	if !ok {
+		return fmt.Errorf("reconnect: %w", tasks.ErrNotSupported)
+	}
+	return r.Reconnect(ctx)
 }

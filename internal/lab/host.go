@@ -32,7 +32,7 @@ type Host struct {
 	Kind    string     `json:"kind"`
 	Public  netip.Addr `json:"public"`
 	Private netip.Addr `json:"private"`
-	PID     int        `json:"pid"`     // systemd-nspawn, while running
+	PID     int        `json:"pid"`     // the supervisor of systemd-nspawn (see supervisor), while running
 	HostKey string     `json:"hostkey"` // its SSH host key, authorized_keys format
 	Tags    []string   `json:"tags,omitempty"`
 
@@ -197,7 +197,10 @@ func (l *Lab) boot(ctx context.Context, h *Host) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("systemd-nspawn", args...)
+	// The supervisor, not nspawn, is the machine's process: a reboot
+	// inside the machine ends nspawn with 133, and the machine starts
+	// again, as a real one does.
+	cmd := exec.Command("/bin/sh", append([]string{"-c", supervisor, supervisorName, "systemd-nspawn"}, args...)...)
 	cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_API_VFS_WRITABLE=network")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -239,14 +242,61 @@ func (l *Lab) waitSSH(ctx context.Context, h *Host) error {
 	return err
 }
 
+// supervisor runs the machine (nspawn, its arguments after $0) and runs
+// it again when it ends with 133, which is how nspawn reports that the
+// machine rebooted; anything else, or a SIGTERM (passed on to nspawn, which
+// shuts the machine down), ends it for good with nspawn's status. wait is
+// interrupted by a trapped signal, so it is repeated until nspawn is gone.
+const supervisor = `stop=
+trap 'stop=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
+while :; do
+	child=
+	"$@" &
+	child=$!
+	[ -n "$stop" ] && kill -TERM "$child" 2>/dev/null
+	while :; do
+		wait "$child"
+		rc=$?
+		kill -0 "$child" 2>/dev/null || break
+	done
+	[ -z "$stop" ] && [ "$rc" -eq 133 ] || exit "$rc"
+done`
+
+// supervisorName is the supervisor's $0: its command line says what it is,
+// beside systemd-nspawn's.
+const supervisorName = "runbook-lab-machine"
+
+// isMachine tells the command line of a lab machine's process: the
+// supervisor, or nspawn itself for a machine booted before there was one.
+func isMachine(cmd string) bool {
+	return strings.HasPrefix(cmd, "systemd-nspawn ") ||
+		strings.HasPrefix(cmd, "/bin/sh -c ") && strings.Contains(cmd, " "+supervisorName+" systemd-nspawn ")
+}
+
+// nspawn is the pid of the host's systemd-nspawn: the supervisor's child,
+// or h.PID itself for a machine booted before there was one; 0 if none runs.
+func (h *Host) nspawn() int {
+	if strings.HasPrefix(cmdline(h.PID), "systemd-nspawn ") {
+		return h.PID
+	}
+	for _, pid := range pids() {
+		if parent(pid) == h.PID && strings.HasPrefix(cmdline(pid), "systemd-nspawn ") && alive(pid) {
+			return pid
+		}
+	}
+	return 0
+}
+
 // cut stops the machine at once, as pulling its power would: its init is
 // killed, and with it everything in its PID namespace; nothing shuts down
 // cleanly (a Consul agent does not leave its cluster). The disk stays.
 func (l *Lab) cut(ctx context.Context, h *Host) error {
-	if h.Running() && strings.Contains(cmdline(h.PID), "systemd-nspawn") {
-		for _, pid := range pids() {
-			if parent(pid) == h.PID {
-				syscall.Kill(pid, syscall.SIGKILL)
+	if h.Running() && isMachine(cmdline(h.PID)) {
+		if n := h.nspawn(); n != 0 {
+			for _, pid := range pids() {
+				if parent(pid) == n {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
 			}
 		}
 	}
@@ -260,7 +310,7 @@ func (l *Lab) halt(ctx context.Context, h *Host) error {
 		h.PID = 0
 		return h.save()
 	}
-	if !strings.Contains(cmdline(h.PID), "systemd-nspawn") {
+	if !isMachine(cmdline(h.PID)) {
 		h.PID = 0 // the pid was reused: the machine is long gone
 		return h.save()
 	}
@@ -268,7 +318,18 @@ func (l *Lab) halt(ctx context.Context, h *Host) error {
 	syscall.Kill(h.PID, syscall.SIGTERM)
 	poll.Until(ctx, 30*time.Second, 50*time.Millisecond, stopped)
 	if h.Running() {
+		// The supervisor first, so that it starts nothing again; then
+		// nspawn's children (the machine's init) and nspawn.
+		n := h.nspawn()
 		syscall.Kill(h.PID, syscall.SIGKILL)
+		if n != 0 && n != h.PID {
+			for _, pid := range pids() {
+				if parent(pid) == n {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			syscall.Kill(n, syscall.SIGKILL)
+		}
 		// Even when cancelled: the kill takes a moment, and the pid is
 		// forgotten next.
 		poll.Until(context.WithoutCancel(ctx), 2*time.Second, 20*time.Millisecond, stopped)

@@ -429,7 +429,7 @@ func (l *Lab) Leftovers() Leftovers {
 	var x Leftovers
 	hostsDir := filepath.Join(l.cfg.StateDir, "hosts") + "/"
 	for _, pid := range pids() {
-		if c := cmdline(pid); strings.HasPrefix(c, "systemd-nspawn ") && strings.Contains(c, hostsDir) && alive(pid) {
+		if c := cmdline(pid); isMachine(c) && strings.Contains(c, hostsDir) && alive(pid) {
 			x.Processes = append(x.Processes, pid)
 		}
 	}

@@ -135,3 +135,61 @@ func TestManyLightHosts(t *testing.T) {
 		t.Fatalf("left behind: %s", left)
 	}
 }
+
+// A reboot inside a full host restarts its machine, as a real server's
+// reboot does: it comes back with a new boot id and its disk as it was,
+// and a clean stop still stops it for good.
+func TestFullHostReboot(t *testing.T) {
+	l := labtest.Open(t)
+	hosts, _, kh := labtest.Hosts(t, l, lab.Full, "node00")
+	h := hosts[0]
+	c := connect(t, l, h, kh)
+	const bootID = "cat /proc/sys/kernel/random/boot_id"
+	before := sh(t, c, bootID)
+	sh(t, c, "echo kept > /root/marker && sync")
+	// The connection ends with the machine: what the command says is moot.
+	c.Run(context.Background(), "systemctl reboot", nil)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var after string
+	for after == "" || after == before {
+		if ctx.Err() != nil {
+			t.Fatalf("node00 did not come back with a new boot id within 3m (boot id %q, was %q)", after, before)
+		}
+		time.Sleep(500 * time.Millisecond)
+		pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{kh}}, Timeout: 5 * time.Second}
+		rc, err := pool.Get(ctx, transport.Target{Name: h.Name, Address: h.Public.String(), User: "root", KeyFile: l.KeyFile()})
+		if err == nil {
+			if res, err := rc.Run(ctx, bootID, nil); err == nil && res.OK() {
+				after = strings.TrimSpace(string(res.Stdout))
+			}
+		}
+		pool.Close()
+	}
+	if !h.Running() {
+		t.Error("the host's machine is not running after the reboot")
+	}
+	c2 := connect(t, l, h, kh)
+	if got := sh(t, c2, "cat /root/marker"); got != "kept" {
+		t.Errorf("marker after reboot = %q", got)
+	}
+	if got := sh(t, c2, "cat /proc/1/comm"); got != "systemd" {
+		t.Errorf("PID 1 after reboot is %q", got)
+	}
+
+	bg := context.Background()
+	if err := l.Stop(bg, "node00"); err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := net.DialTimeout("tcp", h.Public.String()+":22", time.Second); err == nil {
+		conn.Close()
+		t.Fatal("sshd still answers on a stopped host")
+	}
+	if err := l.Down(bg); err != nil {
+		t.Fatal(err)
+	}
+	if left := l.Leftovers(); !left.Empty() {
+		t.Fatalf("left behind: %s", left)
+	}
+}

@@ -219,6 +219,16 @@ func (s *Server) Freeze(t testing.TB) (thaw func()) {
 	return thaw
 }
 
+// Drop kills the server's side of every connection and what runs in them,
+// as a host that reboots does, and goes on listening, as the host does once
+// it is back.
+func (s *Server) Drop(t testing.TB) {
+	t.Helper()
+	for _, pid := range descendants(s.cmd.Process.Pid)[1:] {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
 // descendants is pid and every process under it.
 func descendants(pid int) []int {
 	out := []int{pid}

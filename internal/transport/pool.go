@@ -89,6 +89,12 @@ func (p *Pool) Get(ctx context.Context, t Target) (Conn, error) {
 		}
 	}
 	e.conn, e.closer, e.err = p.dial(ctx, t, &e.commands)
+	if s, ok := e.conn.(*SSH); ok {
+		// One connection per host, for the run, even across a reboot:
+		// see redialer.
+		r := &redialer{pool: p, target: t, commands: &e.commands, cur: s}
+		e.conn, e.closer = r, r
+	}
 	if e.err != nil && ctx.Err() != nil {
 		// Cancelled, not unreachable: let a later call try again.
 		p.mu.Lock()

@@ -19,6 +19,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/mount"
 	_ "github.com/runbookdev/runbook/tasks/nftables"
 	_ "github.com/runbookdev/runbook/tasks/pkg"
+	_ "github.com/runbookdev/runbook/tasks/reboot"
 	_ "github.com/runbookdev/runbook/tasks/stat"
 	_ "github.com/runbookdev/runbook/tasks/sysctl"
 	_ "github.com/runbookdev/runbook/tasks/systemd"
