@@ -12,6 +12,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/debug"
 	_ "github.com/runbookdev/runbook/tasks/file"
 	_ "github.com/runbookdev/runbook/tasks/group"
+	_ "github.com/runbookdev/runbook/tasks/hostname"
 	_ "github.com/runbookdev/runbook/tasks/line"
 	_ "github.com/runbookdev/runbook/tasks/metal"
 	_ "github.com/runbookdev/runbook/tasks/nftables"
