@@ -21,6 +21,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/sysctl"
 	_ "github.com/runbookdev/runbook/tasks/systemd"
 	_ "github.com/runbookdev/runbook/tasks/template"
+	_ "github.com/runbookdev/runbook/tasks/timezone"
 	_ "github.com/runbookdev/runbook/tasks/unarchive"
 	_ "github.com/runbookdev/runbook/tasks/uri"
 	_ "github.com/runbookdev/runbook/tasks/user"
