@@ -9,6 +9,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/command"
 	_ "github.com/runbookdev/runbook/tasks/consul"
 	_ "github.com/runbookdev/runbook/tasks/copy"
+	_ "github.com/runbookdev/runbook/tasks/cron"
 	_ "github.com/runbookdev/runbook/tasks/debug"
 	_ "github.com/runbookdev/runbook/tasks/file"
 	_ "github.com/runbookdev/runbook/tasks/group"
