@@ -66,6 +66,7 @@ var valid = map[string][]string{
 	"hostname":           {`{name: web01}`, `{name: web01.example.com, update_hosts: false}`},
 	"timezone":           {`{name: Europe/Berlin}`, `{name: UTC}`},
 	"cron":               {`{name: backup, minute: "0", hour: "3", job: "/usr/local/bin/backup", env: {MAILTO: ops@example.com}}`, `{name: boot, special_time: reboot, user: app, job: "true"}`, `{name: boot, state: absent}`},
+	"timer":              {`{name: backup, on_calendar: "*-*-* 04:00:00", command: /usr/local/bin/backup, user: app, persistent: true}`, `{name: backup, state: absent}`},
 	"stat":               {`{path: /etc/x, follow: true, checksum: true}`},
 	"unarchive":          {`{src: release.tar.gz, dest: /srv/app, owner: app, group: app, creates: /srv/app/bin}`, `{src: /tmp/r.zip, remote_src: true, dest: /srv/app}`},
 	"uri":                {`{url: "https://example.com/api", method: post, body_format: json, body: {a: 1}, status_code: [200, 201]}`, `{url: "http://127.0.0.1:8080/health", url_username: u, url_password: p, ca_path: /etc/ssl/ca.pem}`},

@@ -22,6 +22,7 @@ import (
 	_ "github.com/runbookdev/runbook/tasks/sysctl"
 	_ "github.com/runbookdev/runbook/tasks/systemd"
 	_ "github.com/runbookdev/runbook/tasks/template"
+	_ "github.com/runbookdev/runbook/tasks/timer"
 	_ "github.com/runbookdev/runbook/tasks/timezone"
 	_ "github.com/runbookdev/runbook/tasks/unarchive"
 	_ "github.com/runbookdev/runbook/tasks/uri"
