@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/runbookdev/runbook/internal/sshtest"
-	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/tasks"
 	"github.com/runbookdev/runbook/tasks/authorizedkey"
 	"github.com/runbookdev/runbook/tasks/tasktest"
@@ -83,11 +82,7 @@ func TestAuthorizedKeyRefusesSymlinks(t *testing.T) {
 func TestAuthorizedKeyHostileSwapsSSHDir(t *testing.T) {
 	sshtest.Require(t)
 	u := newAccount(t)
-	s := sshtest.Start(t)
-	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
-	t.Cleanup(func() { pool.Close() })
-	c, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
-	must(t, err)
+	c := tasktest.Conn(t)
 	dir, file := rootFile(t)
 	u.sh(t, "mkdir -m 0700 .ssh && : >.ssh/authorized_keys")
 	u.start(t, fmt.Sprintf(`exec perl -e 'while (1) { rename(".ssh", "real"); symlink($ARGV[0], ".ssh"); unlink(".ssh"); rename("real", ".ssh") }' %s`, tasks.Quote(dir)))

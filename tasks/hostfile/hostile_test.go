@@ -3,6 +3,7 @@ package hostfile_test
 import (
 	"context"
 	"fmt"
+	"github.com/runbookdev/runbook/tasks/tasktest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -23,14 +24,7 @@ import (
 // rootConn connects to a new sshd as the current user (root under CI).
 func rootConn(t *testing.T, opts ...sshtest.Option) transport.Conn {
 	t.Helper()
-	s := sshtest.Start(t, opts...)
-	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
-	t.Cleanup(func() { pool.Close() })
-	c, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return tasktest.Conn(t, opts...)
 }
 
 // serviceDir makes a root-only file and a directory the hostile user owns,

@@ -3,14 +3,13 @@ package line_test
 import (
 	"context"
 	"fmt"
+	"github.com/runbookdev/runbook/tasks/tasktest"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/runbookdev/runbook/internal/sshtest"
-	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/tasks"
 	"github.com/runbookdev/runbook/tasks/line"
 )
@@ -21,13 +20,7 @@ import (
 // (it was within about 30 runs).
 func TestLineHostileSymlinkSwapDuringRead(t *testing.T) {
 	hostile := sshtest.NewHostile(t)
-	s := sshtest.Start(t)
-	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
-	t.Cleanup(func() { pool.Close() })
-	c, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := tasktest.Conn(t)
 	top := hostile.Dir(t)
 	secret := filepath.Join(top, "shadow")
 	os.WriteFile(secret, []byte("root only\n"), 0o600)

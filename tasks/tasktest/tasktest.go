@@ -28,6 +28,7 @@ import (
 	"github.com/runbookdev/runbook/internal/tmpl"
 	"github.com/runbookdev/runbook/internal/transport"
 	"github.com/runbookdev/runbook/inventory"
+	"github.com/runbookdev/runbook/tasks"
 )
 
 // Exit codes of a run, as `runbook apply` gives them (Terraform's
@@ -287,4 +288,19 @@ func Snapshot(t testing.TB, dir string) string {
 		return nil
 	})
 	return b.String()
+}
+
+// Conn starts a real sshd for the test (with opts) and returns a
+// connection to it as runbook makes one, for tests that call a module's
+// Check and Apply themselves, such as those that race a hostile user.
+func Conn(t testing.TB, opts ...sshtest.Option) tasks.Conn {
+	t.Helper()
+	s := sshtest.Start(t, opts...)
+	pool := &transport.Pool{Keys: &transport.HostKeys{Files: []string{s.KnownHosts}}, Timeout: 5 * time.Second}
+	t.Cleanup(func() { pool.Close() })
+	c, err := pool.Get(context.Background(), transport.Target{Name: "h1", Address: s.Addr, Port: s.Port, User: s.User, KeyFile: s.KeyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
