@@ -200,23 +200,7 @@ func (r *Repo) plan(ctx context.Context, h *tasks.Host, p string, content []byte
 	if err != nil {
 		return nil, err
 	}
-	if fi.ParentDir {
-		return hostfile.PlanAt(ctx, h, spec, fi)
-	}
-	dir := p[:strings.LastIndex(p, "/")]
-	c, err := hostfile.PlanAt(ctx, h, spec, &hostfile.Info{ParentDir: true})
-	if err != nil {
-		return nil, err
-	}
-	c.Summary = append([]string{"+ directory " + dir}, c.Summary...)
-	write := c.Apply
-	c.Apply = func(ctx context.Context) (tasks.Done, error) {
-		if err := tasks.RunOK(ctx, h.Conn, "mkdir -p -m 0755 -- "+tasks.Quote(dir)); err != nil {
-			return tasks.Done{}, err
-		}
-		return write(ctx)
-	}
-	return c, nil
+	return hostfile.PlanMakingDir(ctx, h, spec, fi)
 }
 
 // update refreshes this repository's lists alone, so that its errors and

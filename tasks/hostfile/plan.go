@@ -381,3 +381,26 @@ func contentDiff(ctx context.Context, c tasks.Conn, p string, fi *Info, want *Co
 	}
 	return Diff(ctx, c, p, fi, small)
 }
+
+// PlanMakingDir is PlanAt for a file whose directory may be missing (fi
+// from Stat says so): the change makes the directory (0755, as root
+// makes /etc's) before it writes the file, and says so first.
+func PlanMakingDir(ctx context.Context, h *tasks.Host, spec Spec, fi *Info) (*tasks.Change, error) {
+	if fi.ParentDir {
+		return PlanAt(ctx, h, spec, fi)
+	}
+	dir := path.Dir(path.Clean(spec.Path))
+	c, err := PlanAt(ctx, h, spec, &Info{ParentDir: true})
+	if err != nil {
+		return nil, err
+	}
+	c.Summary = append([]string{"+ directory " + dir}, c.Summary...)
+	write := c.Apply
+	c.Apply = func(ctx context.Context) (tasks.Done, error) {
+		if err := tasks.RunOK(ctx, h.Conn, "mkdir -p -m 0755 -- "+tasks.Quote(dir)); err != nil {
+			return tasks.Done{}, err
+		}
+		return write(ctx)
+	}
+	return c, nil
+}
