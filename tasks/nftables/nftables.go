@@ -30,7 +30,8 @@ func init() {
 			"A ruleset that would cut SSH is refused: before the change a rollback to the table as it was is armed on the " +
 			"host; after it, the connection runbook uses must still run a command and a new SSH connection from the " +
 			"controller must still be accepted, else the table is put back and the step fails (allow_ssh_cut: true " +
-			"skips this). With file, the same table is written there (checked with nft -c) to load at boot.",
+			"skips this). With file, the same table is written there (checked with nft -c) to load at boot. " +
+			"Match interfaces by name (iifname \"eth0\"), not by index (iif), except lo: the throwaway namespace has no other interface.",
 		New: func() tasks.Task { return new(Table) },
 	})
 }
