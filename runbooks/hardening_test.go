@@ -337,7 +337,15 @@ func (w *walk) rotate(runbook string) {
 	if newKey == oldKey {
 		w.t.Fatal("the gossip key was not made anew")
 	}
-	keys, _ := w.sh("consul00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("consul00")+" consul keyring -list")
+	// The list is a gossip query to every member; one that times out
+	// under load fails the command, not the check: ask until it answers.
+	var keys string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		out, code := w.sh("consul00", "CONSUL_HTTP_TOKEN_FILE="+w.tokenFile("consul00")+" consul keyring -list 2>&1")
+		if keys = out; code == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if strings.Contains(keys, oldKey) || !strings.Contains(keys, newKey) {
 		w.t.Errorf("the keyring after the rotation (want only the new key):\n%s", redactKeys(keys, oldKey, newKey))
 	}
