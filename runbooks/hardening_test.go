@@ -269,6 +269,19 @@ func (w *walk) gossipKey() string { return w.stored("consul/gossip_key", "base64
 // on more than one host by then, so each of its sidecars is drained while
 // it restarts with its new token. Then an apply of runbook (the rollout
 // the cluster was made with) changes nothing.
+// meshJournal logs, for a failed read through the mesh, what the proxies
+// on its way said: fcc's sidecar's and relay's errors, and when each fcs
+// sidecar stopped and started (UTC, as the failures are stamped).
+func (w *walk) meshJournal() {
+	w.t.Helper()
+	out, _ := w.sh("fcc00", "TZ=UTC journalctl -q -o short-precise --since=-15min -u fcc-sidecar -u mesh-entry | grep -iE 'fail|error|stopp|start' | tail -n 40")
+	w.t.Logf("fcc00's sidecar and mesh-entry:\n%s", out)
+	for _, h := range []string{"fcs00", "fcs01", "fcs02"} {
+		out, _ := w.sh(h, "TZ=UTC journalctl -q -o short-precise --since=-15min -u fcs-sidecar | grep -iE 'fail|error|stopp|start' | tail -n 20")
+		w.t.Logf("%s's sidecar:\n%s", h, out)
+	}
+}
+
 func (w *walk) rotate(runbook string) {
 	w.t.Helper()
 	secretsFile := filepath.Join(w.dir, "..", "secrets", "walkthrough.yaml")
@@ -306,7 +319,7 @@ func (w *walk) rotate(runbook string) {
 			res, err := reader.Run(context.Background(), "socat -u TCP:127.0.0.1:9191,connect-timeout=5 -", nil)
 			reads++
 			if err != nil || res.Code != 0 || len(strings.TrimSpace(string(res.Stdout))) == 0 {
-				failures = append(failures, fmt.Sprintf("%s: %v exit %d %q", time.Since(start).Round(100*time.Millisecond), err, res.Code, tasks.LastLines(string(res.Stderr), 2)))
+				failures = append(failures, fmt.Sprintf("%s (%s): %v exit %d %q", time.Since(start).Round(100*time.Millisecond), time.Now().UTC().Format("15:04:05.000"), err, res.Code, tasks.LastLines(string(res.Stderr), 2)))
 			}
 		}
 	}()
@@ -330,6 +343,7 @@ func (w *walk) rotate(runbook string) {
 	}
 	if len(failures) > 0 || reads < 20 {
 		w.t.Errorf("%d of %d reads through the mesh failed during the rotation: %s", len(failures), reads, strings.Join(failures, "; "))
+		w.meshJournal()
 	}
 	w.t.Logf("%d reads through the mesh during the rotation, none failed", reads)
 
@@ -381,6 +395,10 @@ func (w *walk) rotate(runbook string) {
 		if checks, _ := w.sh(host, "curl -s -H @"+w.tokenHeader(host)+" 127.0.0.1:8500/v1/agent/checks"); strings.Contains(checks, "maintenance") {
 			w.t.Errorf("%s is left in maintenance: %s", host, checks)
 		}
+	}
+	// fcc's sidecar was drained for its restart; the drain is lifted.
+	if tables, _ := w.sh("fcc00", "nft list tables"); strings.Contains(tables, "runbook_mesh_drain") {
+		w.t.Errorf("fcc00's sidecar is left drained: %s", tables)
 	}
 	if r = w.apply(runbook); r.Exit != 0 || len(changedHosts(r)) != 0 {
 		w.t.Errorf("apply after the rotation changed %v: %s", changedHosts(r), r)
