@@ -74,6 +74,11 @@ func (w *walk) hardened() {
 		if got, _ := w.sh(h, "stat -c '%a %U' /etc/consul.d/consul.hcl"); got != "600 consul" {
 			w.t.Errorf("%s: consul.hcl (it holds the agent's token and the gossip key) is %s", h, got)
 		}
+		// Root writes keys and tokens in there: the consul user must not
+		// be able to swap them for symlinks.
+		if got, _ := w.sh(h, "stat -c '%a %U:%G' /etc/consul.d /etc/consul.d/tls"); got != "750 root:consul\n750 root:consul" {
+			w.t.Errorf("%s: consul's configuration directories are %q, want root's, readable by consul's group", h, got)
+		}
 		if got, _ := w.sh(h, "grep -c 'disable_update_check = true' /etc/consul.d/consul.hcl"); got != "1" {
 			w.t.Errorf("%s: the agent phones home", h)
 		}
