@@ -199,9 +199,12 @@ type localFS struct{}
 func (localFS) create(name string) (tempFile, error) {
 	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 }
-func (localFS) rename(from, to string) error { return os.Rename(from, to) }
-func (localFS) remove(name string) error     { return os.Remove(name) }
-func (localFS) pid() int                     { return os.Getpid() }
+func (localFS) rename(from, to string) error           { return os.Rename(from, to) }
+func (localFS) lstat(name string) (fs.FileInfo, error) { return os.Lstat(name) }
+func (localFS) readlink(name string) (string, error)   { return os.Readlink(name) }
+func (localFS) uid() int                               { return os.Geteuid() }
+func (localFS) remove(name string) error               { return os.Remove(name) }
+func (localFS) pid() int                               { return os.Getpid() }
 func (localFS) alive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)

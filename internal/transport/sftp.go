@@ -70,6 +70,8 @@ type fileServer struct {
 
 	procOnce sync.Once
 	procOK   bool
+	uidOnce  sync.Once
+	uidOf    int
 }
 
 // pipe is a command started on a host with streams for its input and
@@ -169,8 +171,23 @@ func (s sftpFS) hasProc() bool {
 func (s sftpFS) create(name string) (tempFile, error) {
 	return s.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 }
-func (s sftpFS) rename(from, to string) error { return s.PosixRename(from, to) }
-func (s sftpFS) remove(name string) error     { return s.Remove(name) }
+func (s sftpFS) rename(from, to string) error           { return s.PosixRename(from, to) }
+func (s sftpFS) lstat(name string) (fs.FileInfo, error) { return s.Lstat(name) }
+func (s sftpFS) readlink(name string) (string, error)   { return s.ReadLink(name) }
+
+// uid is the server's: the owner of its /proc entry, asked once.
+func (s sftpFS) uid() int {
+	s.uidOnce.Do(func() {
+		s.uidOf = -1
+		if fi, err := s.Stat("/proc/" + strconv.Itoa(s.fileServer.pid)); err == nil {
+			if uid, _, ok := owner(fi); ok {
+				s.uidOf = uid
+			}
+		}
+	})
+	return s.uidOf
+}
+func (s sftpFS) remove(name string) error { return s.Remove(name) }
 func (s sftpFS) readDir(dir string) ([]fs.FileInfo, error) {
 	return s.ReadDir(dir)
 }

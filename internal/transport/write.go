@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,8 +27,11 @@ type fileSystem interface {
 	// create makes a new file, O_CREAT|O_EXCL (never through a symlink),
 	// that nobody but its writer can open.
 	create(name string) (tempFile, error)
-	rename(from, to string) error // rename(2): the target is replaced, not followed
-	remove(name string) error     // unlink(2)
+	lstat(name string) (fs.FileInfo, error) // lstat(2), with the owner in Sys (see owner)
+	readlink(name string) (string, error)   // readlink(2)
+	uid() int                               // the writer's, on the host; -1 when not known
+	rename(from, to string) error           // rename(2): the target is replaced, not followed
+	remove(name string) error               // unlink(2)
 	readDir(dir string) ([]fs.FileInfo, error)
 	alive(pid int) bool // whether a process with that pid runs on the host
 	pid() int           // of the writing process, on the host
@@ -60,6 +64,12 @@ func writeFile(ctx context.Context, fsys fileSystem, p string, r io.Reader, attr
 	}()
 	defer func() { <-swept }()
 
+	if err := checkWay(fsys, dir, attrs.UID); err != nil {
+		if errors.Is(err, errSwappable) {
+			return fmt.Errorf("write %s: %w, so a write by name through it could be pointed elsewhere; make it root's and writable by nobody else (or sticky, like /tmp), or write as the user who owns it (become_user)", p, err)
+		}
+		return fmt.Errorf("write %s: check the directories on its way: %w", p, err)
+	}
 	tmp := path.Join(dir, tempName(fsys.pid(), base))
 	f, err := fsys.create(tmp)
 	if err != nil {

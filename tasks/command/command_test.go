@@ -125,7 +125,9 @@ func TestBecome(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(shared)
-	os.Chmod(shared, 0o777)
+	// Sticky, like /tmp: a directory anyone may write, where root writes
+	// only because nobody can replace root's entries.
+	os.Chmod(shared, os.ModeSticky|0o777)
 	rb := fmt.Sprintf(`
 steps:
   - {name: who, hosts: h1, task: command, with: {cmd: id -un, read_only: true}, become_user: nobody, register: who}
