@@ -6,47 +6,46 @@ import (
 	"io/fs"
 	"path"
 	"strings"
-	"syscall"
-
-	"github.com/pkg/sftp"
 )
 
 // A write by name goes through every directory above the file: whoever
 // can replace an entry on that way can point the write elsewhere while it
 // runs (a directory swapped for a symlink between two steps of the
 // write), and a root write lands where that user chose. So, before
-// anything is written, every directory on the way must be one that
-// nobody else can change: owned by root or the writer, and writable by
-// no group but root's and not by others, unless sticky (where an entry
-// can be replaced only by its owner, who must be root or the writer).
-// The file's own directory may also belong to the file's owner, who
-// could write the file anyway. Symlinks on the way are followed, and
-// what they point to is held to the same rule. This is the rule
-// logrotate and systemd-tmpfiles follow for the same reason.
+// anything is written, every directory the way passes through must be
+// one that nobody else can change: owned by root or the writer, writable
+// by neither its group nor others (a directory with an ACL shows the ACL's
+// mask as its group bits), unless sticky, where an entry can be replaced
+// only by its owner, who must then be root or the writer. Symlinks on the
+// way are followed, and where they lead is held to the same rule.
+//
+// The file's own directory is not held to it: whoever may write there can
+// only replace entries of that directory (the file itself, which they
+// could do after the write anyway), never point the write elsewhere. The
+// temporary file is made with O_EXCL and given its owner and mode through
+// its descriptor; the rename replaces the file's entry, never follows it.
 
 // errSwappable marks a write refused by that rule.
-var errSwappable = errors.New("is swappable")
+var errSwappable = errors.New("is not safe to write through: another user could swap what it holds for a symlink mid-write")
 
 // maxLinks is how many symlinks a path may go through, as Linux's
 // MAXSYMLINKS.
 const maxLinks = 40
 
-// checkWay checks dir, where a file owned by owner (-1: the writer) is
-// to be written by fsys's writer.
-func checkWay(fsys fileSystem, dir string, owner int) error {
+// checkWay checks the way to dir, an absolute, clean path, for fsys's
+// writer.
+func checkWay(fsys fileSystem, dir string) error {
 	writer := fsys.uid()
-	if owner < 0 {
-		owner = writer
-	}
 	trusted := func(uid int) bool { return uid == 0 || writer >= 0 && uid == writer }
-
-	cur := "/"
-	if !path.IsAbs(dir) {
-		// A relative path starts at the writer's working directory,
-		// which is held by its inode: only it and below count.
-		cur = "."
+	lstat := func(p string) (fs.FileInfo, error) {
+		fi, err := fsys.lstat(p)
+		if err != nil {
+			return nil, fmt.Errorf("lstat %s: %w", p, err)
+		}
+		return fi, nil
 	}
-	st, err := fsys.lstat(cur)
+	cur := "/"
+	st, err := lstat(cur)
 	if err != nil {
 		return err
 	}
@@ -54,22 +53,19 @@ func checkWay(fsys fileSystem, dir string, owner int) error {
 	for links := 0; len(todo) > 0; {
 		name := todo[0]
 		todo = todo[1:]
-		if name == "" || name == "." {
+		switch name {
+		case "", ".":
 			continue
-		}
-		if name == ".." {
-			if cur == "." {
-				return fmt.Errorf("%s: a relative path that climbs above the working directory", dir)
-			}
-			// An ancestor of cur: checked on the way down to it.
+		case "..":
+			// An ancestor of cur, passed through on the way down to it.
 			cur = path.Dir(cur)
-			if st, err = fsys.lstat(cur); err != nil {
+			if st, err = lstat(cur); err != nil {
 				return err
 			}
 			continue
 		}
 		next := path.Join(cur, name)
-		entry, err := fsys.lstat(next)
+		entry, err := lstat(next)
 		if err != nil {
 			return err
 		}
@@ -82,11 +78,11 @@ func checkWay(fsys fileSystem, dir string, owner int) error {
 			}
 			target, err := fsys.readlink(next)
 			if err != nil {
-				return err
+				return fmt.Errorf("readlink %s: %w", next, err)
 			}
 			if path.IsAbs(target) {
 				cur = "/"
-				if st, err = fsys.lstat(cur); err != nil {
+				if st, err = lstat(cur); err != nil {
 					return err
 				}
 			}
@@ -94,48 +90,40 @@ func checkWay(fsys fileSystem, dir string, owner int) error {
 			continue
 		}
 		if !entry.IsDir() {
-			return fmt.Errorf("%s: %s is not a directory", dir, next)
+			return fmt.Errorf("%s is not a directory", next)
 		}
 		cur, st = next, entry
-	}
-	// The file's own directory: its owner may also be the file's.
-	return holds(st, cur, func(uid int) bool { return trusted(uid) || uid == owner }, nil)
-}
-
-// holds tells whether directory d (at p) lets nobody but those trusted
-// replace its entry e (nil: any entry of its).
-func holds(d fs.FileInfo, p string, trusted func(int) bool, e fs.FileInfo) error {
-	uid, gid, ok := owner(d)
-	if !ok {
-		return fmt.Errorf("%s: the host gave no owner", p)
-	}
-	mode := d.Mode()
-	sticky := mode&fs.ModeSticky != 0 || rawMode(d)&0o1000 != 0
-	if sticky && e != nil {
-		// Only the entry's owner (or the directory's) may replace it.
-		if eu, _, ok := owner(e); !ok || !trusted(eu) {
-			return fmt.Errorf("%s %w: its entry %s is uid %d's, in a sticky directory", p, errSwappable, path.Base(e.Name()), eu)
-		}
-	}
-	switch {
-	case !trusted(uid):
-		return fmt.Errorf("%s %w: it is uid %d's", p, errSwappable, uid)
-	case mode.Perm()&0o002 != 0 && !sticky:
-		return fmt.Errorf("%s %w: everyone may write it", p, errSwappable)
-	case mode.Perm()&0o020 != 0 && gid != 0 && !sticky:
-		return fmt.Errorf("%s %w: group gid %d may write it", p, errSwappable, gid)
 	}
 	return nil
 }
 
-// rawMode is the st_mode the host gave, which says sticky even where the
-// SFTP client's fs.FileMode does not.
-func rawMode(fi fs.FileInfo) uint32 {
-	switch st := fi.Sys().(type) {
-	case *sftp.FileStat:
-		return st.Mode
-	case *syscall.Stat_t:
-		return st.Mode
+// holds tells whether directory d, at p, lets nobody but those trusted
+// replace its entry e.
+func holds(d fs.FileInfo, p string, trusted func(int) bool, e fs.FileInfo) error {
+	uid, _, ok := owner(d)
+	if !ok {
+		return fmt.Errorf("%s: the host gave no owner", p)
 	}
-	return 0
+	mode := d.Mode()
+	if mode&fs.ModeSticky != 0 {
+		// Only the entry's owner (or the directory's) may replace it.
+		eu, _, ok := owner(e)
+		switch {
+		case !ok:
+			return fmt.Errorf("%s: the host gave no owner", path.Join(p, e.Name()))
+		case !trusted(eu):
+			return fmt.Errorf("%s %w: it is uid %d's, in sticky %s; make it root's", path.Join(p, e.Name()), errSwappable, eu, p)
+		}
+	}
+	switch {
+	case !trusted(uid):
+		return fmt.Errorf("%s %w: it is uid %d's; make it root's, or write as that user (become_user)", p, errSwappable, uid)
+	case mode&fs.ModeSticky != 0:
+		return nil
+	case mode.Perm()&0o002 != 0:
+		return fmt.Errorf("%s %w: everyone may write it; chmod o-w it (or +t, as /tmp)", p, errSwappable)
+	case mode.Perm()&0o020 != 0:
+		return fmt.Errorf("%s %w: its group (or an ACL) may write it; chmod g-w it, or remove the ACL", p, errSwappable)
+	}
+	return nil
 }

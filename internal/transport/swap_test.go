@@ -2,11 +2,13 @@ package transport_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/runbookdev/runbook/internal/sshtest"
@@ -49,7 +51,7 @@ while :; do mv conf conf.real && ln -s %s conf; rm -f conf; mv conf.real conf; d
 			continue
 		}
 		msg := err.Error()
-		if !strings.Contains(msg, "is swappable") || !strings.Contains(msg, home) || !strings.Contains(msg, "uid "+strconv.Itoa(hostile.UID)) {
+		if !strings.Contains(msg, "is not safe to write through") || !strings.Contains(msg, home) || !strings.Contains(msg, "uid "+strconv.Itoa(hostile.UID)) {
 			if !strings.Contains(msg, "file does not exist") { // conf was away: fine, but not what is tested
 				t.Errorf("write %d: %v", i, err)
 			}
@@ -65,9 +67,12 @@ while :; do mv conf conf.real && ln -s %s conf; rm -f conf; mv conf.real conf; d
 	}
 }
 
-// What stays writable: a directory of the file's own owner under root's,
-// a sticky one like /tmp, one that only root's group may write, and, for
-// a writer that is the user, the user's own tree.
+// What stays writable, and what else is refused: the way may go through
+// sticky directories (to entries of root's) and root's links, and end in
+// any directory (whoever may write the file's own directory can replace
+// the file anyway, not point the write elsewhere); it may not go through
+// a directory its group, an ACL or another user may write, nor climb with
+// "..". A writer that is the user may go through the user's own tree.
 func TestWriteIntoDirectoriesNobodyElseCanSwap(t *testing.T) {
 	hostile := sshtest.NewHostile(t)
 	s := sshtest.Start(t)
@@ -91,15 +96,25 @@ func TestWriteIntoDirectoriesNobodyElseCanSwap(t *testing.T) {
 		return d
 	}
 	service := mkdir("service", 0o750, hostile.UID, hostile.GID) // like /etc/consul.d, consul's
-	sticky := mkdir("tmp", os.ModeSticky|0o777, 0, 0)
-	rootGroup := mkdir("rootgroup", 0o775, 0, 0)
-	otherGroup := mkdir("othergroup", 0o775, 0, hostile.GID)
-	home := mkdir("home", 0o755, hostile.UID, hostile.GID)
-	own := mkdir("home/.config", 0o755, hostile.UID, hostile.GID)
-	linked := filepath.Join(base, "linked") // root's link to root's directory
-	if err := os.Symlink("rootgroup", linked); err != nil {
-		t.Fatal(err)
+	mkdir("service/tokens", 0o700, 0, 0)
+	mkdir("tmp", os.ModeSticky|0o777, 0, 0)
+	mkdir("tmp/root", 0o755, 0, 0)
+	mkdir("tmp/user", 0o755, hostile.UID, hostile.GID)
+	mkdir("rootgroup/sub", 0o755, 0, 0)
+	mkdir("rootgroup", 0o775, 0, 0)
+	mkdir("othergroup/sub", 0o755, 0, 0)
+	mkdir("othergroup", 0o775, 0, hostile.GID)
+	mkdir("acl/sub", 0o755, 0, 0)
+	setACL(t, mkdir("acl", 0o755, 0, 0), hostile.UID) // shows as 0775 root:root
+	mkdir("etc", 0o755, 0, 0)
+	mkdir("home/.config", 0o755, hostile.UID, hostile.GID)
+	mkdir("home", 0o755, hostile.UID, hostile.GID)
+	for link, to := range map[string]string{"linked": "etc", "loop": "loop", "up": "tmp/user/.."} {
+		if err := os.Symlink(to, filepath.Join(base, link)); err != nil {
+			t.Fatal(err)
+		}
 	}
+	at := func(p string) string { return filepath.Join(base, p) }
 
 	owned := transport.Attrs(0o600)
 	owned.UID, owned.GID = hostile.UID, hostile.GID
@@ -108,28 +123,60 @@ func TestWriteIntoDirectoriesNobodyElseCanSwap(t *testing.T) {
 		c     transport.Conn
 		path  string
 		attrs transport.FileAttrs
-		ok    string // "" when refused
+		want  string // what the refusal says; "" when written
 	}{
-		{c, filepath.Join(service, "service.conf"), owned, "a file of the directory's owner"},
+		{c, filepath.Join(service, "service.conf"), owned, ""},
 		{c, filepath.Join(service, "root.conf"), transport.Attrs(0o600), ""},
-		{c, filepath.Join(sticky, "f"), transport.Attrs(0o644), "sticky"},
-		{c, filepath.Join(rootGroup, "f"), transport.Attrs(0o644), "group root"},
-		{c, filepath.Join(linked, "g"), transport.Attrs(0o644), "through root's link"},
-		{c, filepath.Join(otherGroup, "f"), transport.Attrs(0o644), ""},
-		{c, filepath.Join(own, "f"), owned, ""}, // its parent, home, is the user's
-		{as, filepath.Join(own, "f"), transport.Attrs(0o644), "the user's own tree, written as the user"},
-		{as, filepath.Join(home, "f"), transport.Attrs(0o644), "the user's own home, written as the user"},
-		{transport.Local{}, filepath.Join(own, "local"), owned, ""}, // on the controller too
-		{transport.Local{}, filepath.Join(service, "local"), owned, "on the controller, a file of the directory's owner"},
+		{c, at("service/tokens/t"), transport.Attrs(0o600), "it is uid " + strconv.Itoa(hostile.UID) + "'s"},
+		{c, at("tmp/f"), transport.Attrs(0o644), ""},
+		{c, at("tmp/root/f"), transport.Attrs(0o644), ""},
+		{c, at("tmp/user/f"), transport.Attrs(0o644), "in sticky"},
+		{c, at("rootgroup/f"), transport.Attrs(0o644), ""},
+		{c, at("rootgroup/sub/f"), transport.Attrs(0o644), "its group (or an ACL) may write it"},
+		{c, at("othergroup/sub/f"), transport.Attrs(0o644), "its group (or an ACL) may write it"},
+		{c, at("acl/sub/f"), transport.Attrs(0o644), "its group (or an ACL) may write it"},
+		{c, at("linked/g"), transport.Attrs(0o644), ""},
+		{c, at("loop/g"), transport.Attrs(0o644), "too many levels of symbolic links"},
+		{c, at("up/root/g"), transport.Attrs(0o644), "in sticky"}, // the link's ".." is walked, not cleaned away
+		{c, at("home/.config/f"), owned, "it is uid " + strconv.Itoa(hostile.UID) + "'s"},
+		{c, base + "/home/.config/../x", transport.Attrs(0o644), "not an absolute path without .."},
+		{c, "relative/f", transport.Attrs(0o644), "not an absolute path without .."},
+		{as, at("home/.config/f"), transport.Attrs(0o644), ""},
+		{as, at("home/f"), transport.Attrs(0o644), ""},
+		{transport.Local{}, at("home/.config/local"), owned, "it is uid " + strconv.Itoa(hostile.UID) + "'s"},
+		{transport.Local{}, at("etc/local"), transport.Attrs(0o644), ""},
 	} {
 		err := w.c.WriteFile(context.Background(), w.path, strings.NewReader("x"), w.attrs)
 		switch {
-		case w.ok != "" && err != nil:
-			t.Errorf("%s (%s): %v", w.path, w.ok, err)
-		case w.ok == "" && err == nil:
-			t.Errorf("%s: written, want refused", w.path)
-		case w.ok == "" && !strings.Contains(err.Error(), "is swappable"):
-			t.Errorf("%s: %v, want it refused as swappable", w.path, err)
+		case w.want == "" && err != nil:
+			t.Errorf("%s: %v", w.path, err)
+		case w.want != "" && err == nil:
+			t.Errorf("%s: written, want refused (%s)", w.path, w.want)
+		case w.want != "" && !strings.Contains(err.Error(), w.want):
+			t.Errorf("%s: %v, want %q", w.path, err, w.want)
 		}
+	}
+}
+
+// setACL gives uid rwx on dir with a POSIX access ACL (as setfacl -m
+// u:UID:rwx would, which is not installed everywhere): its group bits
+// then show the ACL's mask.
+func setACL(t *testing.T, dir string, uid int) {
+	t.Helper()
+	const version, undefined = 2, 0xffffffff
+	var acl []byte
+	add := func(tag, perm uint16, id uint32) {
+		acl = binary.LittleEndian.AppendUint16(acl, tag)
+		acl = binary.LittleEndian.AppendUint16(acl, perm)
+		acl = binary.LittleEndian.AppendUint32(acl, id)
+	}
+	acl = binary.LittleEndian.AppendUint32(acl, version)
+	add(0x01, 7, undefined)   // user::rwx
+	add(0x02, 7, uint32(uid)) // user:UID:rwx
+	add(0x04, 5, undefined)   // group::r-x
+	add(0x10, 7, undefined)   // mask::rwx
+	add(0x20, 5, undefined)   // other::r-x
+	if err := syscall.Setxattr(dir, "system.posix_acl_access", acl, 0); err != nil {
+		t.Fatalf("set an ACL on %s: %v", dir, err)
 	}
 }

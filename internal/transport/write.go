@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,8 +56,20 @@ type tempFile interface {
 //
 // Temporary files left by writers that died are removed on the way.
 func writeFile(ctx context.Context, fsys fileSystem, p string, r io.Reader, attrs FileAttrs) (err error) {
+	// What is checked below is what the rename goes through: no ".." the
+	// check would clean away while the kernel follows what is before it.
+	if !path.IsAbs(p) || slices.Contains(strings.Split(p, "/"), "..") {
+		return fmt.Errorf("write %s: not an absolute path without ..", p)
+	}
 	dir, base := path.Split(p)
 	dir = path.Clean(dir)
+	if err := checkWay(fsys, dir); err != nil {
+		if errors.Is(err, errSwappable) {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		return fmt.Errorf("write %s: check the directories on its way: %w", p, err)
+	}
+	p = path.Join(dir, base)
 	swept := make(chan struct{})
 	go func() {
 		defer close(swept)
@@ -64,12 +77,6 @@ func writeFile(ctx context.Context, fsys fileSystem, p string, r io.Reader, attr
 	}()
 	defer func() { <-swept }()
 
-	if err := checkWay(fsys, dir, attrs.UID); err != nil {
-		if errors.Is(err, errSwappable) {
-			return fmt.Errorf("write %s: %w, so a write by name through it could be pointed elsewhere; make it root's and writable by nobody else (or sticky, like /tmp), or write as the user who owns it (become_user)", p, err)
-		}
-		return fmt.Errorf("write %s: check the directories on its way: %w", p, err)
-	}
 	tmp := path.Join(dir, tempName(fsys.pid(), base))
 	f, err := fsys.create(tmp)
 	if err != nil {
