@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,17 +126,23 @@ func Start(t testing.TB, opts ...Option) *Agent {
 	}
 }
 
-// ready says whether the agent has a leader and, when the client has a
-// token, whether the leader has made the token yet.
+// ready says whether the agent has a leader, has registered its node
+// in the catalog (a session, such as a lock's, needs it: "Missing node
+// registration" before), and, when the client has a token, whether the
+// leader has made the token yet.
 func (a *Agent) ready() bool {
 	if leader, err := a.Client.Status().Leader(); err != nil || leader == "" {
 		return false
 	}
-	if a.token == "" {
-		return true
-	}
 	_, _, err := a.Client.ACL().TokenReadSelf(nil)
-	return err == nil
+	switch {
+	case a.token != "" && err != nil:
+		return false
+	case a.token == "" && (err == nil || !strings.Contains(err.Error(), "ACL support disabled")):
+		return true // ACLs on and no token to read the catalog with
+	}
+	node, _, err := a.Client.Catalog().Node(a.Node, nil)
+	return err == nil && node != nil && node.Node != nil
 }
 
 func freePorts(t testing.TB, n int) []int {
