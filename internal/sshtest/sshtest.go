@@ -4,6 +4,7 @@
 package sshtest
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -322,4 +323,46 @@ func writeKey(t testing.TB, path string) ssh.PublicKey {
 		t.Fatal(err)
 	}
 	return pk
+}
+
+// Processes returns the pids of the processes named comm (as in
+// /proc/PID/comm) that run below this server's sshd: what its sessions
+// started.
+func (s *Server) Processes(t testing.TB, comm string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := func(pid int) int {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(fields) < 2 {
+			return 0
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		return ppid
+	}
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		name, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(name)) != comm {
+			continue
+		}
+		for p := parent(pid); p > 1; p = parent(p) {
+			if p == s.cmd.Process.Pid {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,5 +186,36 @@ done`, loot))
 	}
 	if found, _ := os.ReadFile(filepath.Join(loot, "found")); len(found) > 0 {
 		t.Fatalf("another local user read the command in argv: %s", found)
+	}
+}
+
+// A file server that dies (the OOM killer, an admin's pkill) is started
+// anew: the host's later writes go through; they all failed with
+// "connection lost" for the rest of the run.
+func TestWriteAfterTheFileServerDied(t *testing.T) {
+	s := sshtest.Start(t)
+	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for i := range 3 {
+		p := filepath.Join(dir, fmt.Sprint("f", i))
+		if err := c.WriteFile(context.Background(), p, strings.NewReader("x"), transport.Attrs(0o644)); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		pids := s.Processes(t, "sftp-server")
+		if len(pids) != 1 {
+			t.Fatalf("after write %d: %d sftp-servers below sshd, want 1", i, len(pids))
+		}
+		syscall.Kill(pids[0], syscall.SIGKILL)
+		for deadline := time.Now().Add(10 * time.Second); len(s.Processes(t, "sftp-server")) > 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the killed sftp-server is still there")
+			}
+		}
+	}
+	if _, err := c.Inspect(context.Background(), filepath.Join(dir, "f0"), false); err != nil {
+		t.Errorf("inspect after the server died: %v", err)
 	}
 }

@@ -67,6 +67,10 @@ type fileServer struct {
 	*sftp.Client
 	pid  int // of the server, on the host
 	stop func()
+	// gone is closed when the server or its connection ended (killed on
+	// the host, or a protocol error): a new one must be started.
+	gone chan struct{}
+	why  func() string // what ended it, once gone
 
 	procOnce sync.Once
 	procOK   bool
@@ -121,7 +125,25 @@ func startFileServer(ctx context.Context, start starter, as *Escalation) (*fileS
 		if err != nil {
 			return err
 		}
-		srv = &fileServer{Client: c, pid: pid, stop: func() { c.Close(); p.close() }}
+		srv = &fileServer{Client: c, pid: pid, stop: func() { c.Close(); p.close() }, gone: make(chan struct{})}
+		var ended error
+		srv.why = func() string {
+			why := fmt.Sprintf("sftp-server (pid %d) ended", pid)
+			if ended != nil {
+				why += ": " + ended.Error()
+			}
+			if msg := p.errOut.String(); msg != "" {
+				why += ": " + tasks.LastLines(msg, 3)
+			}
+			return why
+		}
+		go func() {
+			select {
+			case <-p.ended:
+			case <-waitClient(c, &ended):
+			}
+			close(srv.gone)
+		}()
 		return nil
 	})
 	if err != nil {
@@ -129,6 +151,37 @@ func startFileServer(ctx context.Context, start starter, as *Escalation) (*fileS
 		return nil, err
 	}
 	return srv, nil
+}
+
+// waitClient is closed when c's connection ended, with why in *err.
+func waitClient(c *sftp.Client, err *error) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { *err = c.Wait(); close(done) }()
+	return done
+}
+
+// ended tells whether srv is gone.
+func (srv *fileServer) ended() bool {
+	select {
+	case <-srv.gone:
+		return true
+	default:
+		return false
+	}
+}
+
+// lost wraps err, when it says the connection to srv was lost, with why,
+// once known.
+func (srv *fileServer) lost(err error) error {
+	if !errors.Is(err, sftp.ErrSSHFxConnectionLost) {
+		return err
+	}
+	select {
+	case <-srv.gone:
+		return fmt.Errorf("%w (%s)", err, srv.why())
+	case <-time.After(time.Second):
+		return err
+	}
 }
 
 // readPid reads the first line of the stream byte by byte: what follows
@@ -207,7 +260,7 @@ func writeSFTP(ctx context.Context, c serverStarter, as *Escalation, p string, r
 		return fmt.Errorf("write %s: %w", p, err)
 	}
 	defer release()
-	return writeFile(ctx, sftpFS{srv}, p, r, attrs)
+	return srv.lost(writeFile(ctx, sftpFS{srv}, p, r, attrs))
 }
 
 // readSFTP copies p to w through c's SFTP client.

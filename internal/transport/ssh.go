@@ -315,7 +315,12 @@ func (s *SSH) fileServer(ctx context.Context, as *Escalation) (*fileServer, func
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
 	if st, ok := s.servers[as.key()]; ok {
-		return st.srv, func() {}, st.err
+		if st.srv == nil || !st.srv.ended() {
+			return st.srv, func() {}, st.err
+		}
+		// Killed on the host, or its connection broke: another one.
+		st.srv.stop()
+		delete(s.servers, as.key())
 	}
 	srv, err := s.startFileServer(ctx, as)
 	if err != nil {
