@@ -112,9 +112,48 @@ func (s *Systemd) content(ctx context.Context, h *tasks.Host) ([]byte, error) {
 
 // status is what the host says of the unit.
 type status struct {
-	load, active, unitFile string
-	sha                    string // of the unit file we manage, "" if missing
-	etc                    string // what is at path(): "file", "link:TARGET" or ""
+	UnitState
+	sha string // of the unit file we manage, "" if missing
+	etc string // what is at path(): "file", "link:TARGET" or ""
+}
+
+// UnitState is what systemd says of a unit (see ShowState).
+type UnitState struct {
+	Load     string // LoadState: loaded, not-found, masked, ...
+	Active   string // ActiveState: active, inactive, failed, ...
+	UnitFile string // UnitFileState: enabled, disabled, static, ...
+}
+
+// ShowState is the systemctl command that prints a unit's UnitState, for
+// ParseState.
+func ShowState(unit string) string {
+	return "systemctl show -p LoadState,ActiveState,UnitFileState " + tasks.Quote(unit)
+}
+
+// ParseState reads systemctl show's KEY=VALUE lines: the unit's state,
+// and the value of each other key in extra. No LoadState means systemctl
+// said nothing of the unit.
+func ParseState(out []byte, extra map[string]*string) (UnitState, error) {
+	var st UnitState
+	for _, line := range strings.Split(string(out), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "LoadState":
+			st.Load = v
+		case "ActiveState":
+			st.Active = v
+		case "UnitFileState":
+			st.UnitFile = v
+		default:
+			if p, ok := extra[k]; ok {
+				*p = v
+			}
+		}
+	}
+	if st.Load == "" {
+		return st, errors.New("systemctl gave no state: is systemd running on this host?")
+	}
+	return st, nil
 }
 
 // Check asks systemd (one command) and compares.
@@ -127,7 +166,7 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if err != nil {
 		return nil, err
 	}
-	c := &tasks.Change{Result: map[string]any{"active_state": st.active, "unit_file_state": st.unitFile}}
+	c := &tasks.Change{Result: map[string]any{"active_state": st.Active, "unit_file_state": st.UnitFile}}
 	var steps []string // shell commands, in order
 	fileChanged := false
 	if content != nil {
@@ -149,7 +188,7 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 				}
 			}
 		}
-	} else if st.load == "not-found" && (s.Masked == nil || !*s.Masked) {
+	} else if st.Load == "not-found" && (s.Masked == nil || !*s.Masked) {
 		// A unit not installed can be masked, before a package brings it.
 		return nil, tasks.DependsOnEarlier(fmt.Errorf("unit %s is not installed: give its content (or src), or install the package that has it first", s.unit()))
 	}
@@ -157,41 +196,41 @@ func (s *Systemd) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, erro
 	if s.Masked != nil {
 		// masked-runtime goes at reboot: only a mask in /etc (or one a
 		// package ships) is a mask. With both, systemd says masked.
-		switch isMasked := strings.HasPrefix(st.unitFile, "masked"); {
-		case *s.Masked && st.unitFile != "masked":
+		switch isMasked := strings.HasPrefix(st.UnitFile, "masked"); {
+		case *s.Masked && st.UnitFile != "masked":
 			if st.etc != "" && st.etc != "link:/dev/null" {
 				return nil, tasks.DependsOnEarlier(fmt.Errorf("%s is a unit file (or a link to one) where the mask would go: systemctl mask refuses to replace it; remove it first (a file step with state: absent), then mask", s.path()))
 			}
-			c.Summary = append(c.Summary, fmt.Sprintf("~ mask (is %s)", orNone(st.unitFile)))
+			c.Summary = append(c.Summary, fmt.Sprintf("~ mask (is %s)", orNone(st.UnitFile)))
 			masking = true
 		case !*s.Masked && isMasked:
-			c.Summary = append(c.Summary, fmt.Sprintf("~ unmask (is %s)", st.unitFile))
+			c.Summary = append(c.Summary, fmt.Sprintf("~ unmask (is %s)", st.UnitFile))
 			unmasking = true
 		}
 	}
 	if s.Enabled != nil {
 		// As `systemctl is-enabled` exits 0: indirect is a template with
 		// an instance enabled, or a unit enabled through another (Also=).
-		enabled := slices.Contains([]string{"enabled", "enabled-runtime", "static", "alias", "indirect", "generated"}, st.unitFile)
+		enabled := slices.Contains([]string{"enabled", "enabled-runtime", "static", "alias", "indirect", "generated"}, st.UnitFile)
 		switch {
 		case *s.Enabled && !enabled:
-			c.Summary = append(c.Summary, fmt.Sprintf("~ enable (is %s)", orNone(st.unitFile)))
+			c.Summary = append(c.Summary, fmt.Sprintf("~ enable (is %s)", orNone(st.UnitFile)))
 			steps = append(steps, "systemctl enable -q "+tasks.Quote(s.unit()))
 		case !*s.Enabled && unmasking:
 			// What the mask hid is known only once it is gone.
 			c.Summary = append(c.Summary, "~ disable (is masked)")
 			steps = append(steps, "systemctl disable -q "+tasks.Quote(s.unit()))
-		case !*s.Enabled && st.unitFile == "enabled":
+		case !*s.Enabled && st.UnitFile == "enabled":
 			c.Summary = append(c.Summary, "~ disable")
 			steps = append(steps, "systemctl disable -q "+tasks.Quote(s.unit()))
 		}
 	}
-	running := st.active == "active" || st.active == "activating" || st.active == "reloading"
+	running := st.Active == "active" || st.Active == "activating" || st.Active == "reloading"
 	start := false
 	switch s.State {
 	case "started":
 		if !running {
-			c.Summary = append(c.Summary, fmt.Sprintf("~ start (is %s)", st.active))
+			c.Summary = append(c.Summary, fmt.Sprintf("~ start (is %s)", st.Active))
 			start = true
 		} else if fileChanged {
 			c.Summary = append(c.Summary, "~ restart: its unit file changed")
@@ -309,7 +348,7 @@ func restartsAfter(v string) int {
 }
 
 func (s *Systemd) status(ctx context.Context, h *tasks.Host, managed bool) (*status, error) {
-	script := fmt.Sprintf("systemctl show %s -p LoadState,ActiveState,UnitFileState\n", tasks.Quote(s.unit()))
+	script := ShowState(s.unit()) + "\n"
 	if s.template() {
 		// A template never loads nor runs; is-enabled reads its file's
 		// state, and prints nothing when there is no such file.
@@ -331,23 +370,8 @@ func (s *Systemd) status(ctx context.Context, h *tasks.Host, managed bool) (*sta
 		return nil, fmt.Errorf("ask systemd about %s: %s", s.unit(), res.Failure())
 	}
 	st := &status{}
-	for _, line := range strings.Split(string(res.Stdout), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch k {
-		case "LoadState":
-			st.load = v
-		case "ActiveState":
-			st.active = v
-		case "UnitFileState":
-			st.unitFile = v
-		case "sha":
-			st.sha = v
-		case "etc":
-			st.etc = v
-		}
-	}
-	if st.load == "" {
-		return nil, errors.New("systemctl gave no state: is systemd running on this host?")
+	if st.UnitState, err = ParseState(res.Stdout, map[string]*string{"sha": &st.sha, "etc": &st.etc}); err != nil {
+		return nil, err
 	}
 	return st, nil
 }

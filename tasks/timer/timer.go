@@ -12,6 +12,7 @@ import (
 	"github.com/runbookdev/runbook/internal/decode"
 	"github.com/runbookdev/runbook/tasks"
 	"github.com/runbookdev/runbook/tasks/hostfile"
+	"github.com/runbookdev/runbook/tasks/systemd"
 )
 
 func init() {
@@ -106,33 +107,15 @@ func (t *Timer) timer() string {
 	return b.String()
 }
 
-// status is what systemctl says of the timer.
-type status struct{ load, active, unitFile string }
-
-func (t *Timer) status(ctx context.Context, c tasks.Conn) (status, error) {
-	res, err := c.Run(ctx, "systemctl show -p LoadState,ActiveState,UnitFileState "+tasks.Quote(t.Name+".timer"), nil)
+func (t *Timer) status(ctx context.Context, c tasks.Conn) (systemd.UnitState, error) {
+	res, err := c.Run(ctx, systemd.ShowState(t.Name+".timer"), nil)
 	if err != nil {
-		return status{}, fmt.Errorf("ask systemd about %s.timer: %w", t.Name, err)
+		return systemd.UnitState{}, fmt.Errorf("ask systemd about %s.timer: %w", t.Name, err)
 	}
 	if !res.OK() {
-		return status{}, fmt.Errorf("ask systemd about %s.timer: %s", t.Name, res.Failure())
+		return systemd.UnitState{}, fmt.Errorf("ask systemd about %s.timer: %s", t.Name, res.Failure())
 	}
-	var st status
-	for _, l := range strings.Split(string(res.Stdout), "\n") {
-		k, v, _ := strings.Cut(l, "=")
-		switch k {
-		case "LoadState":
-			st.load = v
-		case "ActiveState":
-			st.active = v
-		case "UnitFileState":
-			st.unitFile = v
-		}
-	}
-	if st.load == "" {
-		return st, errors.New("systemctl gave no state: is systemd running on this host?")
-	}
-	return st, nil
+	return systemd.ParseState(res.Stdout, nil)
 }
 
 // Check asks systemd whether on_calendar is an event, compares both unit
@@ -152,7 +135,7 @@ func (t *Timer) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 	if !res.OK() {
 		return nil, fmt.Errorf("on_calendar %s is not a calendar event systemd knows (systemd.time(7)): %s", decode.Quote(t.OnCalendar), res.Failure())
 	}
-	c := &tasks.Change{Result: map[string]any{"active_state": st.active, "unit_file_state": st.unitFile}}
+	c := &tasks.Change{Result: map[string]any{"active_state": st.Active, "unit_file_state": st.UnitFile}}
 	mode := hostfile.Mode(0o644)
 	var files []*tasks.Change
 	timerChanged := false
@@ -172,13 +155,13 @@ func (t *Timer) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 	if len(files) > 0 {
 		steps = append(steps, "systemctl daemon-reload")
 	}
-	if st.unitFile != "enabled" {
-		c.Summary = append(c.Summary, fmt.Sprintf("~ enable %s.timer (is %s)", t.Name, orNone(st.unitFile)))
+	if st.UnitFile != "enabled" {
+		c.Summary = append(c.Summary, fmt.Sprintf("~ enable %s.timer (is %s)", t.Name, orNone(st.UnitFile)))
 		steps = append(steps, "systemctl enable -q "+unit)
 	}
 	switch {
-	case st.active != "active":
-		c.Summary = append(c.Summary, fmt.Sprintf("~ start %s.timer (is %s)", t.Name, st.active))
+	case st.Active != "active":
+		c.Summary = append(c.Summary, fmt.Sprintf("~ start %s.timer (is %s)", t.Name, st.Active))
 		steps = append(steps, "systemctl start "+unit)
 	case timerChanged:
 		// A running timer keeps the schedule it started with.
@@ -205,8 +188,8 @@ func (t *Timer) Check(ctx context.Context, h *tasks.Host) (*tasks.Change, error)
 }
 
 // remove stops and disables the timer and removes both files.
-func (t *Timer) remove(ctx context.Context, h *tasks.Host, st status) (*tasks.Change, error) {
-	c := &tasks.Change{Result: map[string]any{"active_state": st.active, "unit_file_state": st.unitFile}}
+func (t *Timer) remove(ctx context.Context, h *tasks.Host, st systemd.UnitState) (*tasks.Change, error) {
+	c := &tasks.Change{Result: map[string]any{"active_state": st.Active, "unit_file_state": st.UnitFile}}
 	var paths []string
 	for _, name := range []string{t.Name + ".timer", t.Name + ".service"} {
 		fi, err := hostfile.Stat(ctx, h.Conn, unitPath(name), 0)
@@ -218,7 +201,7 @@ func (t *Timer) remove(ctx context.Context, h *tasks.Host, st status) (*tasks.Ch
 			c.Summary = append(c.Summary, "- remove "+unitPath(name))
 		}
 	}
-	running := st.active == "active" || st.active == "activating"
+	running := st.Active == "active" || st.Active == "activating"
 	if running {
 		c.Summary = append([]string{fmt.Sprintf("~ stop %s.timer", t.Name)}, c.Summary...)
 	}
