@@ -128,7 +128,10 @@ func parse(p, out string) (map[string]any, error) {
 		if err1 != nil || err2 != nil {
 			return nil, bad(head)
 		}
-		if v[0] != dev || v[1] != ino || v[2] != uid || v[3] != gid {
+		// What perl read is a regular file: the path stat described must
+		// be one too (a device and inode number alone can be reused by
+		// the next file made while the path is being swapped).
+		if data["type"] != "file" || v[0] != dev || v[1] != ino || v[2] != uid || v[3] != gid {
 			return nil, fmt.Errorf("stat %s: it was replaced while being read: run again", p)
 		}
 		// The hash is of the file as perl opened it: its mode, size and
