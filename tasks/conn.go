@@ -28,6 +28,12 @@ type Conn interface {
 	// the rename is done to path, so a symlink there is replaced, never
 	// followed.
 	WriteFile(ctx context.Context, path string, r io.Reader, attrs FileAttrs) error
+	// CheckWrite says whether WriteFile may write path without
+	// writing anything: an error that is ErrUnsafeWay names a directory on
+	// the way that another user could change mid-write (WriteFile refuses
+	// such a path). Check mode asks it, so that it does not promise a
+	// write that applying would refuse.
+	CheckWrite(ctx context.Context, path string) error
 	// ReadFile copies path to w; a missing file is an fs.ErrNotExist.
 	ReadFile(ctx context.Context, path string, w io.Writer) error
 	// Inspect describes path without running a command on the host (SFTP
@@ -66,6 +72,11 @@ func CanReconnect(c Conn) bool {
 	r, ok := c.(Reconnecter)
 	return ok && r.CanReconnect()
 }
+
+// ErrUnsafeWay marks a write refused because a directory on the way to
+// the file can be changed by another user, who could point the write
+// elsewhere (docs/security.md, "The way to the file").
+var ErrUnsafeWay = errors.New("is not safe to write through: another user could swap what it holds for a symlink mid-write")
 
 // ErrNotSupported is what a Conn returns for a capability it lacks.
 var ErrNotSupported = errors.New("not supported by this connection")

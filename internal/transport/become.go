@@ -96,6 +96,14 @@ func (b becomeConn) WriteFile(ctx context.Context, p string, r io.Reader, attrs 
 	return writeSFTP(ctx, st, &b.as, p, r, attrs)
 }
 
+func (b becomeConn) CheckWrite(ctx context.Context, p string) error {
+	st, err := b.starter()
+	if err != nil {
+		return fmt.Errorf("write %s: %w", p, err)
+	}
+	return checkSFTP(ctx, st, &b.as, p)
+}
+
 func (b becomeConn) ReadFile(ctx context.Context, p string, w io.Writer) error {
 	st, err := b.starter()
 	if err != nil {

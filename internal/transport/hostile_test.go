@@ -191,7 +191,8 @@ done`, loot))
 
 // A file server that dies (the OOM killer, an admin's pkill) is started
 // anew: the host's later writes go through; they all failed with
-// "connection lost" for the rest of the run.
+// "connection lost" for the rest of the run. A write that finds it dead
+// goes through another.
 func TestWriteAfterTheFileServerDied(t *testing.T) {
 	s := sshtest.Start(t)
 	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
@@ -199,7 +200,9 @@ func TestWriteAfterTheFileServerDied(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for i := range 3 {
+	// Half the time the next write comes before the server's end is
+	// seen: its first request fails, and it goes through a new one.
+	for i := range 6 {
 		p := filepath.Join(dir, fmt.Sprint("f", i))
 		if err := c.WriteFile(context.Background(), p, strings.NewReader("x"), transport.Attrs(0o644)); err != nil {
 			t.Fatalf("write %d: %v", i, err)
@@ -209,11 +212,19 @@ func TestWriteAfterTheFileServerDied(t *testing.T) {
 			t.Fatalf("after write %d: %d sftp-servers below sshd, want 1", i, len(pids))
 		}
 		syscall.Kill(pids[0], syscall.SIGKILL)
+		if i%2 == 1 {
+			continue
+		}
 		for deadline := time.Now().Add(10 * time.Second); len(s.Processes(t, "sftp-server")) > 0; time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the killed sftp-server is still there")
 			}
 		}
+	}
+	// The last one was killed without waiting: a write finds it dead,
+	// and what follows uses the new one.
+	if err := c.WriteFile(context.Background(), filepath.Join(dir, "last"), strings.NewReader("x"), transport.Attrs(0o644)); err != nil {
+		t.Fatalf("write after the last kill: %v", err)
 	}
 	if _, err := c.Inspect(context.Background(), filepath.Join(dir, "f0"), false); err != nil {
 		t.Errorf("inspect after the server died: %v", err)

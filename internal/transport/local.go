@@ -193,6 +193,11 @@ func localPipe(cmd string, tap func(io.Writer) io.Writer) (*pipe, error) {
 	return p, nil
 }
 
+// CheckWrite says whether WriteFile may write path (see checkWay).
+func (Local) CheckWrite(ctx context.Context, path string) error {
+	return checkPath(localFS{}, path, true)
+}
+
 // localFS is the controller's own file system, for writeFile.
 type localFS struct{}
 

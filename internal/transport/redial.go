@@ -61,6 +61,10 @@ func (r *redialer) WriteFile(ctx context.Context, p string, rd io.Reader, attrs 
 	return r.conn().WriteFile(ctx, p, rd, attrs)
 }
 
+func (r *redialer) CheckWrite(ctx context.Context, p string) error {
+	return r.conn().CheckWrite(ctx, p)
+}
+
 func (r *redialer) ReadFile(ctx context.Context, p string, w io.Writer) error {
 	return r.conn().ReadFile(ctx, p, w)
 }

@@ -170,10 +170,10 @@ func (srv *fileServer) ended() bool {
 	}
 }
 
-// lost wraps err, when it says the connection to srv was lost, with why,
-// once known.
+// lost wraps err, when it says the server's stream broke (not an answer
+// of the server's), with why the server ended, once that is seen.
 func (srv *fileServer) lost(err error) error {
-	if !errors.Is(err, sftp.ErrSSHFxConnectionLost) {
+	if !streamBroke(err) {
 		return err
 	}
 	select {
@@ -182,6 +182,17 @@ func (srv *fileServer) lost(err error) error {
 	case <-time.After(time.Second):
 		return err
 	}
+}
+
+// streamBroke tells whether err is the SFTP stream's end: the server died
+// or its connection broke.
+func streamBroke(err error) bool {
+	for _, e := range []error{sftp.ErrSSHFxConnectionLost, io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, os.ErrClosed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // readPid reads the first line of the stream byte by byte: what follows
@@ -255,12 +266,48 @@ func (s sftpFS) alive(pid int) bool {
 
 // writeSFTP is WriteFile through the server c starts as the user as says.
 func writeSFTP(ctx context.Context, c serverStarter, as *Escalation, p string, r io.Reader, attrs FileAttrs) error {
-	srv, release, err := c.fileServer(ctx, as)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
+	cr := &countReader{r: r}
+	return withServer(ctx, c, as, p, func(srv *fileServer) error {
+		return writeFile(ctx, sftpFS{srv}, p, cr, attrs)
+	}, func() bool { return cr.n == 0 })
+}
+
+// checkSFTP is CheckWrite through the server c starts as the user as says.
+func checkSFTP(ctx context.Context, c serverStarter, as *Escalation, p string) error {
+	return withServer(ctx, c, as, p, func(srv *fileServer) error {
+		return withCtx(ctx, func() error { return checkPath(sftpFS{srv}, p, true) })
+	}, func() bool { return true })
+}
+
+// withServer runs op with the server c starts as the user as says. A
+// server found dead by op (killed on the host: its session's end can be
+// seen after the next request fails) is replaced and op run once more,
+// when again says it can be.
+func withServer(ctx context.Context, c serverStarter, as *Escalation, p string, op func(*fileServer) error, again func() bool) error {
+	for try := 0; ; try++ {
+		srv, release, err := c.fileServer(ctx, as)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		err = srv.lost(op(srv))
+		release()
+		if try == 0 && err != nil && srv.ended() && ctx.Err() == nil && again() {
+			continue
+		}
+		return err
 	}
-	defer release()
-	return srv.lost(writeFile(ctx, sftpFS{srv}, p, r, attrs))
+}
+
+// countReader counts what was read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // readSFTP copies p to w through c's SFTP client.

@@ -406,6 +406,12 @@ func (s *SSH) WriteFile(ctx context.Context, p string, r io.Reader, attrs FileAt
 	return writeSFTP(ctx, s, nil, p, r, attrs)
 }
 
+// CheckWrite says whether WriteFile may write p (see checkWay), asking
+// through the same server.
+func (s *SSH) CheckWrite(ctx context.Context, p string) error {
+	return checkSFTP(ctx, s, nil, p)
+}
+
 // ReadFile copies path to w over SFTP.
 func (s *SSH) ReadFile(ctx context.Context, p string, w io.Writer) error {
 	fc, err := s.files(ctx)

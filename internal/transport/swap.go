@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
+
+	"github.com/runbookdev/runbook/tasks"
 )
 
 // A write by name goes through every directory above the file: whoever
@@ -26,15 +29,16 @@ import (
 // its descriptor; the rename replaces the file's entry, never follows it.
 
 // errSwappable marks a write refused by that rule.
-var errSwappable = errors.New("is not safe to write through: another user could swap what it holds for a symlink mid-write")
+var errSwappable = tasks.ErrUnsafeWay
 
 // maxLinks is how many symlinks a path may go through, as Linux's
 // MAXSYMLINKS.
 const maxLinks = 40
 
 // checkWay checks the way to dir, an absolute, clean path, for fsys's
-// writer.
-func checkWay(fsys fileSystem, dir string) error {
+// writer; with missingOK, a way that ends early in a missing directory
+// passes as far as it goes.
+func checkWay(fsys fileSystem, dir string, missingOK bool) error {
 	writer := fsys.uid()
 	trusted := func(uid int) bool { return uid == 0 || writer >= 0 && uid == writer }
 	lstat := func(p string) (fs.FileInfo, error) {
@@ -66,6 +70,11 @@ func checkWay(fsys fileSystem, dir string) error {
 		}
 		next := path.Join(cur, name)
 		entry, err := lstat(next)
+		if missingOK && errors.Is(err, fs.ErrNotExist) {
+			// A check asked before an earlier step makes it: the write
+			// checks again, and fails on what is still missing.
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -124,6 +133,24 @@ func holds(d fs.FileInfo, p string, trusted func(int) bool, e fs.FileInfo) error
 		return fmt.Errorf("%s %w: everyone may write it; chmod o-w it (or +t, as /tmp)", p, errSwappable)
 	case mode.Perm()&0o020 != 0:
 		return fmt.Errorf("%s %w: its group (or an ACL) may write it; chmod g-w it, or remove the ACL", p, errSwappable)
+	}
+	return nil
+}
+
+// checkPath is the check writeFile makes before anything is written: p is
+// absolute, without "..", and its way holds (checkWay, with missingOK for
+// a check that writes nothing).
+func checkPath(fsys fileSystem, p string, missingOK bool) error {
+	// What is checked is what the rename goes through: no ".." the check
+	// would clean away while the kernel follows what is before it.
+	if !path.IsAbs(p) || slices.Contains(strings.Split(p, "/"), "..") {
+		return fmt.Errorf("write %s: not an absolute path without ..", p)
+	}
+	if err := checkWay(fsys, path.Dir(p), missingOK); err != nil {
+		if errors.Is(err, errSwappable) {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		return fmt.Errorf("write %s: check the directories on its way: %w", p, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/runbookdev/runbook/internal/sshtest"
 	"github.com/runbookdev/runbook/internal/transport"
+	"github.com/runbookdev/runbook/tasks"
 )
 
 // A user who owns a directory above the destination can swap what is
@@ -155,6 +157,40 @@ func TestWriteIntoDirectoriesNobodyElseCanSwap(t *testing.T) {
 		case w.want != "" && !strings.Contains(err.Error(), w.want):
 			t.Errorf("%s: %v, want %q", w.path, err, w.want)
 		}
+	}
+}
+
+// CheckWrite answers as WriteFile would refuse, writing nothing; a way
+// that ends in a directory not made yet (by an earlier step, in check
+// mode) passes as far as it goes, which WriteFile does not.
+func TestCheckWriteAnswersAsWriteFile(t *testing.T) {
+	hostile := sshtest.NewHostile(t)
+	s := sshtest.Start(t)
+	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := hostile.Dir(t)
+	home := filepath.Join(base, "home")
+	if err := os.MkdirAll(filepath.Join(home, "conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hostile.Own(t, home)
+	ctx := context.Background()
+	for _, conn := range []transport.Conn{c, transport.Local{}} {
+		if err := conn.CheckWrite(ctx, filepath.Join(home, "conf", "f")); !errors.Is(err, tasks.ErrUnsafeWay) {
+			t.Errorf("%T: through the user's directory: %v, want ErrUnsafeWay", conn, err)
+		}
+		missing := filepath.Join(base, "not", "yet", "f")
+		if err := conn.CheckWrite(ctx, missing); err != nil {
+			t.Errorf("%T: a way not made yet: %v", conn, err)
+		}
+		if err := conn.WriteFile(ctx, missing, strings.NewReader("x"), transport.Attrs(0o644)); err == nil {
+			t.Errorf("%T: written where the way is missing", conn)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(home, "conf")); len(entries) > 0 {
+		t.Errorf("CheckWrite wrote %d files", len(entries))
 	}
 }
 

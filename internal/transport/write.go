@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,19 +54,11 @@ type tempFile interface {
 //
 // Temporary files left by writers that died are removed on the way.
 func writeFile(ctx context.Context, fsys fileSystem, p string, r io.Reader, attrs FileAttrs) (err error) {
-	// What is checked below is what the rename goes through: no ".." the
-	// check would clean away while the kernel follows what is before it.
-	if !path.IsAbs(p) || slices.Contains(strings.Split(p, "/"), "..") {
-		return fmt.Errorf("write %s: not an absolute path without ..", p)
+	if err := checkPath(fsys, p, false); err != nil {
+		return err
 	}
 	dir, base := path.Split(p)
 	dir = path.Clean(dir)
-	if err := checkWay(fsys, dir); err != nil {
-		if errors.Is(err, errSwappable) {
-			return fmt.Errorf("write %s: %w", p, err)
-		}
-		return fmt.Errorf("write %s: check the directories on its way: %w", p, err)
-	}
 	p = path.Join(dir, base)
 	swept := make(chan struct{})
 	go func() {

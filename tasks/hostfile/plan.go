@@ -198,6 +198,14 @@ func PlanAt(ctx context.Context, h *tasks.Host, spec Spec, fi *Info) (*tasks.Cha
 		c.Summary = append(c.Summary, fmt.Sprintf("~ mode %s -> %s", fi.Mode, mode))
 	}
 	if write {
+		// A way another user can change is refused by the write: said
+		// now, unless an earlier step of the run may still change it.
+		if err := h.Conn.CheckWrite(ctx, p); err != nil {
+			if errors.Is(err, tasks.ErrUnsafeWay) {
+				return nil, tasks.DependsOnEarlier(err)
+			}
+			return nil, err
+		}
 		keep := spec.Backup && fi.Exists
 		line := len(c.Summary) // the backup's, which only applying can name
 		if keep {
