@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -126,21 +127,27 @@ func startFileServer(ctx context.Context, start starter, as *Escalation) (*fileS
 			return err
 		}
 		srv = &fileServer{Client: c, pid: pid, stop: func() { c.Close(); p.close() }, gone: make(chan struct{})}
-		var ended error
+		var ended atomic.Pointer[error] // the SFTP connection's end, once seen
 		srv.why = func() string {
 			why := fmt.Sprintf("sftp-server (pid %d) ended", pid)
-			if ended != nil {
-				why += ": " + ended.Error()
+			if e := ended.Load(); e != nil && *e != nil {
+				why += ": " + (*e).Error()
 			}
 			if msg := p.errOut.String(); msg != "" {
 				why += ": " + tasks.LastLines(msg, 3)
 			}
 			return why
 		}
+		clientDone := make(chan struct{})
+		go func() {
+			err := c.Wait()
+			ended.Store(&err)
+			close(clientDone)
+		}()
 		go func() {
 			select {
 			case <-p.ended:
-			case <-waitClient(c, &ended):
+			case <-clientDone:
 			}
 			close(srv.gone)
 		}()
@@ -151,13 +158,6 @@ func startFileServer(ctx context.Context, start starter, as *Escalation) (*fileS
 		return nil, err
 	}
 	return srv, nil
-}
-
-// waitClient is closed when c's connection ended, with why in *err.
-func waitClient(c *sftp.Client, err *error) <-chan struct{} {
-	done := make(chan struct{})
-	go func() { *err = c.Wait(); close(done) }()
-	return done
 }
 
 // ended tells whether srv is gone.
