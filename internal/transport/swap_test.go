@@ -22,13 +22,7 @@ import (
 // the user points it, as root. Such a write is refused before anything
 // is written, naming the directory and who can change it.
 func TestWriteRefusesADirectoryAnotherUserCanSwap(t *testing.T) {
-	hostile := sshtest.NewHostile(t)
-	s := sshtest.Start(t)
-	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := hostile.Dir(t)
+	hostile, c, base := hostileHost(t)
 	home := filepath.Join(base, "home") // the user's
 	conf := filepath.Join(home, "conf") // root's, in the user's
 	vault := filepath.Join(base, "vault")
@@ -76,13 +70,7 @@ while :; do mv conf conf.real && ln -s %s conf; rm -f conf; mv conf.real conf; d
 // a directory its group, an ACL or another user may write, nor climb with
 // "..". A writer that is the user may go through the user's own tree.
 func TestWriteIntoDirectoriesNobodyElseCanSwap(t *testing.T) {
-	hostile := sshtest.NewHostile(t)
-	s := sshtest.Start(t)
-	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := hostile.Dir(t)
+	hostile, c, base := hostileHost(t)
 	mkdir := func(name string, mode os.FileMode, uid, gid int) string {
 		t.Helper()
 		d := filepath.Join(base, name)
@@ -164,13 +152,7 @@ func TestWriteIntoDirectoriesNobodyElseCanSwap(t *testing.T) {
 // that ends in a directory not made yet (by an earlier step, in check
 // mode) passes as far as it goes, which WriteFile does not.
 func TestCheckWriteAnswersAsWriteFile(t *testing.T) {
-	hostile := sshtest.NewHostile(t)
-	s := sshtest.Start(t)
-	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := hostile.Dir(t)
+	hostile, c, base := hostileHost(t)
 	home := filepath.Join(base, "home")
 	if err := os.MkdirAll(filepath.Join(home, "conf"), 0o755); err != nil {
 		t.Fatal(err)
@@ -192,6 +174,19 @@ func TestCheckWriteAnswersAsWriteFile(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(home, "conf")); len(entries) > 0 {
 		t.Errorf("CheckWrite wrote %d files", len(entries))
 	}
+}
+
+// hostileHost is a connection to a new sshd as root, the hostile user, and
+// a directory every user can reach, root's, for the test to lay out.
+func hostileHost(t *testing.T) (*sshtest.Hostile, transport.Conn, string) {
+	t.Helper()
+	hostile := sshtest.NewHostile(t)
+	s := sshtest.Start(t)
+	_, c, err := dial(t, s, &transport.HostKeys{Files: []string{s.KnownHosts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hostile, c, hostile.Dir(t)
 }
 
 // setACL gives uid rwx on dir with a POSIX access ACL (as setfacl -m
